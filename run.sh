@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# spkpeft recipe driver: speaker verification with parameter-efficient
+# fine-tuning of a self-supervised upstream.  A bare ./run.sh runs the mini
+# recipe (synthetic corpus, random tiny upstream) end to end on CPU.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=1          # first stage to run
+stop_stage=6     # last stage to run
+corpus=mini      # mini | voxceleb1
+data_root=       # corpus root; mini: where the synthetic corpus is written (default data/raw/mini)
+config=          # YAML config (default conf/mini.yaml)
+upstream=        # overrides upstream.name of the config (s3prl name, checkpoint path, random:<arch>)
+exp=             # experiment directory (default exp/<corpus>/<config name>[_<upstream>])
+ngpu=0           # GPUs for training (torchrun); 0 = CPU
+nj=2             # parallel jobs for data preparation, validation and extraction
+mini_opts=       # extra options for local/make_mini_corpus.py, e.g. "--n-train-spk 10"
+vox1_lists=      # VoxCeleb1 trial lists in use, e.g. vox1_o,vox1_o_clean (default: all present)
+
+usage="Usage: $0 [options]
+  --stage N          first stage (default $stage)      1 data prep, 2 validation, 3 training,
+  --stop-stage M     last stage (default $stop_stage)       4 extraction, 5 scoring, 6 report
+  --corpus NAME      mini | voxceleb1 (default $corpus)
+  --data-root DIR    corpus root (mini: where to write it; default data/raw/mini)
+  --config FILE      YAML config (default conf/mini.yaml)
+  --upstream NAME    override the config's upstream (hub name, checkpoint path, random:<arch>)
+  --exp DIR          experiment directory (default exp/<corpus>/<config>)
+  --ngpu N           GPUs for training, 0 = CPU (default $ngpu)
+  --nj N             parallel jobs (default $nj)
+  --mini-opts STR    options for local/make_mini_corpus.py (mini corpus size etc.)
+  --vox1-lists L     VoxCeleb1 trial lists in use (default: every official list present)
+  -h, --help         this message"
+
+cmdline="$(printf '%q ' "$0" "$@")"
+. steps/parse_options.sh
+. steps/common.sh
+
+case "$corpus" in
+  mini) : "${data_root:=data/raw/mini}" ;;
+  voxceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the VoxCeleb1 root holding wav/ and the trial lists)" ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini or voxceleb1)" ;;
+esac
+[[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || usage_error "--stage and --stop-stage take integers"
+: "${config:=conf/mini.yaml}"
+if [ -z "$exp" ]; then
+  exp="exp/$corpus/$(basename "$config" .yaml)"
+  [ -z "$upstream" ] || exp="${exp}_${upstream//[^A-Za-z0-9_.-]/_}"
+fi
+data="data/$corpus"
+mkdir -p "$exp/log"
+{ echo "# $(date '+%Y-%m-%dT%H:%M:%S')"; echo "$cmdline"; } >> "$exp/run.cmd"
+
+if in_stages 1; then
+  log "Stage 1: data preparation ($corpus from $data_root) -> $data"
+  run_logged "$exp/log/stage1_prepare.log" \
+    local/prepare_corpus.sh --corpus "$corpus" --mini-opts "$mini_opts" --vox1-lists "$vox1_lists" \
+      --nj "$nj" "$data_root" "$data"
+fi
+
+if in_stages 2; then
+  log "Stage 2: validating $data"
+  require_file "$data/test/wav.scp" "$data/trials"
+  run_logged "$exp/log/stage2_validate.log" \
+    python -m spkpeft.bin.validate_data_dir --nj "$nj" "$data"
+fi
+
+if in_stages 3; then
+  log "Stage 3: training"
+  not_implemented 3 "training (upstream + PEFT method + ECAPA head)"
+fi
+
+if in_stages 4; then
+  log "Stage 4: embedding extraction"
+  not_implemented 4 "embedding extraction"
+fi
+
+if in_stages 5; then
+  log "Stage 5: cosine scoring"
+  require_file "$data/trials" "$exp/embeddings/test/xvector.scp"
+  mean_opt=()
+  [ ! -f "$exp/embeddings/train/xvector.scp" ] || mean_opt=(--mean "$exp/embeddings/train/xvector.scp")
+  run_logged "$exp/log/stage5_score.log" \
+    python -m spkpeft.bin.score --embeddings "$exp"/embeddings/test*/xvector.scp \
+      --trials "$data"/trials/* "${mean_opt[@]}" --score-dir "$exp/scores" --results "$exp/results.json"
+fi
+
+if in_stages 6; then
+  log "Stage 6: report"
+  require_file "$exp/results.json"
+  python -m spkpeft.bin.report "$exp/results.json" | tee "$exp/log/stage6_report.log"
+fi
+
+log "Done: stages $stage-$stop_stage ($exp)"

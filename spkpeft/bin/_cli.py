@@ -1,0 +1,21 @@
+"""Shared entry-point wrapper for the command-line tools."""
+
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+from spkpeft.errors import SpkpeftError
+
+
+def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
+    """Run ``main`` and exit; a :class:`SpkpeftError` becomes one line on stderr and exit 1."""
+    try:
+        code = main(argv)
+    except SpkpeftError as err:
+        prog = getattr(main, "__module__", "spkpeft").rsplit(".", 1)[-1]
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except BrokenPipeError:  # e.g. `... | head`
+        sys.exit(0)
+    sys.exit(code or 0)

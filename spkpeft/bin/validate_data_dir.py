@@ -1,0 +1,94 @@
+"""Validate Kaldi data directories and trial lists (stage 2).
+
+Usage::
+
+    python -m spkpeft.bin.validate_data_dir [--sr 16000] [--nj N] [--no-audio] PATH...
+
+Each PATH is a data directory (holding ``wav.scp``) or a corpus directory
+(``data/<corpus>``: its data directories plus ``trials/*``).  Checks: sorted
+(``LC_ALL=C``) files with unique ids, ``utt2spk``/``spk2utt``/``wav.scp``
+agreeing, every audio file readable, mono, at the expected sample rate and not
+empty, and every trial utterance present in an evaluation data directory (any
+data directory other than ``train``) with trials sorted and unique.  The first
+problem found is reported as one line naming the file and line; exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from spkpeft.audio import SAMPLE_RATE
+from spkpeft.bin._cli import run_main
+from spkpeft.datadir import DataDir, c_sort_key, check_audio, find_data_dirs, read_data_dir
+from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.trials import read_trials
+
+TRAIN_DIR_NAMES = ("train",)
+
+
+def validate_trials(path: Path, known_utts: set[str]) -> int:
+    """Check a trials file: sorted, unique pairs, every utterance in ``known_utts``; returns its size."""
+    utt1, utt2, _ = read_trials(path)
+    previous = None
+    for number, (a, b) in enumerate(zip(utt1, utt2), 1):
+        for utt in (a, b):
+            if utt not in known_utts:
+                raise file_error(path, f"utterance '{utt}' is in no evaluation data directory", number)
+        line_key = c_sort_key(f"{a} {b}")
+        if previous is not None and line_key < previous:
+            raise file_error(path, f"not sorted (LC_ALL=C): '{a} {b}'", number)
+        previous = line_key
+    return len(utt1)
+
+
+def validate_corpus_dir(corpus: Path, sample_rate: int, nj: int, audio: bool) -> list[str]:
+    """Validate every data directory and trials file of ``corpus``; returns report lines."""
+    report = []
+    dirs = find_data_dirs(corpus)
+    if not dirs:
+        raise SpkpeftError(f"{corpus}: no data directory (subdirectory with wav.scp) found")
+    eval_utts: set[str] = set()
+    for path in dirs:
+        data = validate_one_dir(path, sample_rate, nj, audio)
+        report.append(f"{path}: {len(data.wav)} utterances, {len(data.spk2utt)} speakers: OK")
+        if path.name not in TRAIN_DIR_NAMES:
+            eval_utts.update(data.wav)
+    trials_dir = corpus / "trials"
+    if trials_dir.is_dir():
+        for trials in sorted(p for p in trials_dir.iterdir() if p.is_file()):
+            n = validate_trials(trials, eval_utts)
+            report.append(f"{trials}: {n} trials: OK")
+    return report
+
+
+def validate_one_dir(path: Path, sample_rate: int, nj: int, audio: bool) -> DataDir:
+    data = read_data_dir(path)
+    if audio:
+        check_audio(data, sample_rate=sample_rate, nj=nj)
+    return data
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", type=Path, help="data or corpus directories")
+    parser.add_argument("--sr", type=int, default=SAMPLE_RATE, help="expected sample rate")
+    parser.add_argument("--nj", type=int, default=1, help="parallel audio header checks")
+    parser.add_argument("--no-audio", action="store_true", help="skip the audio checks")
+    args = parser.parse_args(argv)
+    for path in args.paths:
+        if (path / "wav.scp").is_file():
+            data = validate_one_dir(path, args.sr, args.nj, not args.no_audio)
+            lines = [f"{path}: {len(data.wav)} utterances, {len(data.spk2utt)} speakers: OK"]
+        elif path.is_dir():
+            lines = validate_corpus_dir(path, args.sr, args.nj, not args.no_audio)
+        else:
+            raise SpkpeftError(f"{path}: not a directory")
+        print("\n".join(lines), file=sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

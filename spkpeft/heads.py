@@ -1,0 +1,432 @@
+"""Embedding heads on top of the aggregated upstream features (ECAPA-TDNN).
+
+The head maps frame features ``(B, T, D)`` plus valid lengths ``(B,)`` to one
+embedding per utterance ``(B, E)``.  Architecture (Desplanques et al., 2020,
+"ECAPA-TDNN"), with ``C = channels`` and ``M = mfa_channels``:
+
+1. input TDNN layer: Conv1d(D -> C, k=5) -> ReLU -> BN;
+2. three SE-Res2 blocks (k=3, dilations 2, 3, 4), each
+   Conv1d(C -> C, k=1) -> ReLU -> BN, a Res2 dilated conv with
+   ``s = res2_scale`` chunks, Conv1d(C -> C, k=1) -> ReLU -> BN,
+   a squeeze-excitation gate (bottleneck ``se_channels``) and a residual add;
+3. multi-layer feature aggregation (MFA): concatenate the three block
+   outputs (3C) -> Conv1d(3C -> M, k=1) -> ReLU;
+4. channel- and context-dependent attentive statistics pooling (ASP) with
+   ``attention_channels`` hidden units -> (2M,);
+5. BN -> Linear(2M -> E) -> BN.
+
+Padding. Every intermediate feature map is zeroed on padded frames (``t >=
+length``) before it reaches a convolution, and all time reductions (SE
+squeeze, pooling, fusion descriptors) are masked means.  Because the
+convolutions use zero "same" padding, an utterance therefore produces the same
+embedding alone and inside a padded batch (exactly, up to float rounding).
+In training mode the BatchNorm statistics of frame-level layers are computed
+over valid frames only.
+
+Feature partition and fusion (``partition_groups = G > 1``): see
+:class:`GroupFusion` for the formulation.  With it on, all convolutions of the
+SE-Res2 blocks and of the MFA layer become grouped (``groups=G``), dividing
+their parameters and MACs by G, and a :class:`GroupFusion` module before each
+block and before the MFA layer exchanges information between the groups.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from spkpeft.errors import SpkpeftError
+
+HEAD_TYPES = ("ecapa",)
+BLOCK_DILATIONS = (2, 3, 4)
+
+
+@dataclass
+class HeadConfig:
+    """``head:`` section of a config (ECAPA-TDNN).
+
+    ``mfa_channels = 0`` means ``3 * channels`` (1536 for C=512, as in the
+    paper; the paper's C=1024 model keeps 1536, i.e. set it explicitly).
+    ``partition_groups`` 0 or 1 disables feature partition and fusion.
+    """
+
+    type: str = "ecapa"
+    channels: int = 512
+    embed_dim: int = 192
+    res2_scale: int = 8
+    se_channels: int = 128
+    attention_channels: int = 128
+    partition_groups: int = 0
+    mfa_channels: int = 0
+
+
+# ----------------------------------------------------------------------------
+# configuration checks
+
+
+def _positive_int(cfg: HeadConfig, key: str, minimum: int = 1) -> int:
+    value = getattr(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SpkpeftError(f"head.{key} must be an integer >= {minimum}, got {value!r}.")
+    return value
+
+
+def num_groups(cfg: HeadConfig) -> int:
+    """Effective number of partition groups (1 when partitioning is off)."""
+    return max(1, cfg.partition_groups)
+
+
+def mfa_channels(cfg: HeadConfig) -> int:
+    """Output channels M of the MFA layer (``3 * channels`` when set to 0)."""
+    return cfg.mfa_channels or 3 * cfg.channels
+
+
+def validate_head_config(cfg: HeadConfig) -> None:
+    """Raise :class:`SpkpeftError` naming the ``head.<key>`` that is invalid."""
+    if cfg.type not in HEAD_TYPES:
+        raise SpkpeftError(
+            f"head.type must be one of {', '.join(HEAD_TYPES)}, got {cfg.type!r}."
+        )
+    channels = _positive_int(cfg, "channels")
+    for key in ("embed_dim", "se_channels", "attention_channels"):
+        _positive_int(cfg, key)
+    scale = _positive_int(cfg, "res2_scale", minimum=2)
+    groups = _positive_int(cfg, "partition_groups", minimum=0)
+    _positive_int(cfg, "mfa_channels", minimum=0)
+    if channels % scale:
+        raise SpkpeftError(
+            f"head.channels ({channels}) must be divisible by head.res2_scale ({scale})."
+        )
+    if groups > 1 and channels % (scale * groups):
+        raise SpkpeftError(
+            f"head.partition_groups ({groups}): head.channels ({channels}) must be "
+            f"divisible by head.res2_scale * head.partition_groups ({scale * groups})."
+        )
+    if groups > 1 and mfa_channels(cfg) % groups:
+        raise SpkpeftError(
+            f"head.partition_groups ({groups}) must divide the MFA channels "
+            f"({mfa_channels(cfg)}, head.mfa_channels or 3 * head.channels)."
+        )
+
+
+# ----------------------------------------------------------------------------
+# masking helpers
+
+
+def frame_mask(lengths: Tensor, num_frames: int) -> Tensor:
+    """Boolean mask ``(B, T)``: ``mask[b, t] = t < lengths[b]``."""
+    steps = torch.arange(num_frames, device=lengths.device)
+    return steps.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    """Mean over time of ``x (B, C, T)`` on valid frames: sum_t m_t x_t / sum_t m_t."""
+    weights = mask.unsqueeze(1).to(x.dtype)
+    return (x * weights).sum(-1) / weights.sum(-1).clamp_min(1.0)
+
+
+def masked_batch_norm(bn: nn.BatchNorm1d, x: Tensor, mask: Tensor) -> Tensor:
+    """Apply ``bn`` to ``x (B, C, T)`` and zero the padded frames.
+
+    In training mode with padding present, the batch statistics come from the
+    valid frames only (they are gathered, normalised and scattered back).
+    """
+    m = mask.unsqueeze(1).to(x.dtype)
+    if not bn.training or bool(mask.all()):
+        return bn(x) * m
+    frames = x.transpose(1, 2)[mask]  # (N_valid, C)
+    out = x.new_zeros(x.transpose(1, 2).shape)
+    out[mask] = bn(frames)
+    return out.transpose(1, 2)
+
+
+# ----------------------------------------------------------------------------
+# building blocks
+
+
+class TDNNLayer(nn.Module):
+    """Conv1d(k, dilation, groups, zero 'same' padding) -> ReLU -> BN, masked."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int = 1, dilation: int = 1, groups: int = 1
+    ) -> None:
+        super().__init__()
+        pad = dilation * (kernel - 1) // 2
+        self.conv = nn.Conv1d(in_ch, out_ch, kernel, dilation=dilation, padding=pad, groups=groups)
+        self.bn = nn.BatchNorm1d(out_ch)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return masked_batch_norm(self.bn, F.relu(self.conv(x)), mask)
+
+
+class Res2Conv(nn.Module):
+    """Res2Net dilated convolution with ``scale`` chunks, group-aware.
+
+    Channels are viewed as ``(G, s, c)`` with ``c = C / (G s)``: chunk ``i``
+    collects sub-chunk ``i`` of every group.  ``y_1 = x_1``,
+    ``y_2 = K_2(x_2)``, ``y_i = K_i(x_i + y_{i-1})`` for ``i > 2``, where
+    each ``K_i`` is a TDNN layer (k=3, dilation d) with ``groups=G``; hence
+    group g of the output depends only on group g of the input.
+    """
+
+    def __init__(self, channels: int, scale: int, dilation: int, groups: int) -> None:
+        super().__init__()
+        self.scale, self.groups = scale, groups
+        width = channels // scale
+        self.convs = nn.ModuleList(
+            TDNNLayer(width, width, 3, dilation, groups) for _ in range(scale - 1)
+        )
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        b, c, t = x.shape
+        parts = x.view(b, self.groups, self.scale, -1, t).unbind(2)
+        chunks = [p.reshape(b, -1, t) for p in parts]
+        outs = [chunks[0]]
+        prev = None
+        for conv, chunk in zip(self.convs, chunks[1:]):
+            prev = conv(chunk if prev is None else chunk + prev, mask)
+            outs.append(prev)
+        stacked = torch.stack([o.view(b, self.groups, -1, t) for o in outs], dim=2)
+        return stacked.reshape(b, c, t)
+
+
+class SqueezeExcite(nn.Module):
+    """SE gate: ``x * sigmoid(W_2 relu(W_1 mean_t(x) + b_1) + b_2)`` (masked mean)."""
+
+    def __init__(self, channels: int, bottleneck: int) -> None:
+        super().__init__()
+        self.down = nn.Linear(channels, bottleneck)
+        self.up = nn.Linear(bottleneck, channels)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        gate = torch.sigmoid(self.up(F.relu(self.down(masked_mean(x, mask)))))
+        return x * gate.unsqueeze(-1)
+
+
+class GroupFusion(nn.Module):
+    """Feature partition and fusion across G channel groups.
+
+    Split ``x (B, C, T)`` into G groups ``x_g (B, C/G, T)``.  Group descriptors
+    are masked temporal means ``d_g = mean_t x_g``.  With shared projections
+    ``q_g = W_q d_g``, ``k_g = W_k d_g`` (``r = max(4, C/(8G))`` dims) and a
+    learnable bias ``B (G, G)``, the inter-group correlation gives the mixing
+    matrix
+
+        A_gh = softmax_h(q_g . k_h / sqrt(r) + B_gh),
+
+    and each group is updated with the attention-weighted combination of all
+    groups, scaled by a learnable per-group gain ``gamma_g`` (init 0.5):
+
+        x'_g = x_g + gamma_g * sum_h A_gh x_h.
+
+    Cost: ``C T G`` MACs for the mixing plus negligible per-utterance terms.
+    Padded frames stay zero because they are zero in every group.
+    """
+
+    def __init__(self, channels: int, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+        width = channels // groups
+        rank = max(4, width // 8)
+        self.query = nn.Linear(width, rank, bias=False)
+        self.key = nn.Linear(width, rank, bias=False)
+        self.bias = nn.Parameter(torch.zeros(groups, groups))
+        self.gain = nn.Parameter(torch.full((groups,), 0.5))
+
+    def mixing(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Mixing matrix ``A (B, G, G)`` from the group descriptors."""
+        b = x.shape[0]
+        desc = masked_mean(x, mask).view(b, self.groups, -1)
+        q, k = self.query(desc), self.key(desc)
+        scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]) + self.bias
+        return scores.softmax(dim=-1)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        b, c, t = x.shape
+        groups = x.view(b, self.groups, -1, t)
+        mixed = torch.einsum("bgh,bhct->bgct", self.mixing(x, mask), groups)
+        return (groups + self.gain.view(1, -1, 1, 1) * mixed).reshape(b, c, t)
+
+
+class SERes2Block(nn.Module):
+    """(optional GroupFusion) -> TDNN(k=1) -> Res2Conv -> TDNN(k=1) -> SE, plus residual."""
+
+    def __init__(self, cfg: HeadConfig, dilation: int) -> None:
+        super().__init__()
+        c, g = cfg.channels, num_groups(cfg)
+        self.fusion = GroupFusion(c, g) if g > 1 else None
+        self.pre = TDNNLayer(c, c, 1, groups=g)
+        self.res2 = Res2Conv(c, cfg.res2_scale, dilation, g)
+        self.post = TDNNLayer(c, c, 1, groups=g)
+        self.se = SqueezeExcite(c, cfg.se_channels)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        y = self.fusion(x, mask) if self.fusion is not None else x
+        y = self.post(self.res2(self.pre(y, mask), mask), mask)
+        return x + self.se(y, mask)
+
+
+class AttentiveStatsPool(nn.Module):
+    """Channel- and context-dependent attentive statistics pooling (masked).
+
+    With global context ``mu, sigma`` (plain masked mean/std of ``h``) and
+    ``u_t = [h_t; mu; sigma]``:
+
+        e_t = V tanh(W u_t + b) + k,   alpha_t = softmax_t(e_t) (valid t only)
+        mean = sum_t alpha_t h_t,  std = sqrt(max(sum_t alpha_t h_t^2 - mean^2, eps))
+
+    (all per channel); output ``[mean; std]`` of size 2M.
+    """
+
+    def __init__(self, channels: int, hidden: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.attend = nn.Conv1d(3 * channels, hidden, 1)
+        self.score = nn.Conv1d(hidden, channels, 1)
+
+    def statistics(self, h: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+        """Weighted mean and std over time; ``weights (B, C|1, T)`` sum to 1."""
+        mean = (weights * h).sum(-1)
+        var = (weights * h * h).sum(-1) - mean * mean
+        return mean, var.clamp_min(self.eps).sqrt()
+
+    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
+        t = h.shape[-1]
+        m = mask.unsqueeze(1)
+        uniform = m.to(h.dtype) / m.sum(-1, keepdim=True).clamp_min(1)
+        mu, sigma = self.statistics(h, uniform)
+        context = torch.cat(
+            [h, mu.unsqueeze(-1).expand(-1, -1, t), sigma.unsqueeze(-1).expand(-1, -1, t)], dim=1
+        )
+        scores = self.score(torch.tanh(self.attend(context)))
+        alpha = scores.masked_fill(~m, float("-inf")).softmax(dim=-1)
+        mean, std = self.statistics(h, alpha)
+        return torch.cat([mean, std], dim=1)
+
+
+def _interleave_groups(outs: list[Tensor], groups: int) -> Tensor:
+    """Concatenate block outputs so that channel group g of every block is adjacent.
+
+    ``(B, C, T) x L -> (B, L C, T)`` laid out as ``(G, L, C/G)``; for G=1 this
+    is plain concatenation.
+    """
+    b, _, t = outs[0].shape
+    stacked = torch.stack([o.view(b, groups, -1, t) for o in outs], dim=2)
+    return stacked.reshape(b, -1, t)
+
+
+class EcapaTDNN(nn.Module):
+    """ECAPA-TDNN head: ``forward(feats (B, T, D), lengths (B,)) -> (B, E)``."""
+
+    def __init__(self, cfg: HeadConfig, feat_dim: int) -> None:
+        super().__init__()
+        validate_head_config(cfg)
+        c, g, m = cfg.channels, num_groups(cfg), mfa_channels(cfg)
+        self.groups = g
+        self.embed_dim = cfg.embed_dim
+        self.input_layer = TDNNLayer(feat_dim, c, kernel=5)
+        self.blocks = nn.ModuleList(SERes2Block(cfg, d) for d in BLOCK_DILATIONS)
+        self.mfa_fusion = GroupFusion(3 * c, g) if g > 1 else None
+        self.mfa = nn.Conv1d(3 * c, m, 1, groups=g)
+        self.pool = AttentiveStatsPool(m, cfg.attention_channels)
+        self.pool_bn = nn.BatchNorm1d(2 * m)
+        self.fc = nn.Linear(2 * m, cfg.embed_dim)
+        self.out_bn = nn.BatchNorm1d(cfg.embed_dim)
+
+    def frame_features(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Masked MFA output ``(B, M, T)`` from masked input ``x (B, D, T)``."""
+        h = self.input_layer(x, mask)
+        outs = []
+        for block in self.blocks:
+            h = block(h, mask)
+            outs.append(h)
+        cat = _interleave_groups(outs, self.groups)
+        if self.mfa_fusion is not None:
+            cat = self.mfa_fusion(cat, mask)
+        return F.relu(self.mfa(cat)) * mask.unsqueeze(1).to(cat.dtype)
+
+    def forward(self, feats: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Embeddings ``(B, E)``; frames ``t >= lengths[b]`` are ignored (None: all valid)."""
+        b, t, _ = feats.shape
+        if lengths is None:
+            lengths = torch.full((b,), t, dtype=torch.long, device=feats.device)
+        elif bool((lengths < 1).any()):
+            raise SpkpeftError("the head got an utterance with no frames (length < 1).")
+        mask = frame_mask(lengths.to(feats.device), t)
+        x = feats.transpose(1, 2) * mask.unsqueeze(1).to(feats.dtype)
+        pooled = self.pool(self.frame_features(x, mask), mask)
+        return self.out_bn(self.fc(self.pool_bn(pooled)))
+
+
+def build_head(cfg: HeadConfig, feat_dim: int) -> nn.Module:
+    """Build the embedding head described by ``cfg`` for ``feat_dim``-dim input."""
+    if isinstance(feat_dim, bool) or not isinstance(feat_dim, int) or feat_dim < 1:
+        raise SpkpeftError(
+            f"head input feature dimension must be a positive integer, got {feat_dim!r}."
+        )
+    validate_head_config(cfg)
+    return EcapaTDNN(cfg, feat_dim)
+
+
+# ----------------------------------------------------------------------------
+# cost accounting
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _layer_macs(module: nn.Module, inputs: tuple, output: Tensor) -> int:
+    """Analytic MACs of one call of a Conv1d, Linear or GroupFusion layer."""
+    if isinstance(module, nn.Conv1d):
+        per_out = module.in_channels // module.groups * module.kernel_size[0]
+        return output.numel() * per_out
+    if isinstance(module, nn.Linear):
+        return output.numel() * module.in_features
+    if isinstance(module, GroupFusion):
+        return inputs[0].numel() * module.groups
+    return 0
+
+
+def count_macs(module_or_cfg: nn.Module | HeadConfig, feat_dim: int, num_frames: int) -> int:
+    """Multiply-accumulates of one forward pass on one utterance of ``num_frames``.
+
+    Conv1d: ``C_out T_out (C_in / groups) k``; Linear: ``out_features
+    in_features`` per row; GroupFusion mixing: ``C T G``.  Element-wise ops,
+    normalisation and activations are not counted.
+    """
+    if num_frames < 1:
+        raise SpkpeftError(f"num_frames must be positive, got {num_frames}.")
+    module = module_or_cfg
+    if isinstance(module_or_cfg, HeadConfig):
+        module = build_head(module_or_cfg, feat_dim)
+    total = [0]
+
+    def hook(mod: nn.Module, inputs: tuple, output: Tensor) -> None:
+        total[0] += _layer_macs(mod, inputs, output)
+
+    handles = [m.register_forward_hook(hook) for m in module.modules()
+               if isinstance(m, (nn.Conv1d, nn.Linear, GroupFusion))]
+    was_training = module.training
+    try:
+        module.eval()
+        param = next(module.parameters())
+        with torch.no_grad():
+            module(torch.zeros(1, num_frames, feat_dim, dtype=param.dtype, device=param.device),
+                   torch.tensor([num_frames], device=param.device))
+    finally:
+        module.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return total[0]
+
+
+def head_cost(cfg: HeadConfig, feat_dim: int, num_frames: int = 300) -> dict[str, int]:
+    """``{"params": trainable parameters, "macs": MACs for num_frames frames}``."""
+    head = build_head(cfg, feat_dim)
+    return {"params": count_params(head), "macs": count_macs(head, feat_dim, num_frames)}

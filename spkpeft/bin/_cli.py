@@ -13,7 +13,11 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     try:
         code = main(argv)
     except SpkpeftError as err:
-        prog = getattr(main, "__module__", "spkpeft").rsplit(".", 1)[-1]
+        module = getattr(main, "__module__", "spkpeft")
+        if module == "__main__":  # python -m spkpeft.bin.tool or a script
+            spec = getattr(sys.modules["__main__"], "__spec__", None)
+            module = spec.name if spec else sys.argv[0].rsplit("/", 1)[-1].removesuffix(".py")
+        prog = module.rsplit(".", 1)[-1]
         print(f"{prog}: error: {err}", file=sys.stderr)
         sys.exit(1)
     except BrokenPipeError:  # e.g. `... | head`

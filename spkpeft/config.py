@@ -1,0 +1,325 @@
+"""Strict YAML configuration: one dataclass per section, composition through ``base:``.
+
+A config file is a mapping of sections (``upstream``, ``peft``, ``aggregation``, ``head``,
+``loss``, ``data``, ``train``, ``extract``; see :class:`Config`).  ``base: other.yaml`` (relative to the including file) names a file
+whose values are deep-merged *under* this file's own, recursively; a mapping whose
+``method`` differs from the base's replaces the base mapping instead of merging (so a
+variant can switch ``peft.method`` without inheriting the old method's keys).
+
+Validation is strict: an unknown key, a value of the wrong type or a value outside a
+field's ``choices`` (or failing its ``check``) raises :class:`SpkpeftError` naming the file and the full dotted key,
+e.g. ``conf/lora.yaml: unknown key 'peft.rnak' (expected one of: ...)``.  An int is
+accepted for a float field.  The ``peft`` section is a tagged union: ``peft.method``
+selects the dataclass (:data:`spkpeft.peft.METHODS`).
+
+Adding a section is one line: a new field of :class:`Config` whose type is a dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from spkpeft.aggregation import AggregationConfig
+from spkpeft.data import DataConfig, validate_data_config
+from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.extract import ExtractConfig, validate_extract_config
+from spkpeft.heads import HeadConfig, validate_head_config
+from spkpeft.losses import LossConfig, validate_loss_config
+from spkpeft.peft import PeftConfig
+from spkpeft.peft.base import positive
+from spkpeft.peft.finetune import FrozenConfig
+from spkpeft.train import TrainConfig, validate_train_config
+
+BASE_KEY = "base"
+OVERRIDE_SOURCE = "<overrides>"
+
+
+@dataclass
+class UpstreamConfig:
+    """``upstream:`` section: ``name`` as for :func:`spkpeft.upstream.load_upstream`."""
+
+    name: str = "wavlm_base_plus"
+    num_layers: int | None = field(default=None, metadata={"check": positive})
+
+
+@dataclass
+class Config:
+    """The whole configuration; each field is a section."""
+
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    peft: PeftConfig = field(default_factory=FrozenConfig)
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+
+
+def validate_values(cfg: Config) -> None:
+    """Cross-field and range checks of the sections (types are checked while reading)."""
+    validate_head_config(cfg.head)
+    validate_loss_config(cfg.loss)
+    validate_train_config(cfg.train)
+    validate_extract_config(cfg.extract)
+    validate_data_config(cfg.data)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _read_yaml(path: Path) -> dict:
+    """Parse one YAML file into a mapping (empty file -> {})."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise file_error(path, f"cannot read config file: {err.strerror or err}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(err, "problem", None) or str(err)
+        raise file_error(path, f"invalid YAML: {problem}", line) from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise file_error(path, f"a config file must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _record(data: dict, source: str, prefix: str, provenance: dict[str, str]) -> None:
+    """Note ``source`` as the origin of every (nested) key of ``data``."""
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        provenance[dotted] = source
+        if isinstance(value, dict):
+            _record(value, source, dotted + ".", provenance)
+
+
+def _forget(prefix: str, provenance: dict[str, str]) -> None:
+    for key in [k for k in provenance if k.startswith(prefix)]:
+        del provenance[key]
+
+
+def deep_merge(base: dict, top: dict, provenance: dict[str, str], source: str, prefix: str = "") -> dict:
+    """``top`` merged over ``base`` (recursively for mappings), updating ``provenance``."""
+    merged = dict(base)
+    for key, value in top.items():
+        dotted = f"{prefix}{key}"
+        old = merged.get(key)
+        same_kind = isinstance(old, dict) and isinstance(value, dict) and old.get("method", value.get("method")) == value.get("method", old.get("method"))
+        if same_kind:
+            provenance[dotted] = source
+            merged[key] = deep_merge(old, value, provenance, source, dotted + ".")
+        else:
+            _forget(dotted + ".", provenance)
+            provenance[dotted] = source
+            if isinstance(value, dict):
+                _record(value, source, dotted + ".", provenance)
+            merged[key] = value
+    return merged
+
+
+def _load_tree(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict[str, str]]:
+    """The merged raw mapping of ``path`` and its ``base`` chain, with key provenance."""
+    resolved = path.resolve()
+    if resolved in chain:
+        raise file_error(path, "circular 'base' chain: " + " -> ".join(str(p) for p in chain + (resolved,)))
+    data = _read_yaml(path)
+    base_name = data.pop(BASE_KEY, None)
+    provenance: dict[str, str] = {}
+    merged: dict = {}
+    if base_name is not None:
+        if not isinstance(base_name, str) or not base_name:
+            raise file_error(path, f"key '{BASE_KEY}' must be a file name (str), got {type(base_name).__name__}")
+        base_path = path.parent / base_name
+        if not base_path.is_file():
+            raise file_error(path, f"base config '{base_name}' not found (looked for {base_path})")
+        merged, provenance = _load_tree(base_path, chain + (resolved,))
+    return deep_merge(merged, data, provenance, str(path)), provenance
+
+
+def _expand_overrides(overrides: dict[str, Any]) -> dict:
+    """``{"upstream.name": x}`` -> ``{"upstream": {"name": x}}`` (nested dicts pass through)."""
+    tree: dict = {}
+    for key, value in overrides.items():
+        node = tree
+        parts = str(key).split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]].update(value)
+        else:
+            node[parts[-1]] = value
+    return tree
+
+
+# ---------------------------------------------------------------------------- typing
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return f"list of {_type_name(item)}"
+    if dataclasses.is_dataclass(tp):
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _value_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
+
+
+class _Checker:
+    """Convert raw YAML values to typed dataclasses, with errors naming file and dotted key."""
+
+    def __init__(self, provenance: dict[str, str], default_source: str) -> None:
+        self.provenance = provenance
+        self.default_source = default_source
+
+    def where(self, key: str) -> str:
+        """The file that set ``key`` (or its closest parent)."""
+        probe = key
+        while probe:
+            if probe in self.provenance:
+                return self.provenance[probe]
+            probe = probe[: probe.rindex("[")] if probe.endswith("]") else probe.rpartition(".")[0]
+        return self.default_source
+
+    def fail(self, key: str, message: str) -> SpkpeftError:
+        return SpkpeftError(f"{self.where(key)}: {message}")
+
+    def section(self, cls: type, data: Any, key: str) -> Any:
+        """Build dataclass ``cls`` from mapping ``data`` found at ``key``."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise self.fail(key, f"key '{key}' must be a mapping, got {_value_name(data)}")
+        tag_key = getattr(cls, "TAG_KEY", None)
+        if tag_key is not None:
+            cls = self.variant(cls, data, key, tag_key)
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name in data:
+            if name not in fields:
+                expected = ", ".join(fields)
+                raise self.fail(f"{key}.{name}", f"unknown key '{key}.{name}' (expected one of: {expected})")
+        values = {name: self.value(data[name], hints[name], f"{key}.{name}", fields[name]) for name in data}
+        return cls(**values)
+
+    def variant(self, cls: type, data: dict, key: str, tag_key: str) -> type:
+        """The dataclass chosen by the tag (e.g. ``peft.method``) of a tagged-union section."""
+        variants = cls.variants()
+        tag = data.get(tag_key, cls().__dict__[tag_key])
+        if not isinstance(tag, str) or tag not in variants:
+            raise self.fail(
+                f"{key}.{tag_key}", f"key '{key}.{tag_key}' must be one of: {', '.join(variants)}; got {tag!r}"
+            )
+        return variants[tag]
+
+    def value(self, value: Any, tp: Any, key: str, fld: dataclasses.Field | None = None) -> Any:
+        """Check/convert one value against type ``tp`` (and the field's ``choices``)."""
+        result = self.convert(value, tp, key)
+        metadata = fld.metadata if fld is not None else {}
+        allowed = metadata.get("choices")
+        if allowed is not None:
+            for item in result if isinstance(result, list) else [result]:
+                if item not in allowed:
+                    raise self.fail(key, f"key '{key}' must be one of: {', '.join(map(str, allowed))}; got {item!r}")
+        check = metadata.get("check")
+        problem = check(result) if check is not None else None
+        if problem:
+            raise self.fail(key, f"key '{key}' {problem}")
+        return result
+
+    def convert(self, value: Any, tp: Any, key: str) -> Any:
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            for option in typing.get_args(tp):
+                try:
+                    return self.convert(value, option, key)
+                except SpkpeftError:
+                    continue
+            raise self.fail(key, f"key '{key}' must be {_type_name(tp)}, got {_value_name(value)}")
+        if tp is type(None):
+            if value is None:
+                return None
+        elif origin is list:
+            if isinstance(value, list):
+                (item,) = typing.get_args(tp) or (Any,)
+                return [self.convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        elif dataclasses.is_dataclass(tp):
+            return self.section(tp, value, key)
+        elif tp is Any:
+            return value
+        elif tp is bool:
+            if isinstance(value, bool):
+                return value
+        elif tp is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        elif tp is float:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        elif tp is str:
+            if isinstance(value, str):
+                return value
+        raise self.fail(key, f"key '{key}' must be {_type_name(tp)}, got {_value_name(value)}")
+
+
+def _build(data: dict, provenance: dict[str, str], source: str) -> Config:
+    checker = _Checker(provenance, source)
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    hints = typing.get_type_hints(Config)
+    for name in data:
+        if name not in sections:
+            raise checker.fail(name, f"unknown section '{name}' (expected one of: {', '.join(sections)})")
+    cfg = Config(**{name: checker.section(hints[name], data[name], name) for name in data})
+    try:
+        validate_values(cfg)
+    except SpkpeftError as err:  # the message starts with the dotted key: name the file that set it
+        message = str(err)
+        raise SpkpeftError(f"{checker.where(message.split()[0])}: {message}") from None
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, compose (``base:``), override and validate the config at ``path``.
+
+    ``overrides`` maps dotted keys (``{"upstream.name": "random:tiny_wavlm"}``) or nested
+    mappings to values applied on top of the files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "config file not found")
+    data, provenance = _load_tree(path, ())
+    if overrides:
+        data = deep_merge(data, _expand_overrides(overrides), provenance, OVERRIDE_SOURCE)
+    return _build(data, provenance, str(path))
+
+
+def config_from_dict(data: dict, source: str = "<dict>") -> Config:
+    """Validate an already-merged mapping (e.g. a saved resolved config)."""
+    provenance: dict[str, str] = {}
+    _record(data, source, "", provenance)
+    return _build(data, provenance, source)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    """The resolved config as plain nested dicts (suitable for ``yaml.safe_dump``)."""
+    return dataclasses.asdict(cfg)

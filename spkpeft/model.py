@@ -1,0 +1,102 @@
+"""The speaker encoder: upstream (+ PEFT method) -> layer aggregation -> embedding head.
+
+``embedding = head(aggregation(upstream(wavs, wav_lens)), lengths)``, ``(B, E)``.
+
+Parameter groups (:meth:`SpeakerEncoder.param_counts`):
+
+* ``upstream``: parameters of the bare upstream (without anything a PEFT method added);
+* ``peft``: trainable upstream-side parameters, i.e. PEFT-added modules (LoRA factors,
+  adapters including the SV framework's per-layer output adapters, prompts, prefixes)
+  and unfrozen upstream weights (full fine-tuning, BitFit);
+* ``aggregation`` and ``head``: their trainable parameters;
+* ``total``: every parameter of the model (bare upstream + PEFT-added + aggregation + head).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from spkpeft.aggregation import build_aggregation
+from spkpeft.config import Config
+from spkpeft.errors import SpkpeftError
+from spkpeft.heads import build_head
+from spkpeft.peft import PeftHandle, apply_peft, merge_peft, unmerge_peft
+from spkpeft.upstream import Upstream, load_upstream
+
+
+def count(params) -> int:
+    """Total number of elements of ``params`` (each tensor counted once)."""
+    seen: dict[int, int] = {}
+    for p in params:
+        seen[id(p)] = p.numel()
+    return sum(seen.values())
+
+
+class SpeakerEncoder(nn.Module):
+    """Waveforms ``(B, S)`` + lengths ``(B,)`` -> speaker embeddings ``(B, E)``."""
+
+    def __init__(self, upstream: Upstream, handle: PeftHandle, aggregation: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.aggregation = aggregation
+        self.head = head
+        self.peft = handle
+
+    def forward(self, wavs: Tensor, wav_lens: Tensor) -> Tensor:
+        hidden, lengths = self.upstream(wavs, wav_lens)
+        return self.head(self.aggregation(hidden, lengths), lengths)
+
+    # ------------------------------------------------------------------ parameter groups
+    def param_counts(self) -> dict[str, int]:
+        """``{"upstream", "peft", "aggregation", "head", "total"}`` (see the module docstring)."""
+        trainable = lambda m: [p for p in m.parameters() if p.requires_grad]  # noqa: E731
+        return {
+            "upstream": self.upstream.num_base_params(),
+            "peft": count(trainable(self.upstream)),
+            "aggregation": count(trainable(self.aggregation)),
+            "head": count(trainable(self.head)),
+            "total": count(self.parameters()),
+        }
+
+    def trainable_state_dict(self) -> dict[str, Tensor]:
+        """Every trainable parameter (PEFT + aggregation + head), detached copies."""
+        return {name: p.detach().clone() for name, p in self.named_parameters() if p.requires_grad}
+
+    def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Load a :meth:`trainable_state_dict`; keys and shapes must match exactly."""
+        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
+        if missing or unexpected:
+            raise SpkpeftError(
+                "trainable state dict does not match the model"
+                + (f"; missing: {', '.join(missing[:5])}" if missing else "")
+                + (f"; unexpected: {', '.join(unexpected[:5])}" if unexpected else "")
+            )
+        with torch.no_grad():
+            for name, param in params.items():
+                if tuple(state[name].shape) != tuple(param.shape):
+                    raise SpkpeftError(
+                        f"trainable state dict entry '{name}' has shape {tuple(state[name].shape)}, expected {tuple(param.shape)}"
+                    )
+                param.copy_(state[name])
+
+    def merge(self, unload: bool = False) -> int:
+        """Fold mergeable PEFT updates (LoRA, Spectral-LoRA) into the weights for inference
+        (``unload``: also replace the wrappers by plain ``nn.Linear``; see :func:`merge_peft`)."""
+        return merge_peft(self.upstream, unload)
+
+    def unmerge(self) -> int:
+        """Undo :meth:`merge`."""
+        return unmerge_peft(self.upstream)
+
+
+def build_model(cfg: Config) -> SpeakerEncoder:
+    """Load the upstream, apply the PEFT method, and add the aggregation and the head."""
+    upstream = load_upstream(cfg.upstream.name, cfg.upstream.num_layers)
+    handle = apply_peft(upstream, cfg.peft)
+    aggregation = build_aggregation(cfg.aggregation, upstream.num_hidden, upstream.hidden_dim)
+    head = build_head(cfg.head, upstream.hidden_dim)
+    return SpeakerEncoder(upstream, handle, aggregation, head)

@@ -1,0 +1,161 @@
+"""Bottleneck adapters (Houlsby, Pfeiffer; sequential or parallel) and the SV adapter framework.
+
+Adapter function (``D`` model dim, ``b`` bottleneck, ``s`` scale)::
+
+    bottleneck:  a(h) = s * W_up act(W_down h + c_down) + s * c_up
+    conformer:   a(h) = s * W_up act(DWConv_k(W_down h + c_down)) + s * c_up   (depthwise conv over time)
+
+``W_up`` and ``c_up`` start at zero, so ``a(h) = 0`` and the model is unchanged at step 0.
+Padded frames are zeroed before the depthwise convolution so they cannot leak into real ones.
+
+Placement inside a block (see :mod:`spkpeft.upstream.block`):
+
+* Houlsby (Houlsby et al., 2019): after the attention output and after the FFN output;
+* Pfeiffer (Pfeiffer et al., 2021): after the FFN output only;
+* ``sequential``: ``h <- h + a(h)`` on the sub-layer output, before the residual sum;
+* ``parallel`` (He et al., 2022): ``h <- sublayer(u) + a(u)`` with ``u`` the sub-layer input.
+
+SV adapter framework (Peng et al., 2023, "Parameter-efficient transfer learning of
+pre-trained transformer models for speaker verification using adapters"): parallel FFN
+adapters in intermediate blocks plus one adapter per hidden state (the layer's output
+embedding) before the layer aggregation, ``h_l <- h_l + a_l(h_l)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch.nn as nn
+from torch import Tensor
+
+from spkpeft.peft.base import (
+    LayerSpec,
+    MethodSpec,
+    PeftConfig,
+    choices,
+    layers_field,
+    positive_field,
+    register_method,
+    select_layers,
+)
+
+ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
+
+
+@dataclass
+class AdapterConfig(PeftConfig):
+    """``peft.method: adapter`` (Houlsby or Pfeiffer)."""
+
+    method: str = "adapter"
+    style: str = field(default="houlsby", metadata=choices("houlsby", "pfeiffer"))
+    placement: str = field(default="sequential", metadata=choices("sequential", "parallel"))
+    adapter_type: str = field(default="bottleneck", metadata=choices("bottleneck", "conformer"))
+    bottleneck: int = positive_field(64)
+    kernel_size: int = positive_field(3)
+    activation: str = field(default="gelu", metadata=choices(*ACTIVATIONS))
+    scale: float = 1.0
+    layers: LayerSpec = layers_field()
+
+
+@dataclass
+class SVAdapterConfig(PeftConfig):
+    """``peft.method: sv_adapter`` (parallel block adapters + per-hidden-state adapters)."""
+
+    method: str = "sv_adapter"
+    bottleneck: int = positive_field(128)
+    embed_bottleneck: int = positive_field(128)
+    adapter_type: str = field(default="bottleneck", metadata=choices("bottleneck", "conformer"))
+    kernel_size: int = positive_field(3)
+    activation: str = field(default="relu", metadata=choices(*ACTIVATIONS))
+    scale: float = 1.0
+    layers: LayerSpec = layers_field("intermediate")
+
+
+class BottleneckAdapter(nn.Module):
+    """``a(h) = s * up(act(down(h)))`` with ``up`` zero-initialised (see module doc)."""
+
+    def __init__(self, dim: int, bottleneck: int, activation: str = "gelu", scale: float = 1.0, time_first: bool = True) -> None:
+        super().__init__()
+        self.down = nn.Linear(dim, bottleneck)
+        self.act = ACTIVATIONS[activation]()
+        self.up = nn.Linear(bottleneck, dim)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+        self.scale = scale
+        self.time_first = time_first
+
+    def bottleneck_features(self, h: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        return self.act(self.down(h))
+
+    def forward(self, h: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        return self.up(self.bottleneck_features(h, key_padding_mask)) * self.scale
+
+
+class ConvAdapter(BottleneckAdapter):
+    """Conformer-style adapter: a depthwise convolution over time inside the bottleneck."""
+
+    def __init__(
+        self, dim: int, bottleneck: int, kernel_size: int = 3, activation: str = "gelu", scale: float = 1.0, time_first: bool = True
+    ) -> None:
+        super().__init__(dim, bottleneck, activation, scale, time_first)
+        self.conv = nn.Conv1d(bottleneck, bottleneck, kernel_size, padding=kernel_size // 2, groups=bottleneck)
+
+    def bottleneck_features(self, h: Tensor, key_padding_mask: Tensor | None) -> Tensor:
+        z = self.down(h)
+        if self.time_first:
+            z = z.transpose(0, 1)  # (B, T, b)
+        if key_padding_mask is not None:
+            z = z.masked_fill(key_padding_mask[..., None], 0.0)
+        length = z.shape[1]
+        z = self.conv(z.transpose(1, 2))[..., :length].transpose(1, 2)
+        if self.time_first:
+            z = z.transpose(0, 1)
+        return self.act(z)
+
+
+def make_adapter(
+    dim: int, bottleneck: int, adapter_type: str, kernel_size: int, activation: str, scale: float, time_first: bool
+) -> BottleneckAdapter:
+    """A bottleneck or conformer-style adapter."""
+    if adapter_type == "conformer":
+        return ConvAdapter(dim, bottleneck, kernel_size, activation, scale, time_first)
+    return BottleneckAdapter(dim, bottleneck, activation, scale, time_first)
+
+
+def adapter_slots(style: str, placement: str) -> tuple[str, ...]:
+    """The :class:`~spkpeft.upstream.block.LayerExtensions` slots used by ``style``/``placement``."""
+    positions = ("attn", "ffn") if style == "houlsby" else ("ffn",)
+    suffix = "_out" if placement == "sequential" else "_parallel"
+    return tuple(p + suffix for p in positions)
+
+
+def apply_adapter(upstream: nn.Module, cfg: AdapterConfig) -> list[nn.Module]:
+    """Insert Houlsby/Pfeiffer adapters into the selected blocks."""
+    added = []
+    for index in select_layers(cfg.layers, upstream.num_layers):
+        for slot in adapter_slots(cfg.style, cfg.placement):
+            adapter = make_adapter(
+                upstream.hidden_dim, cfg.bottleneck, cfg.adapter_type, cfg.kernel_size, cfg.activation, cfg.scale, True
+            )
+            setattr(upstream.layer_ext[index], slot, adapter)
+            added.append(adapter)
+    return added
+
+
+def apply_sv_adapter(upstream: nn.Module, cfg: SVAdapterConfig) -> list[nn.Module]:
+    """Parallel FFN adapters in the selected blocks + one adapter per hidden state."""
+    added = []
+    for index in select_layers(cfg.layers, upstream.num_layers):
+        adapter = make_adapter(upstream.hidden_dim, cfg.bottleneck, cfg.adapter_type, cfg.kernel_size, cfg.activation, cfg.scale, True)
+        upstream.layer_ext[index].ffn_parallel = adapter
+        added.append(adapter)
+    upstream.hidden_adapters = nn.ModuleList(
+        make_adapter(upstream.hidden_dim, cfg.embed_bottleneck, "bottleneck", cfg.kernel_size, cfg.activation, cfg.scale, False)
+        for _ in range(upstream.num_hidden)
+    )
+    added.extend(upstream.hidden_adapters)
+    return added
+
+
+register_method(MethodSpec("adapter", AdapterConfig, apply_adapter, description="Houlsby / Pfeiffer bottleneck adapters"))
+register_method(MethodSpec("sv_adapter", SVAdapterConfig, apply_sv_adapter, description="speaker-verification adapter framework"))

@@ -1,0 +1,66 @@
+"""Frozen upstream, full fine-tuning and BitFit: methods that only choose what to unfreeze.
+
+* ``frozen``: no upstream parameter trains (SUPERB protocol; only the layer aggregation
+  and the head learn);
+* ``full_ft``: every upstream parameter trains, optionally keeping the CNN feature
+  encoder frozen (``freeze_cnn``, the usual wav2vec 2.0 fine-tuning recipe);
+* ``bitfit`` (Ben Zaken et al., 2022): only the bias terms train (linear, convolution and
+  LayerNorm biases), those of the CNN feature encoder only with ``include_cnn``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn as nn
+
+from spkpeft.peft.base import MethodSpec, PeftConfig, register_method
+
+
+@dataclass
+class FrozenConfig(PeftConfig):
+    """``peft.method: frozen``."""
+
+    method: str = "frozen"
+
+
+@dataclass
+class FullFinetuneConfig(PeftConfig):
+    """``peft.method: full_ft``."""
+
+    method: str = "full_ft"
+    freeze_cnn: bool = True
+
+
+@dataclass
+class BitFitConfig(PeftConfig):
+    """``peft.method: bitfit``."""
+
+    method: str = "bitfit"
+    include_cnn: bool = False
+
+
+def apply_frozen(upstream: nn.Module, cfg: FrozenConfig) -> list[nn.Module]:
+    """Nothing to do: :func:`spkpeft.peft.apply_peft` has frozen the upstream."""
+    return []
+
+
+def apply_full_ft(upstream: nn.Module, cfg: FullFinetuneConfig) -> list[nn.Module]:
+    """Unfreeze every upstream parameter (except the CNN encoder with ``freeze_cnn``)."""
+    for name, param in upstream.model.named_parameters():
+        if not (cfg.freeze_cnn and name.startswith("feature_extractor.")):
+            param.requires_grad_(True)
+    return []
+
+
+def apply_bitfit(upstream: nn.Module, cfg: BitFitConfig) -> list[nn.Module]:
+    """Unfreeze every ``*.bias`` parameter (CNN biases only with ``include_cnn``)."""
+    for name, param in upstream.model.named_parameters():
+        if name.endswith("bias") and (cfg.include_cnn or not name.startswith("feature_extractor.")):
+            param.requires_grad_(True)
+    return []
+
+
+register_method(MethodSpec("frozen", FrozenConfig, apply_frozen, description="frozen upstream"))
+register_method(MethodSpec("full_ft", FullFinetuneConfig, apply_full_ft, description="full fine-tuning"))
+register_method(MethodSpec("bitfit", BitFitConfig, apply_bitfit, description="biases only"))

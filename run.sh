@@ -64,24 +64,39 @@ if in_stages 2; then
     python -m spkpeft.bin.validate_data_dir --nj "$nj" "$data"
 fi
 
+device=cpu
+[ "$ngpu" -eq 0 ] || device=cuda
+
 if in_stages 3; then
-  log "Stage 3: training"
-  not_implemented 3 "training (upstream + PEFT method + ECAPA head)"
+  log "Stage 3: training ($config, exp $exp)"
+  require_file "$config" "$data/train/wav.scp"
+  run_logged "$exp/log/stage3_train.log" \
+    steps/train.sh --ngpu "$ngpu" --config "$config" --upstream "$upstream" "$data/train" "$exp"
 fi
 
 if in_stages 4; then
   log "Stage 4: embedding extraction"
-  not_implemented 4 "embedding extraction"
+  require_file "$exp/config.yaml" "$exp/checkpoints"
+  eval_dirs=()
+  for d in "$data"/*/; do
+    d=${d%/}
+    [ -f "$d/wav.scp" ] && eval_dirs+=("$d")
+  done
+  run_logged "$exp/log/stage4_extract.log" \
+    python -m spkpeft.bin.extract --exp "$exp" --data "${eval_dirs[@]}" --device "$device"
 fi
 
 if in_stages 5; then
   log "Stage 5: cosine scoring"
   require_file "$data/trials" "$exp/embeddings/test/xvector.scp"
-  mean_opt=()
-  [ ! -f "$exp/embeddings/train/xvector.scp" ] || mean_opt=(--mean "$exp/embeddings/train/xvector.scp")
+  eval_scps=() mean_opt=() info_opt=()
+  for scp in "$exp"/embeddings/*/xvector.scp; do
+    case "$scp" in */train/xvector.scp) mean_opt=(--mean "$scp") ;; *) eval_scps+=("$scp") ;; esac
+  done
+  [ ! -f "$exp/train_done.json" ] || info_opt=(--info "$exp/train_done.json")
   run_logged "$exp/log/stage5_score.log" \
-    python -m spkpeft.bin.score --embeddings "$exp"/embeddings/test*/xvector.scp \
-      --trials "$data"/trials/* "${mean_opt[@]}" --score-dir "$exp/scores" --results "$exp/results.json"
+    python -m spkpeft.bin.score --embeddings "${eval_scps[@]}" --trials "$data"/trials/* \
+      "${mean_opt[@]}" "${info_opt[@]}" --score-dir "$exp/scores" --results "$exp/results.json"
 fi
 
 if in_stages 6; then

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from spkpeft.errors import SpkpeftError, file_error
 
 RESULT_KEYS = ("trials", "n_trials", "eer_pct", "mindcf_p0.01", "mindcf_p0.05")
+INFO_KEYS = ("config", "upstream", "trainable_params", "total_params", "train_seconds", "peak_memory_mb")
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
@@ -44,6 +45,19 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
         if missing:
             raise file_error(path, f"entry {number} lacks key '{missing[0]}'")
     return results
+
+
+def read_experiment_info(path: str | Path) -> dict[str, Any]:
+    """The :data:`INFO_KEYS` of an experiment's ``train_done.json`` (written at the end of training)."""
+    path = Path(path)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise file_error(path, f"cannot read experiment summary ({err})") from None
+    missing = [k for k in INFO_KEYS if k not in info]
+    if missing:
+        raise file_error(path, f"lacks key '{missing[0]}'")
+    return {k: info[k] for k in INFO_KEYS}
 
 
 def _format(value: Any) -> str:

@@ -20,15 +20,10 @@ require_file() {
   done
 }
 
-# run_logged LOGFILE CMD...: run CMD, showing its output and keeping it in LOGFILE.
+# run_logged LOGFILE CMD...: run CMD, showing its output on stderr and keeping it in LOGFILE.
 run_logged() {
   local logfile="$1"; shift
   mkdir -p "$(dirname "$logfile")"
   echo "# $*" > "$logfile"
-  "$@" 2>&1 | tee -a "$logfile"
-}
-
-not_implemented() {
-  log "ERROR: stage $1 ($2) is not implemented yet"
-  exit 1
+  "$@" 2>&1 | tee -a "$logfile" >&2
 }

@@ -6,7 +6,8 @@
 #   stop_stage=6       # --stop-stage M sets $stop_stage
 #   . steps/parse_options.sh
 #
-# "--foo-bar VALUE" sets $foo_bar, which must already be declared; anything
+# "--foo-bar VALUE" sets $foo_bar, which must already be declared (a VALUE
+# starting with "--" is taken as a missing value, except for *_opts); anything
 # else (an undeclared option, a missing value, a positional argument when the
 # script declares none) prints $usage on stderr and exits 1.  -h/--help prints
 # $usage on stdout and exits 0.  Positional arguments are left in "$@" when
@@ -26,7 +27,9 @@ while [ $# -gt 0 ]; do
         _po_fail "unknown option '$1'"
       fi
       [ $# -ge 2 ] || _po_fail "option '$1' needs a value"
-      case "$2" in --*) _po_fail "option '$1' needs a value" ;; esac
+      # A value that looks like an option means the value is missing, except for
+      # *_opts options, whose values are option lists for another tool.
+      case "$2" in --*) [[ "$_po_name" == *_opts ]] || _po_fail "option '$1' needs a value" ;; esac
       printf -v "$_po_name" '%s' "$2"
       shift 2 ;;
     *) break ;;

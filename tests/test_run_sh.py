@@ -75,12 +75,6 @@ def test_stage_2_names_missing_input(recipe, tmp_path):
     assert "data/voxceleb1/test/wav.scp" in res.stderr
 
 
-def test_unimplemented_stage_fails_loudly(recipe, tmp_path):
-    res = run_sh(recipe, "--stage", "3", "--stop-stage", "3", "--exp", str(tmp_path / "exp"))
-    assert res.returncode != 0
-    assert "not implemented yet" in res.stderr
-
-
 def test_refuses_to_overwrite_foreign_data_root(recipe, tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()

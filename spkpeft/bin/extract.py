@@ -1,0 +1,47 @@
+"""Extract whole-utterance embeddings of data directories with a trained experiment (stage 4).
+
+Usage::
+
+    python -m spkpeft.bin.extract --exp EXP --data data/mini/test [data/mini/train ...] \
+        [--checkpoint best|last|avg|PATH] [--device cpu|cuda]
+
+Writes ``EXP/embeddings/<data dir name>/xvector.scp`` (and its ark shards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from spkpeft.bin._cli import run_main
+from spkpeft.experiment import load_trained_model
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--exp", required=True, type=Path)
+    parser.add_argument("--data", required=True, nargs="+", type=Path)
+    parser.add_argument("--checkpoint", default=None, help="best | last | avg | a path (default: extract.checkpoint)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+
+    from spkpeft.extract import extract_data_dir
+
+    device = torch.device(args.device)
+    model, cfg, source = load_trained_model(args.exp, args.checkpoint, device)
+    for data_dir in args.data:
+        out = args.exp / "embeddings" / data_dir.name
+        n = extract_data_dir(model, data_dir, out, cfg.extract, device, source,
+                             progress=lambda i, n: logging.info("%s: shard %d/%d", data_dir, i, n))
+        logging.info("%s: %d new embeddings -> %s", data_dir, n, out / "xvector.scp")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

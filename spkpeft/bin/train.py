@@ -1,0 +1,49 @@
+"""Train upstream + PEFT method + head on a Kaldi training data directory (stage 3).
+
+Usage (one process; for several GPUs launch it with ``torchrun --nproc_per_node N -m spkpeft.bin.train``)::
+
+    python -m spkpeft.bin.train --config conf/mini.yaml --data data/mini/train --exp exp/mini/mini \
+        [--upstream NAME] [--device cpu|cuda]
+
+The resolved config is saved as ``EXP/config.yaml``; running again with the same
+config resumes from ``EXP/checkpoints/last.pt``, a different config is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from spkpeft.bin._cli import run_main
+from spkpeft.experiment import prepare_experiment
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path, help="training data directory")
+    parser.add_argument("--exp", required=True, type=Path, help="experiment directory")
+    parser.add_argument("--upstream", default=None, help="override upstream.name")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args(argv)
+
+    rank = int(os.environ.get("RANK", "0"))
+    cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if rank == 0:
+        handlers.append(logging.FileHandler(args.exp / "train.log"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
+                        format="%(asctime)s %(levelname)s %(message)s")
+
+    from spkpeft.train import Trainer
+
+    Trainer(cfg, args.data, args.exp, args.device, config_name=args.config.stem).run()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

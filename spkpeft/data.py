@@ -1,0 +1,220 @@
+"""Training data: speaker labels, held-out validation speakers, random crops and balanced batches.
+
+Splitting the training data directory (deterministic given ``seed``):
+
+- ``val_speakers`` speakers are held out entirely; the validation EER is
+  measured on trials among their utterances (never on the test trials);
+- of every remaining speaker with at least ``val_utts_per_speaker + 1``
+  utterances, ``val_utts_per_speaker`` are held out for the validation loss
+  (the classifier knows these speakers);
+- everything else trains.
+
+Batches are speaker-balanced: an epoch is a random order of speakers
+repeated as needed, each batch holds ``batch_size`` distinct speakers with one
+random utterance each.  The epoch's batch list depends only on
+``(seed, epoch)``, so every rank of a distributed run derives the same list
+and takes every ``world_size``-th batch (DistributedSampler semantics), and a
+resumed run can skip the batches it already did.  Each item carries its own
+crop seed, so crops do not depend on data-loader worker scheduling.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from spkpeft.audio import SAMPLE_RATE, read_audio
+from spkpeft.augment import AugmentConfig, Augmenter, speed_label, speed_perturb, SPEEDS
+from spkpeft.datadir import DataDir, c_sort_key, read_data_dir
+from spkpeft.errors import SpkpeftError
+
+
+@dataclass
+class DataConfig:
+    """``data:`` section of a config."""
+
+    crop_seconds: float = 2.0
+    batch_size: int = 64
+    num_workers: int = 2
+    val_speakers: int = 20
+    val_utts_per_speaker: int = 1
+    val_max_seconds: float = 6.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def validate_data_config(cfg: DataConfig) -> None:
+    """Range checks; errors name the key."""
+    for key in ("crop_seconds", "val_max_seconds"):
+        if getattr(cfg, key) <= 0:
+            raise SpkpeftError(f"data.{key} must be > 0")
+    if cfg.batch_size < 2:
+        raise SpkpeftError("data.batch_size must be >= 2")
+    for key in ("num_workers", "val_speakers", "val_utts_per_speaker"):
+        if getattr(cfg, key) < 0:
+            raise SpkpeftError(f"data.{key} must be >= 0")
+    cfg.augment.validate()
+
+
+@dataclass
+class TrainSplit:
+    """The training data directory split into training and validation parts."""
+
+    speakers: list[str]                 # training speakers; label = index
+    train_utts: list[tuple[str, str, int]]  # (utt, path, label)
+    val_loss_utts: list[tuple[str, str, int]]
+    val_eer_utts: list[tuple[str, str, str]]  # (utt, path, speaker)
+
+
+def split_training_data(data: DataDir, cfg: DataConfig, seed: int) -> TrainSplit:
+    """Hold out validation speakers and utterances (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    spk2utt = data.spk2utt
+    speakers = list(spk2utt)
+    if cfg.val_speakers >= len(speakers) - 1:
+        raise SpkpeftError(f"{data.path}: data.val_speakers={cfg.val_speakers} leaves fewer than 2 "
+                           f"of the {len(speakers)} speakers for training")
+    held_out = set(rng.choice(len(speakers), size=cfg.val_speakers, replace=False).tolist()) if cfg.val_speakers else set()
+    train_spks = [s for i, s in enumerate(speakers) if i not in held_out]
+    val_eer = [(u, data.wav[u], speakers[i]) for i in sorted(held_out) for u in spk2utt[speakers[i]]]
+    train, val_loss = [], []
+    for label, spk in enumerate(train_spks):
+        utts = spk2utt[spk]
+        k = cfg.val_utts_per_speaker if len(utts) > cfg.val_utts_per_speaker else 0
+        chosen = set(rng.choice(len(utts), size=k, replace=False).tolist()) if k else set()
+        for i, utt in enumerate(utts):
+            (val_loss if i in chosen else train).append((utt, data.wav[utt], label))
+    return TrainSplit(train_spks, train, val_loss, val_eer)
+
+
+def crop_or_pad(wav: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random ``length``-sample window; shorter audio is repeated (wrap-padded) up to ``length``."""
+    if wav.shape[0] >= length:
+        start = int(rng.integers(0, wav.shape[0] - length + 1))
+        return wav[start:start + length]
+    reps = math.ceil(length / wav.shape[0])
+    return np.tile(wav, reps)[:length]
+
+
+class CropDataset(Dataset):
+    """Items are ``(index, crop_seed)`` pairs -> ``(crop float32 (S,), label)``.
+
+    With speed perturbation the item's speed is drawn from the crop seed and
+    the label becomes ``speed_label(label, speed_index, n_speakers)``.
+    """
+
+    def __init__(self, utts: Sequence[tuple[str, str, int]], n_speakers: int, crop_seconds: float,
+                 augment: AugmentConfig | None = None, sample_rate: int = SAMPLE_RATE):
+        self.utts = list(utts)
+        self.n_speakers = n_speakers
+        self.length = int(round(crop_seconds * sample_rate))
+        self.sample_rate = sample_rate
+        self.augment_cfg = augment or AugmentConfig()
+        self._augmenter: Augmenter | None = None
+        self._warned_short = False
+
+    @property
+    def augmenter(self) -> Augmenter:
+        if self._augmenter is None:  # built lazily in each worker process
+            self._augmenter = Augmenter(self.augment_cfg, self.sample_rate)
+        return self._augmenter
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
+        index, crop_seed = item
+        utt, path, label = self.utts[index]
+        rng = np.random.default_rng(crop_seed)
+        wav = read_audio(path, self.sample_rate)
+        if self.augment_cfg.speed_perturb:
+            speed_index = int(rng.integers(len(SPEEDS)))
+            if SPEEDS[speed_index] != 1.0:
+                wav = speed_perturb(wav, SPEEDS[speed_index])
+            label = speed_label(label, speed_index, self.n_speakers)
+        if wav.shape[0] < self.length and not self._warned_short:
+            warnings.warn(f"{path}: utterance '{utt}' is shorter than the {self.length / self.sample_rate:g} s "
+                          "training crop; it is repeated to fill the crop", stacklevel=2)
+            self._warned_short = True
+        crop = crop_or_pad(wav, self.length, rng)
+        if self.augmenter.enabled:
+            crop = self.augmenter(crop, rng)
+        return torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32)), label
+
+
+class BalancedBatchSampler(Sampler):
+    """Speaker-balanced batches of ``(index, crop_seed)``; see the module docstring.
+
+    ``batches_per_epoch = ceil(n_utts / batch_size)`` in total, split over ranks.
+    """
+
+    def __init__(self, labels: Sequence[int], batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.labels = np.asarray(labels)
+        speakers = np.unique(self.labels)
+        if batch_size > len(speakers):
+            raise SpkpeftError(f"data.batch_size={batch_size} exceeds the {len(speakers)} training speakers "
+                               "(batches hold distinct speakers)")
+        self.by_speaker = {int(s): np.flatnonzero(self.labels == s) for s in speakers}
+        self.speakers = speakers
+        self.batch_size = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self.start_batch = 0
+        total = math.ceil(len(self.labels) / batch_size)
+        self.batches_per_epoch = max(world_size, total - total % world_size)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Select the epoch; ``start_batch`` skips this rank's first batches (resuming)."""
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def epoch_batches(self, epoch: int) -> list[list[tuple[int, int]]]:
+        """All batches of an epoch (every rank), as lists of ``(index, crop_seed)``."""
+        rng = np.random.default_rng([self.seed, epoch])
+        batches = []
+        order: list[int] = []
+        for _ in range(self.batches_per_epoch):
+            if len(order) < self.batch_size:
+                order += rng.permutation(self.speakers).tolist()
+            chosen, order = order[:self.batch_size], order[self.batch_size:]
+            if len(set(chosen)) < len(chosen):  # a permutation boundary repeated a speaker
+                chosen = rng.choice(self.speakers, size=self.batch_size, replace=False).tolist()
+            batch = []
+            for spk in chosen:
+                utts = self.by_speaker[int(spk)]
+                batch.append((int(utts[rng.integers(len(utts))]), int(rng.integers(2**31))))
+            batches.append(batch)
+        return batches
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        mine = self.epoch_batches(self.epoch)[self.rank::self.world_size]
+        return iter(mine[self.start_batch:])
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch // self.world_size - self.start_batch
+
+
+def collate_crops(items: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack equal-length crops -> ``(wavs (B, S), labels (B,))``."""
+    return torch.stack([w for w, _ in items]), torch.tensor([label for _, label in items], dtype=torch.long)
+
+
+def load_utterance(path: str, max_seconds: float | None = None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read a whole utterance, keeping at most its first ``max_seconds``."""
+    wav = read_audio(path, sample_rate)
+    if max_seconds:
+        wav = wav[: int(max_seconds * sample_rate)]
+    return wav
+
+
+def sorted_speakers(data_dir: str | Path) -> list[str]:
+    """Speakers of a data directory in ``LC_ALL=C`` order (the label order)."""
+    return sorted(read_data_dir(data_dir).spk2utt, key=c_sort_key)

@@ -1,0 +1,89 @@
+"""An experiment directory: its resolved config and its trained model.
+
+``EXP/config.yaml`` holds the fully resolved config of the first training run
+in ``EXP``.  Training again in the same directory resumes only when the config
+is identical; otherwise it stops, naming the first key that differs, so two
+different settings never share checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from spkpeft.checkpoint import load_checkpoint
+from spkpeft.config import Config, config_from_dict, config_to_dict, load_config
+from spkpeft.datadir import write_text_atomic
+from spkpeft.errors import SpkpeftError
+
+CHECKPOINT_NAMES = ("best", "last", "avg")
+
+
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """Dotted key of the first difference between two nested dicts (None when equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{prefix}{key}"
+            found = first_difference(a[key], b[key], f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if a == b else prefix.rstrip(".")
+
+
+def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str | None = None,
+                       write: bool = True) -> Config:
+    """Resolve the config and check it against ``EXP/config.yaml`` (written on first use)."""
+    exp = Path(exp)
+    overrides = {"upstream.name": upstream} if upstream else None
+    cfg = load_config(config_path, overrides)
+    resolved = config_to_dict(cfg)
+    saved_path = exp / "config.yaml"
+    if saved_path.is_file():
+        saved = yaml.safe_load(saved_path.read_text())
+        diff = first_difference(saved, resolved)
+        if diff is not None:
+            raise SpkpeftError(f"{saved_path}: the experiment holds a different config ('{diff}' differs from "
+                               f"{config_path}); use another --exp or remove {exp}")
+    elif write:
+        exp.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(saved_path, yaml.safe_dump(resolved, sort_keys=False).splitlines())
+    return cfg
+
+
+def checkpoint_path(exp: Path, which: str) -> Path:
+    """``best``/``last``/``avg`` name a checkpoint of ``exp``; anything else is a path."""
+    return exp / "checkpoints" / f"{which}.pt" if which in CHECKPOINT_NAMES else Path(which)
+
+
+def load_trained_model(exp: str | Path, which: str | None, device: torch.device):
+    """Build the model of ``EXP/config.yaml``, load a checkpoint's trainable weights and merge the method.
+
+    Returns ``(model in eval mode, config, source)`` where ``source`` identifies
+    the checkpoint file (path, size, modification time).
+    """
+    from spkpeft.model import build_model
+
+    exp = Path(exp)
+    cfg_path = exp / "config.yaml"
+    if not cfg_path.is_file():
+        raise SpkpeftError(f"{cfg_path}: missing (train the experiment first, stage 3)")
+    cfg = config_from_dict(yaml.safe_load(cfg_path.read_text()), str(cfg_path))
+    path = checkpoint_path(exp, which or cfg.extract.checkpoint)
+    ckpt = load_checkpoint(path)
+    if "trainable" not in ckpt:
+        raise SpkpeftError(f"{path}: not a spkpeft training checkpoint (no 'trainable' entry)")
+    model = build_model(cfg)
+    prefix = "model."
+    state = {k[len(prefix):]: v for k, v in ckpt["trainable"].items() if k.startswith(prefix)}
+    model.load_trainable_state_dict(state)
+    model.merge()
+    model.to(device).eval()
+    stat = os.stat(path)
+    source = {"checkpoint": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return model, cfg, source

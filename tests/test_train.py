@@ -1,0 +1,148 @@
+"""Training: DDP on two CPU processes, exact resume after SIGKILL, NaN stop, config checks, every variant."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, run
+from spkpeft.checkpoint import load_checkpoint
+from spkpeft.config import load_config
+from spkpeft.errors import SpkpeftError
+from spkpeft.experiment import prepare_experiment
+
+SMALL = {
+    "upstream.name": "random:tiny_wavlm",
+    "head.channels": 32, "head.res2_scale": 2, "head.se_channels": 8, "head.attention_channels": 8,
+    "data.crop_seconds": 0.5, "data.batch_size": 4, "data.num_workers": 0, "data.val_speakers": 2,
+    "data.val_max_seconds": 1.0, "train.epochs": 2, "train.save_every_steps": 1, "train.log_every_steps": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    """A prepared mini corpus: 8 training speakers x 4 utterances of ~1 s."""
+    root = tmp_path_factory.mktemp("corpus")
+    out = tmp_path_factory.mktemp("data") / "mini"
+    gen = run([sys.executable, "local/make_mini_corpus.py", "--out", str(root), "--n-train-spk", "8",
+               "--n-test-spk", "2", "--n-sessions", "2", "--n-utts", "2", "--min-dur", "0.8", "--max-dur", "1.2"])
+    assert gen.returncode == 0, gen.stderr
+    prep = run([sys.executable, "local/prepare_voxceleb1.py", str(root), str(out)])
+    assert prep.returncode == 0, prep.stderr
+    return out
+
+
+def overrides_arg(extra: dict | None = None) -> str:
+    return repr({**SMALL, **(extra or {})})
+
+
+def train_cmd(config: str, data: Path, exp: Path, extra: dict) -> list[str]:
+    """A training run through the CLI, with SMALL (+ extra) written into a config file."""
+    import yaml
+
+    exp.mkdir(parents=True, exist_ok=True)
+    nested: dict = {"base": str(REPO / "conf" / config)}
+    for key, value in {**SMALL, **extra}.items():
+        section, name = key.split(".", 1)
+        nested.setdefault(section, {})[name] = value
+    cfg_file = exp.parent / f"{exp.name}.yaml"
+    cfg_file.write_text(yaml.safe_dump(nested))
+    return [sys.executable, "-m", "spkpeft.bin.train", "--config", str(cfg_file),
+            "--data", str(data / "train"), "--exp", str(exp)]
+
+
+def final_weights(exp: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(exp / "checkpoints" / "last.pt")["trainable"]
+
+
+def test_ddp_two_cpu_ranks_hold_identical_weights(tiny_data, tmp_path):
+    exp = tmp_path / "ddp"
+    exp.mkdir()
+    overrides = overrides_arg({"train.epochs": 1})
+    res = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(REPO / "tests" / "ddp_worker.py"), str(REPO / "conf" / "mini.yaml"),
+               str(tiny_data / "train"), str(exp), overrides], env={"OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    rank0, rank1 = torch.load(exp / "rank0.pt"), torch.load(exp / "rank1.pt")
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    assert (exp / "train_epochs.csv").read_text().count("\n") == 2  # header + one epoch, written by rank 0 only
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tiny_data, tmp_path):
+    extra = {"train.deterministic": True}
+    env = {"OMP_NUM_THREADS": "1"}
+    straight = run(train_cmd("mini.yaml", tiny_data, tmp_path / "straight", extra), env=env)
+    assert straight.returncode == 0, straight.stderr[-2000:]
+
+    cmd = train_cmd("mini.yaml", tiny_data, tmp_path / "killed", extra)
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if last.is_file() and load_checkpoint(last)["step"] >= 3:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(last)["step"]
+    resumed = run(cmd, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed from {last}" in resumed.stderr and f"step {killed_at}" in resumed.stderr
+
+    a, b = final_weights(tmp_path / "straight"), final_weights(tmp_path / "killed")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    rows = (tmp_path / "killed" / "train_epochs.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,step,train_loss") and len(rows) == 3
+
+
+def test_nan_loss_stops_naming_the_step(tiny_data, tmp_path, monkeypatch):
+    from spkpeft.losses import MarginSoftmax
+    from spkpeft.train import Trainer
+
+    def nan_loss(self, emb, labels):
+        return emb.sum() * float("nan"), torch.tensor(0.0)
+
+    monkeypatch.setattr(MarginSoftmax, "forward", nan_loss)
+    trainer = Trainer(load_config(REPO / "conf" / "mini.yaml", SMALL), tiny_data / "train", tmp_path / "exp")
+    with pytest.raises(SpkpeftError, match=r"loss is nan at epoch 1, step 1"):
+        trainer.run()
+
+
+def test_experiment_refuses_a_different_config(tmp_path):
+    exp = tmp_path / "exp"
+    prepare_experiment(REPO / "conf" / "mini.yaml", exp)
+    prepare_experiment(REPO / "conf" / "mini.yaml", exp)  # same config: fine
+    with pytest.raises(SpkpeftError, match="different config.*upstream.name"):
+        prepare_experiment(REPO / "conf" / "mini.yaml", exp, upstream="random:tiny_hubert")
+
+
+VARIANTS = sorted(p.stem for p in (REPO / "conf").glob("*.yaml") if p.stem != "base")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_trains_a_few_steps(variant, tiny_data, tmp_path):
+    from spkpeft.train import Trainer
+
+    overrides = {**SMALL, "train.epochs": 1, "train.save_every_steps": 0}
+    trainer = Trainer(load_config(REPO / "conf" / f"{variant}.yaml", overrides), tiny_data / "train", tmp_path)
+    before = {k: v.clone() for k, v in trainer.trainee.model.trainable_state_dict().items()}
+    trainer.run()
+    after = trainer.trainee.model.trainable_state_dict()
+    assert trainer.step == trainer.steps_per_epoch > 0
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed, "no trainable tensor changed"
+    assert any(k.startswith("upstream.") for k in changed) or variant in ("frozen", "attentive_merge")
+    assert (tmp_path / "checkpoints" / "best.pt").is_file()

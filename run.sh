@@ -11,6 +11,8 @@ corpus=mini      # mini | voxceleb1
 data_root=       # corpus root; mini: where the synthetic corpus is written (default data/raw/mini)
 config=          # YAML config (default conf/mini.yaml)
 upstream=        # overrides upstream.name of the config (s3prl name, checkpoint path, random:<arch>)
+overlay=         # YAML overlay on top of the config, e.g. conf/overlays/large_margin.yaml
+init_from=       # checkpoint to start training from (large-margin fine-tuning)
 exp=             # experiment directory (default exp/<corpus>/<config name>[_<upstream>])
 ngpu=0           # GPUs for training (torchrun); 0 = CPU
 nj=2             # parallel jobs for data preparation, validation and extraction
@@ -24,6 +26,8 @@ usage="Usage: $0 [options]
   --data-root DIR    corpus root (mini: where to write it; default data/raw/mini)
   --config FILE      YAML config (default conf/mini.yaml)
   --upstream NAME    override the config's upstream (hub name, checkpoint path, random:<arch>)
+  --overlay FILE     YAML overlay on top of the config (e.g. conf/overlays/large_margin.yaml)
+  --init-from CKPT   start training from this checkpoint's weights
   --exp DIR          experiment directory (default exp/<corpus>/<config>)
   --ngpu N           GPUs for training, 0 = CPU (default $ngpu)
   --nj N             parallel jobs (default $nj)
@@ -45,6 +49,7 @@ esac
 if [ -z "$exp" ]; then
   exp="exp/$corpus/$(basename "$config" .yaml)"
   [ -z "$upstream" ] || exp="${exp}_${upstream//[^A-Za-z0-9_.-]/_}"
+  [ -z "$overlay" ] || exp="${exp}_$(basename "$overlay" .yaml)"
 fi
 data="data/$corpus"
 mkdir -p "$exp/log"
@@ -71,7 +76,8 @@ if in_stages 3; then
   log "Stage 3: training ($config, exp $exp)"
   require_file "$config" "$data/train/wav.scp"
   run_logged "$exp/log/stage3_train.log" \
-    steps/train.sh --ngpu "$ngpu" --config "$config" --upstream "$upstream" "$data/train" "$exp"
+    steps/train.sh --ngpu "$ngpu" --config "$config" --upstream "$upstream" \
+      --overlay "$overlay" --init-from "$init_from" "$data/train" "$exp"
 fi
 
 if in_stages 4; then

@@ -11,7 +11,7 @@ Splitting the training data directory (deterministic given ``seed``):
 
 Batches are speaker-balanced: an epoch is a random order of speakers
 repeated as needed, each batch holds ``batch_size`` distinct speakers with one
-random utterance each.  The epoch's batch list depends only on
+random utterance each (with fewer speakers than ``batch_size``, speakers repeat).  The epoch's batch list depends only on
 ``(seed, epoch)``, so every rank of a distributed run derives the same list
 and takes every ``world_size``-th batch (DistributedSampler semantics), and a
 resumed run can skip the batches it already did.  Each item carries its own
@@ -157,9 +157,6 @@ class BalancedBatchSampler(Sampler):
     def __init__(self, labels: Sequence[int], batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
         self.labels = np.asarray(labels)
         speakers = np.unique(self.labels)
-        if batch_size > len(speakers):
-            raise SpkpeftError(f"data.batch_size={batch_size} exceeds the {len(speakers)} training speakers "
-                               "(batches hold distinct speakers)")
         self.by_speaker = {int(s): np.flatnonzero(self.labels == s) for s in speakers}
         self.speakers = speakers
         self.batch_size = batch_size
@@ -185,7 +182,7 @@ class BalancedBatchSampler(Sampler):
             if len(order) < self.batch_size:
                 order += rng.permutation(self.speakers).tolist()
             chosen, order = order[:self.batch_size], order[self.batch_size:]
-            if len(set(chosen)) < len(chosen):  # a permutation boundary repeated a speaker
+            if len(set(chosen)) < len(chosen) <= len(self.speakers):  # a permutation boundary repeated a speaker
                 chosen = rng.choice(self.speakers, size=self.batch_size, replace=False).tolist()
             batch = []
             for spk in chosen:

@@ -74,6 +74,7 @@ class TrainConfig:
     average_last: int = 0
     deterministic: bool = False
     log_every_steps: int = 10
+    init_from: str = ""  # checkpoint whose trainable weights start a new run (large-margin fine-tuning)
 
 
 def validate_train_config(cfg: TrainConfig) -> None:
@@ -266,9 +267,23 @@ class Trainer:
         if self.dist.is_main:
             save_atomic(self.state(), self.ckpt_dir / "last.pt")
 
+    def initialise_from(self, path: str | Path) -> None:
+        """Start from another run's trainable weights (loss classes too when the speakers match)."""
+        state = load_checkpoint(path).get("trainable")
+        if state is None:
+            raise SpkpeftError(f"{path}: not a spkpeft training checkpoint (no 'trainable' entry)")
+        own = trainable_state(self.trainee)
+        if any(k.startswith("loss.") and (k not in state or state[k].shape != v.shape) for k, v in own.items()):
+            state = {**state, **{k: v for k, v in own.items() if k.startswith("loss.")}}
+            log.info("%s: speaker classes differ; the loss classes start afresh", path)
+        load_trainable_state(self.trainee, state, str(path))
+        log.info("initialised the trainable weights from %s", path)
+
     def resume(self) -> bool:
         path = self.ckpt_dir / "last.pt"
         if not path.is_file():
+            if self.cfg.train.init_from:
+                self.initialise_from(self.cfg.train.init_from)
             return False
         ckpt = load_checkpoint(path)
         if ckpt.get("n_classes") != self.n_classes:

@@ -146,3 +146,20 @@ def test_every_variant_trains_a_few_steps(variant, tiny_data, tmp_path):
     assert changed, "no trainable tensor changed"
     assert any(k.startswith("upstream.") for k in changed) or variant in ("frozen", "attentive_merge")
     assert (tmp_path / "checkpoints" / "best.pt").is_file()
+
+
+def test_large_margin_overlay_starts_from_a_trained_model(tiny_data, tmp_path):
+    first = tmp_path / "first"
+    res = run(train_cmd("mini.yaml", tiny_data, first, {"train.epochs": 1}))
+    assert res.returncode == 0, res.stderr[-2000:]
+    cmd = train_cmd("mini.yaml", tiny_data, tmp_path / "lmft", {"train.epochs": 1})
+    cmd += ["--overlay", str(REPO / "conf" / "overlays" / "large_margin.yaml"),
+            "--init-from", str(first / "checkpoints" / "best.pt")]
+    res = run(cmd)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "initialised the trainable weights from" in res.stderr
+    import yaml
+
+    resolved = yaml.safe_load((tmp_path / "lmft" / "config.yaml").read_text())
+    assert resolved["loss"]["margin"] == 0.5 and resolved["data"]["crop_seconds"] == 6.0
+    assert resolved["train"]["epochs"] == 2  # the overlay wins over the base config

@@ -3,7 +3,7 @@
 Usage (one process; for several GPUs launch it with ``torchrun --nproc_per_node N -m spkpeft.bin.train``)::
 
     python -m spkpeft.bin.train --config conf/mini.yaml --data data/mini/train --exp exp/mini/mini \
-        [--upstream NAME] [--device cpu|cuda]
+        [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--device cpu|cuda]
 
 The resolved config is saved as ``EXP/config.yaml``; running again with the same
 config resumes from ``EXP/checkpoints/last.pt``, a different config is refused.
@@ -28,11 +28,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", required=True, type=Path, help="training data directory")
     parser.add_argument("--exp", required=True, type=Path, help="experiment directory")
     parser.add_argument("--upstream", default=None, help="override upstream.name")
+    parser.add_argument("--overlay", action="append", default=[], type=Path,
+                        help="YAML overlay merged on top of the config (repeatable), e.g. conf/overlays/large_margin.yaml")
+    parser.add_argument("--init-from", default=None, help="checkpoint to start from (sets train.init_from)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args(argv)
 
     rank = int(os.environ.get("RANK", "0"))
-    cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0)
+    cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0,
+                             overlays=args.overlay, init_from=args.init_from)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if rank == 0:
         handlers.append(logging.FileHandler(args.exp / "train.log"))

@@ -3,6 +3,7 @@
 # fine-tuning of a self-supervised upstream.  A bare ./run.sh runs the mini
 # recipe (synthetic corpus, random tiny upstream) end to end on CPU.
 set -euo pipefail
+caller_dir=$PWD
 cd "$(dirname "$0")"
 
 stage=1          # first stage to run
@@ -38,6 +39,12 @@ usage="Usage: $0 [options]
 cmdline="$(printf '%q ' "$0" "$@")"
 . steps/parse_options.sh
 . steps/common.sh
+
+# Paths given on the command line are relative to where run.sh was called from.
+for var in data_root config exp overlay init_from; do
+  value=${!var}
+  [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
+done
 
 case "$corpus" in
   mini) : "${data_root:=data/raw/mini}" ;;

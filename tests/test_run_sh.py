@@ -82,3 +82,10 @@ def test_refuses_to_overwrite_foreign_data_root(recipe, tmp_path):
     res = run_sh(recipe, "--stop-stage", "1", "--data-root", str(foreign), "--exp", str(tmp_path / "exp"))
     assert res.returncode != 0
     assert (foreign / "precious.txt").read_text() == "keep me"
+
+
+def test_paths_are_relative_to_the_callers_directory(recipe, tmp_path):
+    res = run(["bash", str(recipe / "run.sh"), "--stage", "6", "--exp", "myexp"], cwd=tmp_path)
+    assert res.returncode == 1
+    assert f"{tmp_path}/myexp/results.json" in res.stderr
+    assert (tmp_path / "myexp" / "run.cmd").is_file()

@@ -163,3 +163,19 @@ def test_large_margin_overlay_starts_from_a_trained_model(tiny_data, tmp_path):
     resolved = yaml.safe_load((tmp_path / "lmft" / "config.yaml").read_text())
     assert resolved["loss"]["margin"] == 0.5 and resolved["data"]["crop_seconds"] == 6.0
     assert resolved["train"]["epochs"] == 2  # the overlay wins over the base config
+
+
+def test_missing_audio_during_training_is_one_line(tiny_data, tmp_path):
+    """A file that disappears after validation fails training with one line naming it (from a worker)."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data / "train", data / "train")
+    wav_scp = data / "train" / "wav.scp"
+    lines = wav_scp.read_text().splitlines()
+    lines[0] = lines[0].split()[0] + " " + str(tmp_path / "gone.wav")
+    wav_scp.write_text("\n".join(lines) + "\n")
+    res = run(train_cmd("mini.yaml", data, tmp_path / "exp", {"data.num_workers": 1, "train.epochs": 3}))
+    assert res.returncode == 1
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("train: error: ") and "gone.wav: audio file does not exist" in last

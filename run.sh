@@ -8,32 +8,46 @@ cd "$(dirname "$0")"
 
 stage=1          # first stage to run
 stop_stage=6     # last stage to run
-corpus=mini      # mini | voxceleb1
+corpus=mini      # mini | voxceleb1 | cnceleb1 | kaldi
 data_root=       # corpus root; mini: where the synthetic corpus is written (default data/raw/mini)
 config=          # YAML config (default conf/mini.yaml)
 upstream=        # overrides upstream.name of the config (s3prl name, checkpoint path, random:<arch>)
 overlay=         # YAML overlay on top of the config, e.g. conf/overlays/large_margin.yaml
 init_from=       # checkpoint to start training from (large-margin fine-tuning)
+asnorm_top_n=300 # AS-norm cohort size (top-N cohort scores of each side)
 exp=             # experiment directory (default exp/<corpus>/<config name>[_<upstream>])
 ngpu=0           # GPUs for training (torchrun); 0 = CPU
 nj=2             # parallel jobs for data preparation, validation and extraction
 mini_opts=       # extra options for local/make_mini_corpus.py, e.g. "--n-train-spk 10"
 vox1_lists=      # VoxCeleb1 trial lists in use, e.g. vox1_o,vox1_o_clean (default: all present)
+vox2_root=       # voxceleb1: train on VoxCeleb2 dev (DIR/dev/aac/<spk>/<session>/<utt>.m4a; needs ffmpeg)
+vox2_wav=        # voxceleb1: where the 16 kHz VoxCeleb2 wavs go (default data/raw/voxceleb2_wav)
+cnc_per_genre=false  # cnceleb1: also score per-genre trial lists trials/cnc_eval_<genre>
+kaldi_trials=    # kaldi: trials file for the Kaldi data directory given as --data-root
+kaldi_train=     # kaldi: Kaldi data directory to train on
+kaldi_enroll=    # kaldi: Kaldi data directory whose speakers are enrollment ids
 
 usage="Usage: $0 [options]
   --stage N          first stage (default $stage)      1 data prep, 2 validation, 3 training,
   --stop-stage M     last stage (default $stop_stage)       4 extraction, 5 scoring, 6 report
-  --corpus NAME      mini | voxceleb1 (default $corpus)
+  --corpus NAME      mini | voxceleb1 | cnceleb1 | kaldi (default $corpus)
   --data-root DIR    corpus root (mini: where to write it; default data/raw/mini)
   --config FILE      YAML config (default conf/mini.yaml)
   --upstream NAME    override the config's upstream (hub name, checkpoint path, random:<arch>)
   --overlay FILE     YAML overlay on top of the config (e.g. conf/overlays/large_margin.yaml)
   --init-from CKPT   start training from this checkpoint's weights
+  --asnorm-top-n N   AS-norm: top-N cohort scores per side (default 300)
   --exp DIR          experiment directory (default exp/<corpus>/<config>)
   --ngpu N           GPUs for training, 0 = CPU (default $ngpu)
   --nj N             parallel jobs (default $nj)
   --mini-opts STR    options for local/make_mini_corpus.py (mini corpus size etc.)
   --vox1-lists L     VoxCeleb1 trial lists in use (default: every official list present)
+  --vox2-root DIR    voxceleb1: train on VoxCeleb2 dev (m4a converted with ffmpeg, --nj in parallel)
+  --vox2-wav DIR     voxceleb1: where the converted wavs go (default data/raw/voxceleb2_wav)
+  --cnc-per-genre B  cnceleb1: also trial lists per genre, true|false (default $cnc_per_genre)
+  --kaldi-trials F   kaldi: trials (Kaldi or VoxCeleb format) for the data directory --data-root
+  --kaldi-train DIR  kaldi: Kaldi data directory to train on
+  --kaldi-enroll DIR kaldi: Kaldi data directory of enrollment ids (first field of the trials)
   -h, --help         this message"
 
 cmdline="$(printf '%q ' "$0" "$@")"
@@ -41,7 +55,7 @@ cmdline="$(printf '%q ' "$0" "$@")"
 . steps/common.sh
 
 # Paths given on the command line are relative to where run.sh was called from.
-for var in data_root config exp overlay init_from; do
+for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll; do
   value=${!var}
   [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
 done
@@ -49,8 +63,12 @@ done
 case "$corpus" in
   mini) : "${data_root:=data/raw/mini}" ;;
   voxceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the VoxCeleb1 root holding wav/ and the trial lists)" ;;
-  *) usage_error "unknown corpus '$corpus' (expected mini or voxceleb1)" ;;
+  cnceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the CN-Celeb1 root holding data/ and eval/)" ;;
+  kaldi) [ -n "$data_root" ] && [ -n "$kaldi_trials" ] \
+           || usage_error "--corpus $corpus needs --data-root (a Kaldi data directory: wav.scp, utt2spk) and --kaldi-trials FILE" ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini, voxceleb1, cnceleb1 or kaldi)" ;;
 esac
+[ -z "$vox2_root" ] || [ "$corpus" = voxceleb1 ] || usage_error "--vox2-root goes with --corpus voxceleb1"
 [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || usage_error "--stage and --stop-stage take integers"
 : "${config:=conf/mini.yaml}"
 if [ -z "$exp" ]; then
@@ -66,6 +84,8 @@ if in_stages 1; then
   log "Stage 1: data preparation ($corpus from $data_root) -> $data"
   run_logged "$exp/log/stage1_prepare.log" \
     local/prepare_corpus.sh --corpus "$corpus" --mini-opts "$mini_opts" --vox1-lists "$vox1_lists" \
+      --vox2-root "$vox2_root" --vox2-wav "$vox2_wav" --cnc-per-genre "$cnc_per_genre" \
+      --kaldi-trials "$kaldi_trials" --kaldi-train "$kaldi_train" --kaldi-enroll "$kaldi_enroll" \
       --nj "$nj" "$data_root" "$data"
 fi
 
@@ -100,22 +120,35 @@ if in_stages 4; then
 fi
 
 if in_stages 5; then
-  log "Stage 5: cosine scoring"
+  # Raw cosine scores, plus S-norm and AS-norm (top-N cohort) when training embeddings exist:
+  # train is used for the mean and the cohort only; enroll and test are evaluation embeddings.
+  log "Stage 5: cosine scoring and score normalisation"
   require_file "$data/trials" "$exp/embeddings/test/xvector.scp"
-  eval_scps=() mean_opt=() info_opt=()
+  eval_scps=() train_opts=() enroll_opt=() info_opt=()
   for scp in "$exp"/embeddings/*/xvector.scp; do
-    case "$scp" in */train/xvector.scp) mean_opt=(--mean "$scp") ;; *) eval_scps+=("$scp") ;; esac
+    case "$scp" in
+      */train/xvector.scp)
+        train_opts=(--mean "$scp")
+        [ ! -f "$data/train/utt2spk" ] \
+          || train_opts+=(--cohort "$scp" --cohort-utt2spk "$data/train/utt2spk" --top-n "$asnorm_top_n") ;;
+      *) eval_scps+=("$scp") ;;
+    esac
   done
+  [ ! -f "$data/enroll/spk2utt" ] || enroll_opt=(--enroll "$data/enroll/spk2utt")
   [ ! -f "$exp/train_done.json" ] || info_opt=(--info "$exp/train_done.json")
   run_logged "$exp/log/stage5_score.log" \
     python -m spkpeft.bin.score --embeddings "${eval_scps[@]}" --trials "$data"/trials/* \
-      "${mean_opt[@]}" "${info_opt[@]}" --score-dir "$exp/scores" --results "$exp/results.json"
+      "${train_opts[@]}" "${enroll_opt[@]}" "${info_opt[@]}" --score-dir "$exp/scores" --results "$exp/results.json"
 fi
 
 if in_stages 6; then
-  log "Stage 6: report"
+  # The results table on stdout; DET and score-distribution plots in $exp/plots/.
+  log "Stage 6: report and plots"
   require_file "$exp/results.json"
-  python -m spkpeft.bin.report "$exp/results.json" | tee "$exp/log/stage6_report.log"
+  trials_opt=()
+  [ ! -d "$data/trials" ] || trials_opt=(--trials-dir "$data/trials")
+  python -m spkpeft.bin.report "$exp/results.json" "${trials_opt[@]}" --plot-dir "$exp/plots" \
+    | tee "$exp/log/stage6_report.log"
 fi
 
 log "Done: stages $stage-$stop_stage ($exp)"

@@ -1,22 +1,53 @@
 #!/usr/bin/env bash
 # Stage 1: corpus root -> Kaldi data directories in OUT (data/<corpus>).
 # Skips itself when OUT was prepared with the same options; redoes the work
-# when they change (another root, another mini corpus size).
-# Usage: local/prepare_corpus.sh --corpus mini|voxceleb1 [--mini-opts STR] [--vox1-lists L] ROOT OUT
+# when they change (another root, another mini corpus size, ...).
+#   mini       ROOT = where the synthetic corpus is written (local/make_mini_corpus.sh, then the VoxCeleb1 script)
+#   voxceleb1  ROOT = VoxCeleb1 root (local/prepare_voxceleb1.sh); with --vox2-root the training set is
+#              VoxCeleb2 dev instead (local/prepare_voxceleb2.sh: m4a -> 16 kHz wav in --vox2-wav, needs ffmpeg)
+#   cnceleb1   ROOT = CN-Celeb1 root holding data/ and eval/ (local/prepare_cnceleb1.sh)
+#   kaldi      ROOT = your Kaldi data directory to test on, with --kaldi-trials (local/prepare_kaldi_dir.sh)
+# Usage: local/prepare_corpus.sh --corpus NAME [options] ROOT OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=
 mini_opts=
 vox1_lists=
+vox2_root=
+vox2_wav=
+cnc_per_genre=false
+kaldi_trials=
+kaldi_train=
+kaldi_enroll=
 nj=1
-usage="Usage: $0 --corpus mini|voxceleb1 [--mini-opts STR] [--vox1-lists NAME,...] [--nj N] ROOT OUT"
+usage="Usage: $0 --corpus mini|voxceleb1|cnceleb1|kaldi [options] ROOT OUT
+  --mini-opts STR       mini: options for local/make_mini_corpus.py
+  --vox1-lists L        voxceleb1: trial lists in use (default: every official list present)
+  --vox2-root DIR       voxceleb1: train on VoxCeleb2 dev (DIR/dev/aac/<spk>/<session>/<utt>.m4a)
+  --vox2-wav DIR        voxceleb1: where the converted VoxCeleb2 wavs go (default data/raw/voxceleb2_wav)
+  --cnc-per-genre BOOL  cnceleb1: also write trials/cnc_eval_<genre> (default $cnc_per_genre)
+  --kaldi-trials FILE   kaldi: trials for ROOT (Kaldi 'utt1 utt2 target|nontarget' or VoxCeleb '1|0 utt1 utt2')
+  --kaldi-train DIR     kaldi: Kaldi data directory to train on
+  --kaldi-enroll DIR    kaldi: Kaldi data directory whose speakers are enrollment ids
+  --nj N                parallel jobs (VoxCeleb2 conversion; default $nj)"
 allow_positional=true
 . steps/parse_options.sh
 . steps/common.sh
 [ $# -eq 2 ] || usage_error "expected ROOT and OUT"
 root=$1 out=$2
+case "$corpus" in
+  mini|voxceleb1|cnceleb1|kaldi) ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini, voxceleb1, cnceleb1 or kaldi)" ;;
+esac
+[ -z "$vox2_root" ] || [ "$corpus" = voxceleb1 ] || usage_error "--vox2-root goes with --corpus voxceleb1"
+[ "$corpus" != kaldi ] || [ -n "$kaldi_trials" ] || usage_error "--corpus kaldi needs --kaldi-trials FILE"
+: "${vox2_wav:=data/raw/voxceleb2_wav}"
 
+abs_or_empty() { [ -z "$1" ] || realpath -m "$1"; }
 options="corpus=$corpus root=$(realpath -m "$root") mini_opts=$mini_opts vox1_lists=$vox1_lists"
+[ -z "$vox2_root" ] || options+=" vox2_root=$(realpath -m "$vox2_root") vox2_wav=$(realpath -m "$vox2_wav")"
+[ "$corpus" != cnceleb1 ] || options+=" cnc_per_genre=$cnc_per_genre"
+[ "$corpus" != kaldi ] || options+=" kaldi_trials=$(abs_or_empty "$kaldi_trials") kaldi_train=$(abs_or_empty "$kaldi_train") kaldi_enroll=$(abs_or_empty "$kaldi_enroll")"
 stamp="$out/.stage1_options"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$options" ] && [ -f "$out/test/wav.scp" ]; then
   log "$out is up to date with the options ($options); skipping"
@@ -28,8 +59,13 @@ case "$corpus" in
     local/make_mini_corpus.sh --mini-opts "$mini_opts" "$root"
     local/prepare_voxceleb1.sh "$root" "$out" ;;
   voxceleb1)
-    local/prepare_voxceleb1.sh --lists "$vox1_lists" "$root" "$out" ;;
-  *) usage_error "unknown corpus '$corpus'" ;;
+    local/prepare_voxceleb1.sh --lists "$vox1_lists" "$root" "$out"
+    # VoxCeleb2 dev replaces the VoxCeleb1 training set (if any); the Vox1 trials stay.
+    [ -z "$vox2_root" ] || local/prepare_voxceleb2.sh --nj "$nj" "$vox2_root" "$vox2_wav" "$out" ;;
+  cnceleb1)
+    local/prepare_cnceleb1.sh --per-genre "$cnc_per_genre" "$root" "$out" ;;
+  kaldi)
+    local/prepare_kaldi_dir.sh --train-dir "$kaldi_train" --enroll-dir "$kaldi_enroll" "$root" "$kaldi_trials" "$out" ;;
 esac
 echo "$options" > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 log "prepared $out"

@@ -38,6 +38,7 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
+from spkpeft.corpora import LABELS, replace_dir  # noqa: E402
 from spkpeft.datadir import c_sort_key, write_data_dir, write_text_atomic  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 
@@ -49,7 +50,6 @@ TRIAL_LISTS = {
     "vox1_h": "list_test_hard.txt",
     "vox1_h_clean": "list_test_hard2.txt",
 }
-LABELS = {"1": "target", "0": "nontarget"}
 
 
 def find_wav_dirs(root: Path) -> list[Path]:
@@ -148,15 +148,6 @@ def prepare(root: Path, out: Path, lists: Sequence[str] | None) -> str:
                     "Vox1-E/H span all VoxCeleb1 speakers; train on another corpus (VoxCeleb2) "
                     "or use --lists vox1_o,vox1_o_clean")
     return summary
-
-
-def replace_dir(new: Path, dest: Path) -> None:
-    """Move directory ``new`` to ``dest``, replacing what was there."""
-    old = dest.with_name(f".{dest.name}.old{os.getpid()}")
-    if dest.exists():
-        dest.rename(old)
-    new.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -32,7 +31,7 @@ from torch.utils.data import Dataset, Sampler
 
 from spkpeft.audio import SAMPLE_RATE, read_audio
 from spkpeft.augment import AugmentConfig, Augmenter, speed_label, speed_perturb, SPEEDS
-from spkpeft.datadir import DataDir, c_sort_key, read_data_dir
+from spkpeft.datadir import DataDir
 from spkpeft.errors import SpkpeftError
 
 
@@ -210,8 +209,3 @@ def load_utterance(path: str, max_seconds: float | None = None, sample_rate: int
     if max_seconds:
         wav = wav[: int(max_seconds * sample_rate)]
     return wav
-
-
-def sorted_speakers(data_dir: str | Path) -> list[str]:
-    """Speakers of a data directory in ``LC_ALL=C`` order (the label order)."""
-    return sorted(read_data_dir(data_dir).spk2utt, key=c_sort_key)

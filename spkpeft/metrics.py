@@ -190,6 +190,30 @@ def compute_eer(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | n
     return _eer_sorted(*_split_sorted(s, y))
 
 
+# ---------------------------------------------------------------- DET curve
+
+
+def det_points(scores: Sequence[float] | np.ndarray,
+               labels: Sequence[bool] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every operating point ``(P_fa, P_miss)`` (see the module docstring), from one sort.
+
+    Returns two float64 arrays of length ``m + 1`` (``m`` distinct scores), in
+    threshold order ``v_1`` (accept all: ``P_fa = 1, P_miss = 0``), ..., ``v_m``,
+    ``+inf`` (reject all: ``P_fa = 0, P_miss = 1``): ``P_fa`` falls and
+    ``P_miss`` rises along them. Joined by straight segments they are the DET
+    (ROC) curve whose crossing with ``P_miss = P_fa`` is the EER.
+    """
+    s, y = _as_scores_labels(scores, labels)
+    order = np.argsort(s, kind="stable")
+    ordered, is_target = s[order], y[order]
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first index of each distinct score
+    below = np.r_[first, s.size]                                      # trials below each threshold
+    misses = np.r_[0, np.cumsum(is_target)][below]
+    n_tar = int(np.count_nonzero(y))
+    n_non = s.size - n_tar
+    return (n_non - (below - misses)) / n_non, misses / n_tar
+
+
 # ---------------------------------------------------------------- all at once
 
 

@@ -61,14 +61,29 @@ class SpeakerEncoder(nn.Module):
         }
 
     def trainable_state_dict(self) -> dict[str, Tensor]:
-        """Every trainable parameter (PEFT + aggregation + head), detached copies."""
-        return {name: p.detach().clone() for name, p in self.named_parameters() if p.requires_grad}
+        """What training changes, as detached copies: every trainable parameter (PEFT,
+        aggregation, head) plus the persistent buffers of the modules that own trainable
+        parameters and of the aggregation and head (BatchNorm running statistics: without
+        them an embedding computed in eval mode would be wrong)."""
+        state = {name: p.detach().clone() for name, p in self.named_parameters() if p.requires_grad}
+        state.update({name: b.detach().clone() for name, b in self._trained_buffers()})
+        return state
+
+    def _trained_buffers(self):
+        for prefix, module in self.named_modules():
+            owns_trainable = any(p.requires_grad for p in module.parameters(recurse=False))
+            if not (owns_trainable or prefix.split(".")[0] in ("aggregation", "head")):
+                continue
+            for name, buf in module.named_buffers(recurse=False):
+                if name not in module._non_persistent_buffers_set:
+                    yield (f"{prefix}.{name}" if prefix else name), buf
 
     def load_trainable_state_dict(self, state: dict[str, Tensor]) -> None:
         """Load a :meth:`trainable_state_dict`; keys and shapes must match exactly."""
-        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
-        missing = sorted(set(params) - set(state))
-        unexpected = sorted(set(state) - set(params))
+        targets = {name: p for name, p in self.named_parameters() if p.requires_grad}
+        targets.update(dict(self._trained_buffers()))
+        missing = sorted(set(targets) - set(state))
+        unexpected = sorted(set(state) - set(targets))
         if missing or unexpected:
             raise SpkpeftError(
                 "trainable state dict does not match the model"
@@ -76,12 +91,13 @@ class SpeakerEncoder(nn.Module):
                 + (f"; unexpected: {', '.join(unexpected[:5])}" if unexpected else "")
             )
         with torch.no_grad():
-            for name, param in params.items():
-                if tuple(state[name].shape) != tuple(param.shape):
+            for name, target in targets.items():
+                if tuple(state[name].shape) != tuple(target.shape):
                     raise SpkpeftError(
-                        f"trainable state dict entry '{name}' has shape {tuple(state[name].shape)}, expected {tuple(param.shape)}"
+                        f"trainable state dict entry '{name}' has shape {tuple(state[name].shape)}, "
+                        f"expected {tuple(target.shape)}"
                     )
-                param.copy_(state[name])
+                target.copy_(state[name])
 
     def merge(self, unload: bool = False) -> int:
         """Fold mergeable PEFT updates (LoRA, Spectral-LoRA) into the weights for inference

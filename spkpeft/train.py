@@ -46,7 +46,7 @@ from spkpeft.checkpoint import average_state_dicts, load_checkpoint, save_atomic
 from spkpeft.data import BalancedBatchSampler, CropDataset, TrainSplit, collate_crops, split_training_data
 from spkpeft.augment import num_classes_multiplier
 from spkpeft.datadir import read_data_dir
-from spkpeft.distributed import DistInfo, all_reduce_mean, barrier, cleanup, init_distributed
+from spkpeft.distributed import all_reduce_mean, barrier, cleanup, init_distributed
 from spkpeft.errors import SpkpeftError
 from spkpeft.losses import build_loss
 from spkpeft.report import write_json_atomic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,24 @@ def write_tone(path: Path, seconds: float = 0.5, sr: int = 16000, channels: int 
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+def copy_recipe(dest: Path) -> Path:
+    """Copy the recipe (as a clone would hold it) into ``dest``, sharing this checkout's .venv."""
+    for name in ("run.sh", "path.sh", "requirements.txt", "requirements-test.txt"):
+        shutil.copy2(REPO / name, dest / name)
+    for name in ("local", "steps", "conf", "spkpeft"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    return dest
+
+
+def run_sh(recipe: Path, *args: str) -> subprocess.CompletedProcess:
+    """``bash RECIPE/run.sh args...`` from the recipe copy."""
+    return run(["bash", str(recipe / "run.sh"), *args], cwd=recipe)
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    """A fresh copy of the recipe per test module: its data/ and exp/ stay out of the checkout."""
+    return copy_recipe(tmp_path_factory.mktemp("recipe"))

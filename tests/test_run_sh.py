@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run
+from conftest import run, run_sh
 from spkpeft.datadir import read_data_dir
 
 SMALL = "--n-train-spk 3 --n-test-spk 3 --n-sessions 2 --n-utts 2 --min-dur 1 --max-dur 1.5"
-
-
-@pytest.fixture(scope="module")
-def recipe(tmp_path_factory) -> Path:
-    """A fresh copy of the recipe (as a clone would hold it) sharing this checkout's .venv."""
-    dest = tmp_path_factory.mktemp("recipe")
-    for name in ("run.sh", "path.sh", "requirements.txt", "requirements-test.txt"):
-        shutil.copy2(REPO / name, dest / name)
-    for name in ("local", "steps", "conf", "spkpeft"):
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / ".venv").symlink_to(REPO / ".venv")
-    return dest
-
-
-def run_sh(recipe: Path, *args: str):
-    return run(["bash", str(recipe / "run.sh"), *args], cwd=recipe)
 
 
 @pytest.mark.parametrize("args", [

@@ -68,15 +68,24 @@ def test_percentage_counts_every_parameter():
 def test_trainable_state_dict_round_trip():
     cfg = load_config(ROOT / "conf" / "lora.yaml", {"upstream.name": "random:tiny_wav2vec2"})
     model = build_model(cfg)
+    wavs, lens = torch.randn(2, 4000), torch.tensor([4000, 3000])
+    model.train()
+    with torch.no_grad():
+        model(wavs, lens)  # updates the head's BatchNorm running statistics
     state = model.trainable_state_dict()
-    assert sum(v.numel() for v in state.values()) == sum(model.param_counts()[k] for k in ("peft", "aggregation", "head"))
+    params = {k for k, _ in model.named_parameters()}
+    n_params = sum(v.numel() for k, v in state.items() if k in params)
+    assert n_params == sum(model.param_counts()[k] for k in ("peft", "aggregation", "head"))
+    assert any(k.endswith("running_mean") for k in state)  # eval-mode statistics travel too
     assert all(k.startswith(("upstream.", "aggregation.", "head.")) for k in state)
     other = build_model(cfg)
     other.load_trainable_state_dict(state)
     for name, value in other.trainable_state_dict().items():
         assert torch.equal(value, state[name])
-    wavs, lens = torch.randn(2, 4000), torch.tensor([4000, 3000])
     model.eval()
+    other.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(other(wavs, lens), model(wavs, lens), atol=0, rtol=0)
     with torch.no_grad():
         before = model(wavs, lens)
         assert model.merge() == 2 * 2  # q and v of the 2 blocks

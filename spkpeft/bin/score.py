@@ -1,58 +1,102 @@
-"""Cosine scoring of trial lists and their metrics (stage 5).
+"""Cosine scoring of trial lists, score normalisation and metrics (stage 5).
 
 Usage::
 
     python -m spkpeft.bin.score --embeddings test.scp [...] --trials T [T ...] \
-        --score-dir EXP/scores --results EXP/results.json [--mean train.scp]
+        --score-dir EXP/scores --results EXP/results.json [--mean train.scp] \
+        [--enroll data/C/enroll/spk2utt] [--cohort train.scp --cohort-utt2spk data/C/train/utt2spk] \
+        [--top-n 300] [--norms none snorm asnorm] [--info EXP/train_done.json]
 
-Writes ``<score-dir>/<trials name>.score`` (``utt1 utt2 score``, sorted) for
-every trial list and ``results.json``: one object per trial list with
-``trials``, ``n_trials``, ``eer_pct``, ``mindcf_p0.01``, ``mindcf_p0.05``, then
-with ``--info`` the experiment's ``config``, ``upstream``, ``trainable_params``,
-``total_params``, ``train_seconds`` and ``peak_memory_mb``.
+``--enroll``: a trial's first field may be an enrollment id of that
+``spk2utt``, scored with the mean of its utterances' embeddings. ``--cohort``:
+the per-speaker mean embeddings of the training speakers form the cohort of
+S-norm (``snorm``, whole cohort) and AS-norm (``asnorm``, the ``--top-n``
+highest cohort scores of each side); see :mod:`spkpeft.score`. ``--norms``
+defaults to ``none``, plus ``snorm asnorm`` when a cohort is given.
+
+Writes ``<score-dir>/<trials>.score`` (raw) and ``<score-dir>/<trials>.<norm>.score``
+(normalised), lines ``utt1 utt2 score`` sorted in ``LC_ALL=C`` order, and
+``results.json``: one object per trial list and normalisation with ``trials``,
+``n_trials``, ``eer_pct``, ``mindcf_p0.01``, ``mindcf_p0.05``, ``norm``
+(``none``/``snorm``/``asnorm``), then with ``--info`` the experiment's
+``config``, ``upstream``, ``trainable_params``, ``total_params``,
+``train_seconds`` and ``peak_memory_mb``.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+import numpy as np
 
 from spkpeft.bin._cli import run_main
+from spkpeft.errors import SpkpeftError
 from spkpeft.metrics import compute_metrics
 from spkpeft.report import INFO_KEYS, read_experiment_info, results_table, write_json_atomic
-from spkpeft.score import cosine_scores, embedding_mean, load_embeddings
+from spkpeft.score import (DEFAULT_TOP_N, NORMS, add_enrollment, cohort_matrix, embedding_mean, load_embeddings,
+                           score_file_name, score_trial_lists)
 from spkpeft.trials import read_trials, write_scores
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--embeddings", nargs="+", required=True, type=Path, help="Kaldi scp file(s) of embeddings")
     parser.add_argument("--trials", nargs="+", required=True, type=Path, help="Kaldi trials file(s)")
     parser.add_argument("--score-dir", required=True, type=Path)
     parser.add_argument("--results", required=True, type=Path, help="results.json to write")
     parser.add_argument("--mean", type=Path, default=None, help="scp of training embeddings to subtract the mean of")
+    parser.add_argument("--enroll", type=Path, default=None,
+                        help="spk2utt of enrollment models (trial field 1 may be a model id)")
+    parser.add_argument("--cohort", type=Path, default=None, help="scp of the cohort (training) embeddings")
+    parser.add_argument("--cohort-utt2spk", type=Path, default=None,
+                        help="utt2spk of the cohort utterances: one cohort entry per speaker (mean embedding)")
+    parser.add_argument("--top-n", type=int, default=DEFAULT_TOP_N,
+                        help=f"AS-norm: highest cohort scores kept per side (default {DEFAULT_TOP_N})")
+    parser.add_argument("--norms", nargs="+", choices=NORMS, default=None,
+                        help="normalisations to report (default: none, plus snorm asnorm with --cohort)")
     parser.add_argument("--info", type=Path, default=None,
                         help="train_done.json of the experiment: its " + ", ".join(INFO_KEYS) + " join every row")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def result_row(trials: str, norm: str, scores: np.ndarray, labels: np.ndarray, info: dict[str, Any]) -> dict:
+    """One ``results.json`` entry (keys in the contract's order)."""
+    metrics = compute_metrics(scores, labels)
+    return {"trials": trials, "n_trials": metrics["n_trials"], "eer_pct": metrics["eer_pct"],
+            "mindcf_p0.01": metrics["mindcf_p0.01"], "mindcf_p0.05": metrics["mindcf_p0.05"],
+            "norm": norm, **info}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if (args.cohort is None) != (args.cohort_utt2spk is None):
+        raise SpkpeftError("--cohort and --cohort-utt2spk go together")
+    norms = args.norms or (list(NORMS) if args.cohort else ["none"])
     info = read_experiment_info(args.info) if args.info else {}
 
     embeddings = load_embeddings(args.embeddings)
-    mean = embedding_mean(load_embeddings([args.mean])) if args.mean else None
+    if args.enroll:
+        embeddings = add_enrollment(embeddings, args.enroll)
+    train_cache: dict[Path, dict[str, np.ndarray]] = {}
+
+    def train_set(path: Path) -> dict[str, np.ndarray]:
+        """The embeddings of an scp, read once even when it is both --mean and --cohort."""
+        if path.resolve() not in train_cache:
+            train_cache[path.resolve()] = load_embeddings([path])
+        return train_cache[path.resolve()]
+
+    mean = embedding_mean(train_set(args.mean)) if args.mean else None
+    cohort = cohort_matrix(train_set(args.cohort), args.cohort_utt2spk) if args.cohort else None
+    trials = [(path, read_trials(path)) for path in args.trials]
+    scored = score_trial_lists(embeddings, [(u1, u2, path) for path, (u1, u2, _) in trials],
+                               mean=mean, cohort=cohort, norms=norms, top_n=args.top_n)
     results = []
-    for trials_path in args.trials:
-        utt1, utt2, labels = read_trials(trials_path)
-        scores = cosine_scores(embeddings, utt1, utt2, mean=mean, trials_path=trials_path)
-        write_scores(args.score_dir / f"{trials_path.name}.score", utt1, utt2, scores)
-        metrics = compute_metrics(scores, labels)
-        results.append({
-            "trials": trials_path.name,
-            "n_trials": metrics["n_trials"],
-            "eer_pct": metrics["eer_pct"],
-            "mindcf_p0.01": metrics["mindcf_p0.01"],
-            "mindcf_p0.05": metrics["mindcf_p0.05"],
-            **info,
-        })
+    for (path, (utt1, utt2, labels)), by_norm in zip(trials, scored):
+        for norm in norms:
+            write_scores(args.score_dir / score_file_name(path.name, norm), utt1, utt2, by_norm[norm])
+            results.append(result_row(path.name, norm, by_norm[norm], labels, info))
     write_json_atomic(args.results, results)
     print(results_table(results))
     return 0

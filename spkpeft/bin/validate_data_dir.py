@@ -10,7 +10,10 @@ Each PATH is a data directory (holding ``wav.scp``) or a corpus directory
 agreeing, every audio file readable, mono, at the expected sample rate and not
 empty, and every trial utterance present in an evaluation data directory (any
 data directory other than ``train``) with trials sorted and unique.  The first
-problem found is reported as one line naming the file and line; exit status 1.
+field of a trial may also be a *speaker* id of a data directory named
+``enroll`` (an enrollment id, as in CN-Celeb: scoring averages the embeddings
+of that speaker's utterances).  The first problem found is reported as one
+line naming the file and line; exit status 1.
 """
 
 from __future__ import annotations
@@ -27,16 +30,22 @@ from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.trials import read_trials
 
 TRAIN_DIR_NAMES = ("train",)
+ENROLL_DIR_NAME = "enroll"
 
 
-def validate_trials(path: Path, known_utts: set[str]) -> int:
-    """Check a trials file: sorted, unique pairs, every utterance in ``known_utts``; returns its size."""
+def validate_trials(path: Path, known_utts: set[str], enroll_ids: frozenset[str] | set[str] = frozenset()) -> int:
+    """Check a trials file: sorted, unique pairs, every utterance in ``known_utts``; returns its size.
+
+    The first field may also be one of ``enroll_ids`` (speakers of an ``enroll`` directory).
+    """
     utt1, utt2, _ = read_trials(path)
     previous = None
     for number, (a, b) in enumerate(zip(utt1, utt2), 1):
-        for utt in (a, b):
-            if utt not in known_utts:
-                raise file_error(path, f"utterance '{utt}' is in no evaluation data directory", number)
+        if a not in known_utts and a not in enroll_ids:
+            suffix = f" nor a speaker of {ENROLL_DIR_NAME}/" if enroll_ids else ""
+            raise file_error(path, f"utterance '{a}' is in no evaluation data directory{suffix}", number)
+        if b not in known_utts:
+            raise file_error(path, f"utterance '{b}' is in no evaluation data directory", number)
         line_key = c_sort_key(f"{a} {b}")
         if previous is not None and line_key < previous:
             raise file_error(path, f"not sorted (LC_ALL=C): '{a} {b}'", number)
@@ -51,15 +60,18 @@ def validate_corpus_dir(corpus: Path, sample_rate: int, nj: int, audio: bool) ->
     if not dirs:
         raise SpkpeftError(f"{corpus}: no data directory (subdirectory with wav.scp) found")
     eval_utts: set[str] = set()
+    enroll_ids: set[str] = set()
     for path in dirs:
         data = validate_one_dir(path, sample_rate, nj, audio)
         report.append(f"{path}: {len(data.wav)} utterances, {len(data.spk2utt)} speakers: OK")
         if path.name not in TRAIN_DIR_NAMES:
             eval_utts.update(data.wav)
+        if path.name == ENROLL_DIR_NAME:
+            enroll_ids.update(data.spk2utt)
     trials_dir = corpus / "trials"
     if trials_dir.is_dir():
         for trials in sorted(p for p in trials_dir.iterdir() if p.is_file()):
-            n = validate_trials(trials, eval_utts)
+            n = validate_trials(trials, eval_utts, enroll_ids)
             report.append(f"{trials}: {n} trials: OK")
     return report
 

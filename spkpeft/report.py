@@ -66,6 +66,13 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def markdown_table(titles: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table from column titles and rows of already formatted cells."""
+    lines = ["| " + " | ".join(titles) + " |", "|" + "|".join("---" for _ in titles) + "|"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
 def results_table(results: Sequence[dict[str, Any]]) -> str:
     """Markdown table: one row per entry; columns the standard keys, then any others in order of appearance."""
     if not results:
@@ -74,8 +81,5 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
     for row in results:
         headers += [k for k in row if k not in headers and not isinstance(row[k], (dict, list))]
     titles = {"eer_pct": "EER (%)", "mindcf_p0.01": "minDCF (p=0.01)", "mindcf_p0.05": "minDCF (p=0.05)"}
-    lines = ["| " + " | ".join(titles.get(h, h) for h in headers) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
-    for row in results:
-        lines.append("| " + " | ".join(_format(row.get(h, "")) for h in headers) + " |")
-    return "\n".join(lines)
+    return markdown_table([titles.get(h, h) for h in headers],
+                          [[_format(row.get(h, "")) for h in headers] for row in results])

@@ -34,7 +34,7 @@ import yaml
 from spkpeft.bin._cli import run_main
 from spkpeft.datadir import write_text_atomic
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.report import read_results
+from spkpeft.report import markdown_table, read_results
 from spkpeft.score import NORMS, score_file_name
 
 # (key, Markdown title, Markdown format)
@@ -91,14 +91,11 @@ def comparison_rows(exps: Sequence[Path]) -> list[dict[str, Any]]:
                                        names.index(r["variant"])))
 
 
-def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+def comparison_table(rows: Sequence[dict[str, Any]]) -> str:
     """The rows as a Markdown table with the titles and formats of :data:`COLUMNS`."""
-    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-             "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    for row in rows:
-        cells = ["" if row[key] is None else fmt.format(row[key]) for key, _, fmt in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table([title for _, title, _ in COLUMNS],
+                          [["" if row[key] is None else fmt.format(row[key]) for key, _, fmt in COLUMNS]
+                           for row in rows])
 
 
 def csv_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -136,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="directory of the trial lists; enables the DET plots")
     args = parser.parse_args(argv)
     rows = comparison_rows(args.exps)
-    table = markdown_table(rows)
+    table = comparison_table(rows)
     write_text_atomic(args.out / "results.md", table.splitlines())
     write_text_atomic(args.out / "results.csv", csv_lines(rows))
     print(table)

@@ -38,7 +38,7 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.corpora import LABELS, replace_dir  # noqa: E402
+from spkpeft.corpora import LABELS, replace_dir, walk_speaker_sessions  # noqa: E402
 from spkpeft.datadir import c_sort_key, write_data_dir, write_text_atomic  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 
@@ -65,18 +65,10 @@ def scan_utterances(root: Path) -> dict[str, str]:
     """Map ``spk/session/utt`` -> absolute wav path for every wav of the corpus."""
     wav: dict[str, str] = {}
     for wav_dir in find_wav_dirs(root):
-        for spk in os.scandir(wav_dir):
-            if not spk.is_dir():
-                continue
-            for session in os.scandir(spk.path):
-                if not session.is_dir():
-                    continue
-                for utt in os.scandir(session.path):
-                    if utt.name.endswith(".wav"):
-                        utt_id = f"{spk.name}/{session.name}/{utt.name[:-4]}"
-                        if utt_id in wav:
-                            raise SpkpeftError(f"{utt.path}: utterance {utt_id} appears in two wav/ directories")
-                        wav[utt_id] = os.path.abspath(utt.path)
+        for utt_id, path in walk_speaker_sessions(wav_dir, ".wav"):
+            if utt_id in wav:
+                raise SpkpeftError(f"{path}: utterance {utt_id} appears in two wav/ directories")
+            wav[utt_id] = path
     if not wav:
         raise SpkpeftError(f"{root}: no .wav files under wav/<spk>/<session>/")
     return wav

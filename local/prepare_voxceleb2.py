@@ -39,7 +39,7 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.corpora import replace_dir, temp_dir_for  # noqa: E402
+from spkpeft.corpora import replace_dir, temp_dir_for, walk_speaker_sessions  # noqa: E402
 from spkpeft.datadir import write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError  # noqa: E402
 
@@ -73,18 +73,7 @@ def find_aac_dir(root: Path) -> Path:
 def scan_m4a(root: Path, wav_out: Path) -> list[Job]:
     """Every ``<spk>/<session>/<utt>.m4a`` under the aac directory, sorted by utterance id."""
     aac = find_aac_dir(root)
-    jobs = []
-    for spk in os.scandir(aac):
-        if not spk.is_dir():
-            continue
-        for session in os.scandir(spk.path):
-            if not session.is_dir():
-                continue
-            for utt in os.scandir(session.path):
-                if utt.name.endswith(".m4a") and not utt.name.startswith("."):
-                    stem = utt.name[:-4]
-                    jobs.append(Job(f"{spk.name}/{session.name}/{stem}", Path(os.path.abspath(utt.path)),
-                                    wav_out.resolve() / spk.name / session.name / f"{stem}.wav"))
+    jobs = [Job(utt, Path(path), wav_out.resolve() / f"{utt}.wav") for utt, path in walk_speaker_sessions(aac, ".m4a")]
     if not jobs:
         raise SpkpeftError(f"{aac}: no .m4a files under <spk>/<session>/")
     return sorted(jobs, key=lambda j: j.utt)

@@ -33,6 +33,21 @@ Trial = tuple[str, str, str]
 DirContents = tuple[Mapping[str, str], Mapping[str, str]]
 
 
+def walk_speaker_sessions(root: str | Path, suffix: str):
+    """Yield ``(utt_id, absolute path)`` for every ``<spk>/<session>/<utt><suffix>`` under
+    ``root`` (VoxCeleb layout; utt_id = ``spk/session/utt``; hidden files are skipped)."""
+    for spk in os.scandir(root):
+        if not spk.is_dir():
+            continue
+        for session in os.scandir(spk.path):
+            if not session.is_dir():
+                continue
+            for utt in os.scandir(session.path):
+                if utt.name.endswith(suffix) and not utt.name.startswith("."):
+                    stem = utt.name[: -len(suffix)]
+                    yield f"{spk.name}/{session.name}/{stem}", os.path.abspath(utt.path)
+
+
 def replace_dir(new: Path, dest: Path) -> None:
     """Move directory ``new`` to ``dest``, replacing what was there."""
     old = dest.with_name(f".{dest.name}.old{os.getpid()}")

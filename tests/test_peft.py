@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from collections import OrderedDict
 
 import pytest
@@ -69,20 +68,7 @@ FUNCTION_INVARIANT = ("self_attn.k_proj.bias",)
 ZERO_INIT_PARTNERS = ("lora_A", ".A_u", ".A_v", ".down.", ".conv.", "prompts.prompt", "kv_prefix.keys", "kv_prefix.values")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _environment(tmp_path_factory):
-    """Random checkpoints in a temporary $SPKPEFT_CACHE; one intra-op thread (tiny models:
-    extra threads only contend on a shared 2-core machine)."""
-    old_cache = os.environ.get("SPKPEFT_CACHE")
-    old_threads = torch.get_num_threads()
-    os.environ["SPKPEFT_CACHE"] = str(tmp_path_factory.mktemp("spkpeft-cache"))
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old_threads)
-    if old_cache is None:
-        os.environ.pop("SPKPEFT_CACHE", None)
-    else:
-        os.environ["SPKPEFT_CACHE"] = old_cache
+pytestmark = pytest.mark.usefixtures("isolated_model_cache")
 
 
 def batch() -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,18 +20,7 @@ CONFS = sorted(p.name for p in (ROOT / "conf").glob("*.yaml") if p.stem != "mini
 TINY = ["random:tiny_wavlm", "random:tiny_wav2vec2", "random:tiny_hubert"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _environment(tmp_path_factory):
-    old_cache = os.environ.get("SPKPEFT_CACHE")
-    old_threads = torch.get_num_threads()
-    os.environ["SPKPEFT_CACHE"] = str(tmp_path_factory.mktemp("spkpeft-cache"))
-    torch.set_num_threads(1)  # tiny models: threads only contend on a shared 2-core machine
-    yield
-    torch.set_num_threads(old_threads)
-    if old_cache is None:
-        os.environ.pop("SPKPEFT_CACHE", None)
-    else:
-        os.environ["SPKPEFT_CACHE"] = old_cache
+pytestmark = pytest.mark.usefixtures("isolated_model_cache")
 
 
 @pytest.mark.parametrize("upstream", TINY)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
@@ -14,20 +13,7 @@ TINY = ["tiny_wavlm", "tiny_wav2vec2", "tiny_hubert"]
 ATOL = 1e-5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _environment(tmp_path_factory):
-    """Random checkpoints in a temporary $SPKPEFT_CACHE; one intra-op thread (tiny models:
-    extra threads only contend on a shared 2-core machine)."""
-    old_cache = os.environ.get("SPKPEFT_CACHE")
-    old_threads = torch.get_num_threads()
-    os.environ["SPKPEFT_CACHE"] = str(tmp_path_factory.mktemp("spkpeft-cache"))
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old_threads)
-    if old_cache is None:
-        os.environ.pop("SPKPEFT_CACHE", None)
-    else:
-        os.environ["SPKPEFT_CACHE"] = old_cache
+pytestmark = pytest.mark.usefixtures("isolated_model_cache")
 
 
 def batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -109,7 +109,7 @@ fi
 
 if in_stages 4; then
   log "Stage 4: embedding extraction"
-  require_file "$exp/config.yaml" "$exp/checkpoints"
+  require_file "$exp/config.yaml" "$exp/train_done.json"
   eval_dirs=()
   for d in "$data"/*/; do
     d=${d%/}

@@ -32,7 +32,7 @@ from spkpeft.bin._cli import run_main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, type=Path, help="corpus root directory")
-    p.add_argument("--n-train-spk", type=int, default=40, help="training speakers (default 40)")
+    p.add_argument("--n-train-spk", type=int, default=80, help="training speakers (default 80)")
     p.add_argument("--n-test-spk", type=int, default=20, help="test speakers (default 20)")
     p.add_argument("--n-sessions", type=int, default=3, help="sessions (channels) per speaker (default 3)")
     p.add_argument("--n-utts", type=int, default=4, help="utterances per session (default 4)")

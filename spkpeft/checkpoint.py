@@ -3,12 +3,18 @@
 A checkpoint is a ``torch.save`` dictionary.  Files are written to a temporary
 name in the same directory, flushed to disk (``fsync``) and renamed over the
 destination, so a reader (or a run restarted after ``SIGKILL``) only ever sees
-a complete old file or a complete new one.
+a complete old file or a complete new one.  A process killed while writing
+leaves at most a hidden ``.<name>.tmp<pid>`` file, which no reader takes for a
+checkpoint; :func:`remove_partial_writes` deletes such leftovers (training does
+so when it starts or resumes).
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import signal
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -17,21 +23,83 @@ import torch
 from spkpeft.errors import SpkpeftError, file_error
 
 
+#: Test hook (see :func:`save_atomic`): ``N`` or ``N:NAME``.
+TEST_KILL_ENV = "SPKPEFT_TEST_KILL_DURING_SAVE"
+_hook_saves = 0  # save_atomic calls counted by the test hook in this process
+
+_PARTIAL = re.compile(r"^\..+\.tmp\d+$")
+
+
+def _test_kill_due(path: Path) -> bool:
+    """True when the test hook asks to die during this save (see :func:`save_atomic`)."""
+    global _hook_saves
+    spec = os.environ.get(TEST_KILL_ENV, "")
+    if not spec:
+        return False
+    count, _, name = spec.partition(":")
+    if name and path.name != name:
+        return False
+    _hook_saves += 1
+    return _hook_saves == int(count)
+
+
+def _write_half_and_die(obj: Any, f) -> None:
+    data = io.BytesIO()
+    torch.save(obj, data)
+    f.write(data.getvalue()[: data.tell() // 2])
+    f.flush()
+    os.fsync(f.fileno())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def save_atomic(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` through a temporary file, fsync and rename."""
+    """``torch.save`` to ``path`` through a temporary file, fsync and rename.
+
+    The temporary file is ``.<name>.tmp<pid>`` in the same directory; it is
+    removed when the write fails with an exception.
+
+    Test hook (for the reliability tests only; never set it otherwise): with
+    the environment variable ``SPKPEFT_TEST_KILL_DURING_SAVE=N`` the process
+    kills itself with ``SIGKILL`` during its ``N``-th call of this function,
+    after writing half of the temporary file (flushed and fsynced) and before
+    the rename; ``N:NAME`` counts only saves to files named ``NAME`` (e.g.
+    ``2:last.pt``).  This reproduces a kill in the middle of a checkpoint write
+    deterministically.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    kill = _test_kill_due(path)
+    try:
+        with open(tmp, "wb") as f:
+            if kill:
+                _write_half_and_die(obj, f)
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_partial_writes(directory: str | Path) -> list[Path]:
+    """Delete the ``.<name>.tmp<pid>`` files that killed writers left in ``directory``; returns them.
+
+    Call it only while no other process writes checkpoints to ``directory``.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = sorted(p for p in directory.iterdir() if _PARTIAL.match(p.name) and p.is_file())
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -4,6 +4,9 @@
 in ``EXP``.  Training again in the same directory resumes only when the config
 is identical; otherwise it stops, naming the first key that differs, so two
 different settings never share checkpoints.
+The upstream is checked (:func:`spkpeft.upstream.sources.check_source`)
+before ``config.yaml`` is first written, so a run stopped by a missing or
+malformed upstream checkpoint leaves no config behind.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from spkpeft.checkpoint import load_checkpoint
 from spkpeft.config import Config, config_from_dict, config_to_dict, load_config
 from spkpeft.datadir import write_text_atomic
 from spkpeft.errors import SpkpeftError
+from spkpeft.upstream.sources import check_source
 
 CHECKPOINT_NAMES = ("best", "last", "avg")
 
@@ -72,6 +76,9 @@ def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str |
             raise SpkpeftError(f"{saved_path}: the experiment holds a different config ('{diff}' differs from "
                                f"{config_path}); use another --exp or remove {exp}")
     elif write:
+        # A missing or malformed upstream fails here, before config.yaml exists: a run that
+        # cannot start must not leave a config that refuses the corrected command.
+        check_source(cfg.upstream.name)
         exp.mkdir(parents=True, exist_ok=True)
         write_text_atomic(saved_path, yaml.safe_dump(resolved, sort_keys=False).splitlines())
     return cfg

@@ -5,12 +5,19 @@ Checkpoints (``$exp/checkpoints/``), each written atomically:
 - ``last.pt``: everything needed to resume exactly -- trainable parameters
   (method + aggregation + head + loss classes; not the frozen upstream),
   optimizer, scheduler, AMP scaler, RNG states, epoch, batches done in the
-  epoch, global step; rewritten every ``train.save_every_steps`` optimizer
-  steps and at the end of every epoch;
+  epoch (and their loss and accuracy sums, so a resumed epoch's row of
+  ``train_epochs.csv`` covers all its batches), global step; rewritten
+  every ``train.save_every_steps`` optimizer steps and at the end of every
+  epoch;
 - ``epoch_NNN.pt``: trainable parameters after epoch NNN (for averaging);
 - ``best.pt``: trainable parameters of the epoch with the lowest validation
   EER (held-out training speakers, never the test trials);
 - ``avg.pt``: mean of the last ``train.average_last`` epoch checkpoints.
+
+Resuming (:meth:`Trainer.resume`) first deletes the ``.<name>.tmp<pid>``
+files that a writer killed mid-save left in ``checkpoints/`` (never read as
+checkpoints) and the rows of ``train_epochs.csv`` for epochs that ``last.pt``
+does not include (written just before a kill), so no epoch is listed twice.
 
 Per epoch a row of ``$exp/train_epochs.csv``: epoch, step, train loss and
 accuracy, validation loss and EER, learning rates, throughput (training
@@ -42,7 +49,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from spkpeft.checkpoint import average_state_dicts, load_checkpoint, save_atomic
+from spkpeft.checkpoint import average_state_dicts, load_checkpoint, remove_partial_writes, save_atomic
 from spkpeft.data import BalancedBatchSampler, CropDataset, TrainSplit, collate_crops, split_training_data
 from spkpeft.augment import num_classes_multiplier
 from spkpeft.datadir import read_data_dir
@@ -213,8 +220,14 @@ class Trainer:
         validate_train_config(cfg.train)
         seed_everything(cfg.train.seed + self.dist.rank, cfg.train.deterministic)
 
-        self.split: TrainSplit = split_training_data(read_data_dir(data_dir), cfg.data, cfg.train.seed)
+        data = read_data_dir(data_dir)
+        self.split: TrainSplit = split_training_data(data, cfg.data, cfg.train.seed)
         n_spk = len(self.split.speakers)
+        spk2utt = data.spk2utt
+        few = [s for s in self.split.speakers if len(spk2utt[s]) <= cfg.data.val_utts_per_speaker]
+        if few and self.dist.is_main and cfg.data.val_utts_per_speaker:
+            log.info("%d training speaker(s) (e.g. '%s') have too few utterances to hold %d out for the "
+                     "validation loss; all of theirs train", len(few), few[0], cfg.data.val_utts_per_speaker)
         self.n_classes = n_spk * num_classes_multiplier(cfg.data.augment)
         self.dataset = CropDataset(self.split.train_utts, n_spk, cfg.data.crop_seconds, cfg.data.augment)
         self.sampler = BalancedBatchSampler([u[2] for u in self.split.train_utts], cfg.data.batch_size,
@@ -239,6 +252,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and self.device.type == "cuda")
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best_eer, self.best_epoch = float("inf"), -1
+        self.epoch_totals = _zero_totals()  # loss/accuracy sums of the current epoch's batches so far
         self.seconds_before = 0.0  # training wall time of earlier (interrupted) runs
         self.run_start = time.time()
 
@@ -255,6 +269,7 @@ class Trainer:
             "step": self.step,
             "best_eer": self.best_eer,
             "best_epoch": self.best_epoch,
+            "epoch_totals": dict(self.epoch_totals),
             "n_classes": self.n_classes,
             "train_seconds": self.train_seconds(),
         }
@@ -279,9 +294,31 @@ class Trainer:
         load_trainable_state(self.trainee, state, str(path))
         log.info("initialised the trainable weights from %s", path)
 
+    def trim_epochs_csv(self, epochs_done: int) -> None:
+        """Drop ``train_epochs.csv`` rows of epochs after ``epochs_done`` (logged before a kill, redone now)."""
+        path = self.exp / "train_epochs.csv"
+        if not self.dist.is_main or not path.is_file():
+            return
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        keep = rows[:1] + [r for r in rows[1:] if r and (not r[0].isdigit() or int(r[0]) <= epochs_done)]
+        if len(keep) < len(rows):
+            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+            with open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows(keep)  # the same dialect as append_csv
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            log.info("%s: dropped %d row(s) of epochs after epoch %d (the checkpoint's)", path,
+                     len(rows) - len(keep), epochs_done)
+
     def resume(self) -> bool:
         path = self.ckpt_dir / "last.pt"
+        if self.dist.is_main:
+            for partial in remove_partial_writes(self.ckpt_dir):
+                log.info("removed %s, left by a run killed while saving a checkpoint", partial)
         if not path.is_file():
+            self.trim_epochs_csv(0)
             if self.cfg.train.init_from:
                 self.initialise_from(self.cfg.train.init_from)
             return False
@@ -289,6 +326,7 @@ class Trainer:
         if ckpt.get("n_classes") != self.n_classes:
             raise SpkpeftError(f"{path}: trained for {ckpt.get('n_classes')} classes, the data now has "
                                f"{self.n_classes}; use another --exp")
+        self.trim_epochs_csv(ckpt["epoch"])
         load_trainable_state(self.trainee, ckpt["trainable"], str(path))
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -299,6 +337,7 @@ class Trainer:
             torch.manual_seed(self.cfg.train.seed + self.dist.rank + ckpt["step"])
         self.epoch, self.batch_in_epoch, self.step = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]
         self.best_eer, self.best_epoch = ckpt["best_eer"], ckpt["best_epoch"]
+        self.epoch_totals = {**_zero_totals(), **ckpt.get("epoch_totals", {})}  # older checkpoints: none
         self.seconds_before, self.run_start = ckpt["train_seconds"], time.time()
         log.info("resumed from %s: epoch %d, batch %d, step %d", path, self.epoch + 1, self.batch_in_epoch, self.step)
         return True
@@ -316,7 +355,8 @@ class Trainer:
         self.trainee.train()
         self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
         n_batches = len(self.sampler) + self.batch_in_epoch
-        totals = {"loss": 0.0, "acc": 0.0, "n": 0, "utts": 0}
+        totals = self.epoch_totals  # restored by resume() when resuming mid-epoch
+        utts = 0
         start = time.time()
         bar = _progress(len(self.sampler), f"epoch {self.epoch + 1}", self.dist.is_main)
         for wavs, labels in self.loader():
@@ -333,7 +373,7 @@ class Trainer:
             totals["loss"] += loss.item()
             totals["acc"] += float(acc)
             totals["n"] += 1
-            totals["utts"] += wavs.shape[0]
+            utts += wavs.shape[0]
             if self.batch_in_epoch % cfg.grad_accum == 0 or self.batch_in_epoch == n_batches:
                 self.optimizer_step()
                 if cfg.save_every_steps and self.step % cfg.save_every_steps == 0 and self.batch_in_epoch < n_batches:
@@ -346,9 +386,10 @@ class Trainer:
         bar.close()
         seconds = time.time() - start
         n = max(1, totals["n"])
+        self.epoch_totals = _zero_totals()
         return {"train_loss": all_reduce_mean(totals["loss"] / n, self.dist),
                 "train_acc": all_reduce_mean(totals["acc"] / n, self.dist),
-                "utts_per_s": totals["utts"] * self.dist.world_size / max(seconds, 1e-9),
+                "utts_per_s": utts * self.dist.world_size / max(seconds, 1e-9),
                 "epoch_seconds": seconds}
 
     def optimizer_step(self) -> None:
@@ -407,6 +448,10 @@ class Trainer:
                     "peak_memory_mb": round(peak_memory_mb(self.device), 1)})
         finally:
             cleanup(self.dist)
+
+
+def _zero_totals() -> dict[str, float]:
+    return {"loss": 0.0, "acc": 0.0, "n": 0}
 
 
 def _round(value: Any) -> Any:

@@ -65,3 +65,30 @@ def run_sh(recipe: Path, *args: str) -> subprocess.CompletedProcess:
 def recipe(tmp_path_factory) -> Path:
     """A fresh copy of the recipe per test module: its data/ and exp/ stay out of the checkout."""
     return copy_recipe(tmp_path_factory.mktemp("recipe"))
+
+
+@pytest.fixture(scope="session")
+def default_mini_corpus(tmp_path_factory) -> Path:
+    """The default-size mini corpus (80 train + 20 test speakers), generated once per test session."""
+    root = tmp_path_factory.mktemp("mini_default")
+    proc = run([sys.executable, str(REPO / "local" / "make_mini_corpus.py"), "--out", str(root)])
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def isolated_model_cache(tmp_path_factory):
+    """Random checkpoints in a temporary $SPKPEFT_CACHE and one intra-op thread for a module
+    (tiny models: extra threads only contend on a shared 2-core machine)."""
+    import torch
+
+    old_cache = os.environ.get("SPKPEFT_CACHE")
+    old_threads = torch.get_num_threads()
+    os.environ["SPKPEFT_CACHE"] = str(tmp_path_factory.mktemp("spkpeft-cache"))
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old_threads)
+    if old_cache is None:
+        os.environ.pop("SPKPEFT_CACHE", None)
+    else:
+        os.environ["SPKPEFT_CACHE"] = old_cache

@@ -51,14 +51,6 @@ def wav_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root / "wav").as_posix() for p in (root / "wav").rglob("*") if p.is_file())
 
 
-@pytest.fixture(scope="session")
-def default_mini_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default-size corpus (40 train + 20 test speakers), generated once per test session."""
-    root = tmp_path_factory.mktemp("mini_default")
-    make(root)
-    return root
-
-
 @pytest.fixture(scope="module")
 def default_stats(default_mini_corpus: Path) -> dict[str, np.ndarray]:
     """MFCC-statistics vector of every file of the default corpus, keyed by relative path."""
@@ -164,7 +156,7 @@ def test_refuses_directory_of_another_corpus(tmp_path: Path) -> None:
 
 def test_default_corpus_counts(default_mini_corpus: Path) -> None:
     files = wav_files(default_mini_corpus)
-    assert len(files) == 60 * 3 * 4 and all(WAV_RE.match(f) for f in files)
+    assert len(files) == 100 * 3 * 4 and all(WAV_RE.match(f) for f in files)
     lengths = [sf.info(str(default_mini_corpus / "wav" / f)).frames for f in files[::37]]
     assert 2 * 16000 <= min(lengths) and max(lengths) <= 5 * 16000
     trials = read_veri_trials(default_mini_corpus / "veri_test.txt")

@@ -14,6 +14,12 @@ field of a trial may also be a *speaker* id of a data directory named
 ``enroll`` (an enrollment id, as in CN-Celeb: scoring averages the embeddings
 of that speaker's utterances).  The first problem found is reported as one
 line naming the file and line; exit status 1.
+
+A speaker with a single utterance in a training directory (``train``) is
+allowed -- it trains, but cannot give a validation utterance -- and reported
+as one warning line on stderr naming ``spk2utt`` and the line of the first
+such speaker; the exit status stays 0.  (Evaluation directories often hold
+one utterance per speaker, e.g. enrollment ids; nothing is reported there.)
 """
 
 from __future__ import annotations
@@ -76,10 +82,26 @@ def validate_corpus_dir(corpus: Path, sample_rate: int, nj: int, audio: bool) ->
     return report
 
 
+def single_utterance_warning(data: DataDir) -> str | None:
+    """The warning for speakers with one utterance in a training directory (None when there are none)."""
+    if data.path.name not in TRAIN_DIR_NAMES:
+        return None
+    singles = [(number, spk) for number, (spk, utts) in enumerate(data.spk2utt.items(), 1) if len(utts) == 1]
+    if not singles:
+        return None
+    number, spk = singles[0]
+    others = f" (and {len(singles) - 1} more speaker(s))" if len(singles) > 1 else ""
+    return (f"{data.path / 'spk2utt'}:{number}: speaker '{spk}' has a single utterance{others}: "
+            "allowed, it trains but gives no validation utterance")
+
+
 def validate_one_dir(path: Path, sample_rate: int, nj: int, audio: bool) -> DataDir:
     data = read_data_dir(path)
     if audio:
         check_audio(data, sample_rate=sample_rate, nj=nj)
+    warning = single_utterance_warning(data)
+    if warning:
+        print(f"validate_data_dir: warning: {warning}", file=sys.stderr)
     return data
 
 

@@ -217,6 +217,31 @@ def load_hub(name: str) -> nn.Module:
     )
 
 
+def check_source(name: str) -> None:
+    """Check, without building the model, that ``name`` resolves (see :func:`load_s3prl`).
+
+    ``random:<arch>``: a known architecture; a local checkpoint: present, readable
+    and in a recognised format (tensors memory-mapped, not read); a hub name: a
+    supported one (the download happens when the model is built).  Raises the
+    same :class:`SpkpeftError` that loading would.
+    """
+    if not isinstance(name, str) or not name:
+        raise SpkpeftError(f"upstream name must be a non-empty string, got {name!r}")
+    if name.startswith(RANDOM_PREFIX):
+        random_arch.get_arch(name[len(RANDOM_PREFIX):])
+        return
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in LOCAL_FORMATS:
+        path = Path(rest).expanduser()
+        check_format(path, read_checkpoint(path), prefix)
+    elif _looks_like_path(name):
+        path = Path(name).expanduser()
+        ckpt = read_checkpoint(path)
+        check_format(path, ckpt, detect_format(path, ckpt))
+    elif HUB_ALIASES.get(name, name) not in SUPPORTED_HUB_NAMES:
+        load_hub(name)  # an unsupported or unknown name: raises the error that names the choices
+
+
 def load_s3prl(name: str) -> nn.Module:
     """Resolve ``name`` (see :func:`spkpeft.upstream.load_upstream`) to a loaded s3prl expert."""
     if not isinstance(name, str) or not name:

@@ -346,7 +346,7 @@ class Trainer:
     def loader(self) -> DataLoader:
         workers = self.cfg.data.num_workers
         return DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers,
-                          collate_fn=collate_crops, generator=torch.Generator(),
+                          collate_fn=collate_crops, generator=torch.Generator(), worker_init_fn=_one_thread,
                           persistent_workers=False, prefetch_factor=2 if workers else None)
 
     def train_epoch(self) -> dict[str, float]:
@@ -452,6 +452,12 @@ class Trainer:
 
 def _zero_totals() -> dict[str, float]:
     return {"loss": 0.0, "acc": 0.0, "n": 0}
+
+
+def _one_thread(_worker_id: int) -> None:
+    """Data-loader workers only read and crop audio: one torch thread each, so they do not
+    compete with the training process's threads."""
+    torch.set_num_threads(1)
 
 
 def _round(value: Any) -> Any:

@@ -3,12 +3,14 @@
 Run by hand (not part of the tests)::
 
     .venv/bin/python bench/scoring.py [--sizes 1e5 1e6 1e7] [--repeats 3] [--target-fraction 0.5]
+        [--doc docs/benchmarks.md]
 
 Scores are Gaussian (targets shifted by +2), labels Bernoulli(target fraction).
 Columns: ``ours`` = :func:`spkpeft.metrics.compute_metrics` (EER + minDCF at
 p_target 0.01 and 0.05); ``sklearn`` = ``roc_curve`` then the same interpolated
 EER from its fpr/fnr; ``sort`` = ``np.sort`` of the float64 scores. Best of
-``--repeats`` wall-clock times. Prints a Markdown table and the machine.
+``--repeats`` wall-clock times. Prints a Markdown table and the machine, and puts them
+in the ``scoring`` section of ``--doc`` (other sections kept; ``--doc ''``: print only).
 """
 
 from __future__ import annotations
@@ -84,19 +86,47 @@ def bench_size(n: int, repeats: int, target_fraction: float, rng: np.random.Gene
     return f"| {n:.0e} | {ours:.3f} | {skl:.3f} | {floor:.3f} | {ours / floor:.2f} |"
 
 
+def report(rows: list[str], args: argparse.Namespace) -> str:
+    """The Markdown section: title, what was timed, the table and the machine."""
+    return "\n".join([
+        "## Scoring",
+        "",
+        f"`bench/scoring.py`: EER + minDCF (p = 0.01, 0.05) of Gaussian scores (targets shifted by +2, "
+        f"target fraction {args.target_fraction:g}); best of {args.repeats} wall-clock runs. `ours` = "
+        "`spkpeft.metrics.compute_metrics`, `sklearn` = `roc_curve` + the same interpolated EER, "
+        "`sort` = `np.sort` of the scores (the floor).",
+        "",
+        "| n trials | ours s | sklearn s | sort s | ours / sort |",
+        "|---:|---:|---:|---:|---:|",
+        *rows,
+        "",
+        "Machine:",
+        "",
+        *machine_lines(),
+        "",
+    ])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6, 1e7])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--target-fraction", type=float, default=0.5)
+    parser.add_argument("--doc", default=str(Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"),
+                        help="Markdown file whose 'scoring' section is updated ('': print only)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print("| n trials | ours s | sklearn s | sort s | ours / sort |")
-    print("|---:|---:|---:|---:|---:|")
+    rows = []
     for n in args.sizes:
-        print(bench_size(int(n), args.repeats, args.target_fraction, rng), flush=True)
+        rows.append(bench_size(int(n), args.repeats, args.target_fraction, rng))
+        print(rows[-1], flush=True)
+    text = report(rows, args)
     print()
-    print("\n".join(machine_lines()))
+    print(text)
+    if args.doc:
+        from bench.peft_cost import update_section  # the shared section writer
+
+        update_section(Path(args.doc), "scoring", text)
 
 
 if __name__ == "__main__":

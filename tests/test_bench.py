@@ -1,0 +1,43 @@
+"""Smoke test of bench/peft_cost.py (it keeps running; no timing is checked) and of its
+Markdown section writer, shared with bench/scoring.py."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from conftest import REPO, run
+
+sys.path.insert(0, str(REPO))  # bench/ is no installed package
+from bench.peft_cost import update_section  # noqa: E402
+
+
+def test_peft_cost_runs_on_a_tiny_upstream(tmp_path):
+    doc, results = tmp_path / "benchmarks.md", tmp_path / "cost.jsonl"
+    doc.write_text("# Benchmarks\n\nkept text\n")
+    proc = run([sys.executable, str(REPO / "bench" / "peft_cost.py"), "--upstreams", "random:tiny_wavlm",
+                "--configs", "full_ft", "lora", "--steps", "1", "--warmup", "0", "--infer-runs", "1",
+                "--infer-seconds", "1", "--doc", str(doc), "--results", str(results)])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["config"] for r in rows] == ["full_ft", "lora"]
+    full, lora = rows
+    assert full["infer_merged"] is None and lora["infer_merged"] is not None
+    assert 0 < lora["trainable"] < full["trainable"]
+    assert all(r["peak_mb"] >= 0 and r["step_s"]["wall"] > 0 for r in rows)
+    text = doc.read_text()
+    assert "kept text" in text and "## PEFT cost (CPU)" in text
+    assert "| `full_ft` |" in text and "| `lora` |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `full_ft` |"))
+    assert row.count("|") == 14 and "| 1.00 |" in row  # 13 columns; ratios to itself
+
+
+def test_update_section_replaces_only_its_own_section(tmp_path):
+    doc = tmp_path / "b.md"
+    update_section(doc, "a", "first A")
+    update_section(doc, "b", "first B")
+    update_section(doc, "a", "second A")
+    text = doc.read_text()
+    assert "second A" in text and "first B" in text and "first A" not in text
+    assert text.index("second A") < text.index("first B")
+    assert text.count("<!-- BEGIN a -->") == 1 and text.count("<!-- END a -->") == 1

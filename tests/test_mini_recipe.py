@@ -6,7 +6,7 @@ import json
 
 import yaml
 
-from conftest import REPO, run
+from conftest import REPO, run_sh
 from spkpeft.baseline import score_veri_test
 from spkpeft.metrics import compute_eer
 
@@ -21,9 +21,8 @@ def test_shortened_mini_recipe_beats_the_mfcc_baseline(recipe, default_mini_corp
     config.write_text(yaml.safe_dump({"base": str(REPO / "conf" / "mini.yaml"),
                                       "train": {"epochs": SHORT_EPOCHS}}))
     exp = tmp_path / "exp"
-    res = run(["bash", str(recipe / "run.sh"), "--corpus", "voxceleb1", "--data-root", str(default_mini_corpus),
-               "--vox1-lists", "vox1_o", "--config", str(config), "--exp", str(exp)],
-              cwd=recipe, env={"OMP_NUM_THREADS": "2"})  # the recipe runs alone here: use both cores
+    res = run_sh(recipe, "--corpus", "voxceleb1", "--data-root", str(default_mini_corpus),
+                 "--vox1-lists", "vox1_o", "--config", str(config), "--exp", str(exp))
     assert res.returncode == 0, res.stderr[-3000:]
     rows = {r["norm"]: r for r in json.loads((exp / "results.json").read_text()) if r["trials"] == "vox1_o"}
     eer_pct = rows["none"]["eer_pct"]

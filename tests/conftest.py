@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -15,12 +16,24 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run(cmd: list[str], cwd: Path = REPO, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run a command with the test interpreter's environment; capture text output."""
+    """Run a command with the test interpreter's environment; capture text output.
+
+    The command gets its own process group, killed as a whole on timeout, so no
+    grandchild (a trainer started by run.sh) outlives a failed test.
+    """
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + full_env["PATH"]
     full_env.update(env or {})
-    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    with subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def python_module(module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -56,9 +69,9 @@ def copy_recipe(dest: Path) -> Path:
     return dest
 
 
-def run_sh(recipe: Path, *args: str) -> subprocess.CompletedProcess:
+def run_sh(recipe: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """``bash RECIPE/run.sh args...`` from the recipe copy."""
-    return run(["bash", str(recipe / "run.sh"), *args], cwd=recipe)
+    return run(["bash", str(recipe / "run.sh"), *args], cwd=recipe, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

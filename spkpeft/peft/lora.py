@@ -48,7 +48,27 @@ class LoRAConfig(PeftConfig):
     layers: LayerSpec = layers_field()
 
 
-class LoRALinear(nn.Module):
+class MergeableDelta:
+    """Merging for a wrapped linear ``self.base`` whose method adds ``self.delta_weight()``
+    to its weight: ``merge`` folds the delta in (the forward then skips the method's path),
+    ``unmerge`` takes it out again; ``self.merged`` records the state."""
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """``W <- W + delta``."""
+        if not self.merged:
+            self.base.weight += self.delta_weight()
+            self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Undo :meth:`merge`."""
+        if self.merged:
+            self.base.weight -= self.delta_weight()
+            self.merged = False
+
+
+class LoRALinear(MergeableDelta, nn.Module):
     """``base(x) + (alpha / r) * B(A(dropout(x)))`` around a frozen ``nn.Linear`` (see module doc)."""
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0) -> None:
@@ -85,19 +105,6 @@ class LoRALinear(nn.Module):
             return y
         return y + (self.dropout(x) @ self.lora_A.t() @ self.lora_B.t()) * self.scaling
 
-    @torch.no_grad()
-    def merge(self) -> None:
-        """``W <- W + (alpha / r) B A``; the forward then skips the low-rank path."""
-        if not self.merged:
-            self.base.weight += self.delta_weight()
-            self.merged = True
-
-    @torch.no_grad()
-    def unmerge(self) -> None:
-        """Undo :meth:`merge`."""
-        if self.merged:
-            self.base.weight -= self.delta_weight()
-            self.merged = False
 
 
 def wrap_linears(upstream: nn.Module, targets: list[str], layers: LayerSpec, make) -> list[nn.Module]:

@@ -32,7 +32,7 @@ from torch import Tensor
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.peft.base import LayerSpec, MethodSpec, PeftConfig, layers_field, positive_field, register_method
-from spkpeft.peft.lora import TARGET_CHOICES, wrap_linears
+from spkpeft.peft.lora import TARGET_CHOICES, MergeableDelta, wrap_linears
 
 
 @dataclass
@@ -46,7 +46,7 @@ class SpectralLoRAConfig(PeftConfig):
     layers: LayerSpec = layers_field()
 
 
-class SpectralLoRALinear(nn.Module):
+class SpectralLoRALinear(MergeableDelta, nn.Module):
     """A frozen ``nn.Linear`` whose top-``r`` singular vectors get additive rank-``k`` updates."""
 
     def __init__(self, base: nn.Linear, top_r: int, rank: int) -> None:
@@ -104,19 +104,6 @@ class SpectralLoRALinear(nn.Module):
         delta = ((x @ v_new) * self.S) @ u_new.t() - ((x @ self.V) * self.S) @ self.U.t()
         return y + delta
 
-    @torch.no_grad()
-    def merge(self) -> None:
-        """``W <- W - U_r S_r V_r^T + U_r' S_r V_r'^T``."""
-        if not self.merged:
-            self.base.weight += self.delta_weight()
-            self.merged = True
-
-    @torch.no_grad()
-    def unmerge(self) -> None:
-        """Undo :meth:`merge`."""
-        if self.merged:
-            self.base.weight -= self.delta_weight()
-            self.merged = False
 
 
 def apply_spectral_lora(upstream: nn.Module, cfg: SpectralLoRAConfig) -> list[nn.Module]:

@@ -21,13 +21,14 @@ config's aggregation and ECAPA head, :func:`spkpeft.losses.build_loss`,
   process CPU time with one thread by default, robust on a shared machine; CUDA: wall clock);
 * **peak training memory**: the rise of the peak over the memory held once the model,
   loss and optimizer are built (so weights are excluded; gradients, AdamW states and
-  stored activations are included), and the absolute peak.  CUDA: ``max_memory_allocated``
+  stored activations are included), and the absolute peak (less the bare upstream kept
+  for the inference timing, which is loaded first).  CUDA: ``max_memory_allocated``
   after ``reset_peak_memory_stats``.  CPU: the process's resident set size, its high-water
   mark reset through ``/proc/self/clear_refs`` after ``malloc_trim``, with glibc told
-  (``mallopt``) to return every allocation of 128 KiB or more to the system when freed, so
-  that the resident set follows the live tensors.  Memory is taken over the first two
-  steps (the AdamW states appear in the first), timing afterwards with glibc's usual
-  large thresholds (no page fault per tensor);
+  (``mallopt``, from the process start) to return every allocation of 128 KiB or more to
+  the system when freed, so that the resident set follows the live tensors.  Memory is
+  taken over the first two steps (the AdamW states appear in the first), timing afterwards
+  with glibc's usual large thresholds (no page fault per tensor);
 * **inference time per second of audio** of ``upstream(wav)`` (every hidden state, batch 1,
   ``torch.inference_mode``, eval mode): the bare upstream (``load_upstream`` alone), the
   upstream with the method (unmerged) and, for LoRA / Spectral-LoRA, merged
@@ -106,18 +107,26 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def machine_lines(device: str) -> list[str]:
-    """Markdown bullet lines describing the machine and software."""
+def load_line(results: list[dict]) -> str:
+    """The 1-minute load average seen at the end of the measurements (or now)."""
+    loads = [r["loadavg_1min"] for r in results if r.get("loadavg_1min") is not None]
+    if loads:
+        return f"1-minute load average at the end of each measurement: {min(loads):.1f} to {max(loads):.1f}"
+    now = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return f"load average when rendered (1, 5, 15 min): {now}"
+
+
+def machine_lines(device: str, results: list[dict]) -> list[str]:
+    """Markdown bullet lines describing the machine, its load and the software."""
     import torch
 
     threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else "none used"
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     return [
         f"- CPU: {cpu_model()}, {threads} usable cores (os.cpu_count() = {os.cpu_count()})",
         f"- GPU: {gpu}",
         f"- python {platform.python_version()}, torch {torch.__version__}",
-        f"- load average when the run ended (1, 5, 15 min): {load}",
+        f"- {load_line(results)}",
     ]
 
 
@@ -216,19 +225,34 @@ def autocast(device):
     return contextlib.nullcontext()
 
 
-def build_trainee(config: str, upstream: str, num_classes: int, device):
-    """(cfg, Trainee, AdamW) as :class:`spkpeft.train.Trainer` builds them."""
-    from spkpeft.config import load_config
+def build_trainee(cfg, num_classes: int, device):
+    """(Trainee, AdamW) as :class:`spkpeft.train.Trainer` builds them."""
     from spkpeft.losses import build_loss
     from spkpeft.model import build_model
     from spkpeft.train import Trainee, build_optimizer
 
-    cfg = load_config(config_path(config), {"upstream.name": upstream})
     model = build_model(cfg)
     loss = build_loss(cfg.loss, model.head.embed_dim, num_classes)
     loss.set_epoch(1e9)  # full margin, as after the warm-up
     trainee = Trainee(model, loss).to(device)
-    return cfg, trainee, build_optimizer(trainee, cfg.train)
+    return trainee, build_optimizer(trainee, cfg.train)
+
+
+def load_bare(cfg, device):
+    """The config's upstream without the method (``load_upstream`` alone), in eval mode.
+
+    Loaded before the model, so that both get their memory from the allocator in the same
+    state (loaded after the training steps, its weights land elsewhere and its forward ran
+    a few percent slower than the same weights in the model)."""
+    from spkpeft.upstream import load_upstream
+
+    return load_upstream(cfg.upstream.name, cfg.upstream.num_layers).to(device).eval()
+
+
+def size_mb(module) -> float:
+    """Bytes of the parameters and buffers of ``module``, in MiB."""
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
 
 
 def train_step(trainee, optimizer, batch, grad_clip: float, device) -> None:
@@ -264,7 +288,6 @@ def measure_training(trainee, optimizer, cfg, args, device) -> dict:
     step = lambda: train_step(trainee, optimizer, batch, cfg.train.grad_clip, device)  # noqa: E731
     trainee.train()
     meter = MemoryMeter(device)
-    set_malloc_thresholds(MMAP_THRESHOLD_MEMORY, MMAP_THRESHOLD_MEMORY)
     meter.start()
     for _ in range(MEMORY_STEPS):  # the AdamW states appear at the first step, the peak at the second
         step()
@@ -280,14 +303,11 @@ def measure_training(trainee, optimizer, cfg, args, device) -> dict:
     }
 
 
-def upstream_variants(cfg, model, device) -> dict[str, Callable[[], object]]:
+def upstream_variants(bare, model, device) -> dict[str, Callable[[], object]]:
     """``{"bare", "unmerged"[, "merged"]}`` -> a function readying that upstream for a timed
     forward and returning it.  ``merged`` and ``unmerged`` are the model's own upstream, put
     in that state by ``model.merge()`` / ``model.unmerge()`` before each run (a deep copy
     could not be made of every upstream, and would double its memory)."""
-    from spkpeft.upstream import load_upstream
-
-    bare = load_upstream(cfg.upstream.name, cfg.upstream.num_layers).to(device).eval()
     upstream = model.upstream.to(device).eval()
 
     def state(merged: bool):
@@ -300,11 +320,11 @@ def upstream_variants(cfg, model, device) -> dict[str, Callable[[], object]]:
     return variants
 
 
-def measure_inference(cfg, model, args, device) -> dict:
+def measure_inference(bare, model, args, device) -> dict:
     """Median seconds of compute per second of audio for each :func:`upstream_variants`."""
     import torch
 
-    variants = upstream_variants(cfg, model, device)
+    variants = upstream_variants(bare, model, device)
     samples = int(args.infer_seconds * SAMPLE_RATE)
     wav = (0.1 * torch.randn(1, samples, generator=torch.Generator().manual_seed(1))).to(device)
     lens = torch.tensor([samples], device=device)
@@ -327,11 +347,18 @@ def measure_one(args) -> dict:
     """Every number of one config on one upstream (run in its own process)."""
     import torch
 
+    from spkpeft.config import load_config
+
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg, trainee, optimizer = build_trainee(args.one, args.upstream, args.num_classes, device)
+    # from the start: building the models then leaves no large free holes in the heap, which
+    # the training steps would fill (raising the resident set) instead of mapping fresh memory
+    set_malloc_thresholds(MMAP_THRESHOLD_MEMORY, MMAP_THRESHOLD_MEMORY)
+    cfg = load_config(config_path(args.one), {"upstream.name": args.upstream})
+    bare = load_bare(cfg, device)
+    trainee, optimizer = build_trainee(cfg, args.num_classes, device)
     counts = trainee.model.param_counts()
     trainable = counts["peft"] + counts["aggregation"] + counts["head"]
     result = {
@@ -344,10 +371,12 @@ def measure_one(args) -> dict:
         "settings": {key: getattr(args, key) for key in SETTINGS},
     }
     result.update(measure_training(trainee, optimizer, cfg, args, device))
+    result["peak_abs_mb"] -= size_mb(bare)  # the bare copy is only there for the inference timing
     del optimizer
     for p in trainee.parameters():
         p.grad = None
-    result.update(measure_inference(cfg, trainee.model, args, device))
+    result.update(measure_inference(bare, trainee.model, args, device))
+    result["loadavg_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return result
 
 
@@ -373,19 +402,33 @@ def run_child(args, config: str, upstream: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def read_results(path: str | None) -> list[dict]:
+    """The rows of a JSON-lines results file (none when it does not exist)."""
+    if not path or not Path(path).is_file():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
 def collect(args) -> list[dict]:
-    """Run every (upstream, config) pair, appending each result to ``--results`` as it comes."""
+    """Run every (upstream, config) pair, appending each result to ``--results`` as it comes;
+    pairs already there with the same device and settings are kept, not measured again."""
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    done = {(r["upstream"], r["config"]): r for r in read_results(args.results)
+            if r["device"] == args.device and r["settings"] == settings}
     results = []
     for spec in args.upstreams:
         upstream, subset = parse_upstream(spec)
         for config in subset or args.configs:
-            start = time.time()
-            row = run_child(args, config, upstream)
-            print(f"{upstream} {config}: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
+            row = done.get((upstream, Path(config).stem))
+            if row is None:
+                start = time.time()
+                row = run_child(args, config, upstream)
+                print(f"{upstream} {config}: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
+                if args.results:
+                    with open(args.results, "a", encoding="utf-8") as handle:
+                        handle.write(json.dumps(row) + "\n")
             results.append(row)
-            if args.results:
-                with open(args.results, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(row) + "\n")
     return results
 
 
@@ -460,7 +503,8 @@ def settings_lines(settings: dict, device: str, clock: str) -> list[str]:
         f"- **peak mem**: rise of the peak {mem} during the first {MEMORY_STEPS} steps over the memory held "
         f"once model, loss "
         f"and optimizer are built (weights excluded; gradients, AdamW states, stored activations included); "
-        f"**peak abs**: the absolute peak of the process.",
+        f"**peak abs**: the absolute peak of the process (less the bare upstream kept for the inference "
+        f"timing).",
         f"- **infer**: seconds of compute per second of audio for the upstream forward (all hidden states, "
         f"batch 1, {settings['infer_seconds']:g} s of audio, `inference_mode`, eval mode), median of "
         f"{settings['infer_runs']} runs after {settings['warmup']} warm-up; bare upstream (`load_upstream` "
@@ -502,7 +546,7 @@ def render(results: list[dict], clock: str | None = None) -> str:
     for upstream in dict.fromkeys(r["upstream"] for r in results):
         rows = [r for r in results if r["upstream"] == upstream]
         lines += [f"### `{upstream}`", "", upstream_table(rows, clock), ""] + check_lines(rows, clock)
-    lines += ["Machine:", ""] + machine_lines(device) + [""]
+    lines += ["Machine:", ""] + machine_lines(device, results) + [""]
     if device == "cpu":
         lines += [f"No GPU was used for these numbers. On a machine with one, `bench/peft_cost.py --device cuda` "
                   f"measures the same columns with bf16 autocast, wall-clock times between "
@@ -550,7 +594,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clock", choices=("cpu", "wall"), default=None,
                         help="times in the table: process CPU time (CPU default) or wall clock (CUDA default)")
     parser.add_argument("--num-classes", type=int, default=1211, help="speakers of the loss (VoxCeleb1 dev: 1211)")
-    parser.add_argument("--results", default=None, help="append every result as a JSON line to this file")
+    parser.add_argument("--results", default=None, help="append every result as a JSON line to this file; rows already there are reused")
     parser.add_argument("--from-results", default=None, help="only render the tables of this JSON-lines file")
     parser.add_argument("--doc", default=str(DEFAULT_DOC), help="Markdown file to update ('' : print only)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child mode: one config
@@ -570,8 +614,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure_one(args)), flush=True)
         return
     if args.from_results:
-        with open(args.from_results, encoding="utf-8") as handle:
-            results = [json.loads(line) for line in handle if line.strip()]
+        results = read_results(args.from_results)
     else:
         results = collect(args)
     if not results:

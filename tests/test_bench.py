@@ -15,9 +15,10 @@ from bench.peft_cost import update_section  # noqa: E402
 def test_peft_cost_runs_on_a_tiny_upstream(tmp_path):
     doc, results = tmp_path / "benchmarks.md", tmp_path / "cost.jsonl"
     doc.write_text("# Benchmarks\n\nkept text\n")
-    proc = run([sys.executable, str(REPO / "bench" / "peft_cost.py"), "--upstreams", "random:tiny_wavlm",
-                "--configs", "full_ft", "lora", "--steps", "1", "--warmup", "0", "--infer-runs", "1",
-                "--infer-seconds", "1", "--doc", str(doc), "--results", str(results)])
+    cmd = [sys.executable, str(REPO / "bench" / "peft_cost.py"), "--upstreams", "random:tiny_wavlm",
+           "--configs", "full_ft", "lora", "--steps", "1", "--warmup", "0", "--infer-runs", "1",
+           "--infer-seconds", "1", "--doc", str(doc), "--results", str(results)]
+    proc = run(cmd)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     assert [r["config"] for r in rows] == ["full_ft", "lora"]
@@ -30,6 +31,11 @@ def test_peft_cost_runs_on_a_tiny_upstream(tmp_path):
     assert "| `full_ft` |" in text and "| `lora` |" in text
     row = next(line for line in text.splitlines() if line.startswith("| `full_ft` |"))
     assert row.count("|") == 14 and "| 1.00 |" in row  # 13 columns; ratios to itself
+
+    again = run(cmd)  # the rows in --results are reused, nothing is measured again
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "tiny_wavlm lora:" in proc.stderr and "tiny_wavlm lora:" not in again.stderr
+    assert len(results.read_text().splitlines()) == 2 and doc.read_text().count("| `lora` |") == 1
 
 
 def test_update_section_replaces_only_its_own_section(tmp_path):

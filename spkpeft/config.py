@@ -32,7 +32,7 @@ from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.extract import ExtractConfig, validate_extract_config
 from spkpeft.heads import HeadConfig, validate_head_config
 from spkpeft.losses import LossConfig, validate_loss_config
-from spkpeft.peft import PeftConfig
+from spkpeft.peft import METHODS, PeftConfig
 from spkpeft.peft.base import positive
 from spkpeft.peft.finetune import FrozenConfig
 from spkpeft.train import TrainConfig, validate_train_config
@@ -70,6 +70,20 @@ def validate_values(cfg: Config) -> None:
     validate_train_config(cfg.train)
     validate_extract_config(cfg.extract)
     validate_data_config(cfg.data)
+    validate_averaging(cfg)
+
+
+def validate_averaging(cfg: Config) -> None:
+    """``train.average_last`` needs a method whose parameters can be averaged: the mean of
+    factorised updates is not the product of the mean factors (``mean(B) mean(A) !=
+    mean(B A)``), so LoRA and Spectral-LoRA refuse it."""
+    spec = METHODS.get(cfg.peft.method)
+    if cfg.train.average_last > 0 and spec is not None and not spec.averageable:
+        raise SpkpeftError(
+            f"train.average_last: checkpoint averaging is not supported for peft.method "
+            f"'{cfg.peft.method}' (its update B A is factorised: averaging the factors does not "
+            f"average the updates); set train.average_last: 0 and use extract.checkpoint best or last"
+        )
 
 
 # ---------------------------------------------------------------------------- reading

@@ -53,10 +53,15 @@ METHODS = {
     "sv_adapter_conformer": SVAdapterConfig(bottleneck=8, embed_bottleneck=8, adapter_type="conformer", layers="all"),
     "prompt_deep": PromptConfig(num_tokens=3, deep=True),
     "prompt_shallow": PromptConfig(num_tokens=3, deep=False),
-    "prefix": PrefixConfig(length=3),
+    "prompt_gated": PromptConfig(num_tokens=3, deep=True, attention="gated", init="normal"),
+    "prefix": PrefixConfig(length=3, mlp_hidden=16),
+    "prefix_direct": PrefixConfig(length=3, reparametrize=False, init_std=0.5),
+    "prefix_gated": PrefixConfig(length=3, attention="gated", reparametrize=False),
     "bitfit": BitFitConfig(),
 }
-MERGEABLE = ["lora_qv", "lora_all", "spectral_lora"]
+MERGEABLE = ["lora_qv", "lora_all", "spectral_lora", "prefix"]
+#: the published prompt / prefix tuning (joint softmax) change the model from the start
+NOT_IDENTITY_AT_INIT = ("prompt_deep", "prompt_shallow", "prefix", "prefix_direct")
 
 #: parameters with provably no effect on the output: a key bias shifts every logit of a
 #: query by the same amount, which softmax ignores, so its gradient is 0 up to rounding
@@ -64,8 +69,8 @@ FUNCTION_INVARIANT = ("self_attn.k_proj.bias",)
 
 #: tensors whose gradient is exactly 0 at initialisation because the factor or gate they
 #: feed into starts at zero (LoRA A / B=0, Spectral-LoRA A_* / B_*=0, adapter down path and
-#: convolution / up=0, prompt tokens and prefixes / gate=0)
-ZERO_INIT_PARTNERS = ("lora_A", ".A_u", ".A_v", ".down.", ".conv.", "prompts.prompt", "kv_prefix.keys", "kv_prefix.values")
+#: convolution / up=0, gated prompt tokens and prefixes / gate=0)
+ZERO_INIT_PARTNERS = ("lora_A", ".A_u", ".A_v", ".down.", ".conv.", "prompts.prompt", "prefixes.prefix")
 
 
 pytestmark = pytest.mark.usefixtures("isolated_model_cache")
@@ -136,7 +141,12 @@ def test_identity_then_training_steps(arch, method, bare_outputs):
     """
     up, handle = upstream_with(arch, method)
     with torch.no_grad():
-        assert_same_outputs(run(up.eval()), bare_outputs[arch])
+        if method in NOT_IDENTITY_AT_INIT:
+            hidden, lengths = run(up.eval())
+            assert torch.equal(lengths, bare_outputs[arch][1])
+            assert (hidden[-1] - bare_outputs[arch][0][-1]).abs().max() > 1e-3
+        else:
+            assert_same_outputs(run(up.eval()), bare_outputs[arch])
 
     up.train()
     trainable = dict(handle.named_trainable_parameters())
@@ -153,6 +163,7 @@ def test_identity_then_training_steps(arch, method, bare_outputs):
                 assert p.grad is not None, f"{name}: not connected to the output"
                 nonzero = bool(p.grad.abs().sum() > 0)
                 if step == 0 and not nonzero:
+                    assert method not in NOT_IDENTITY_AT_INIT, f"{name}: zero gradient at init"
                     assert any(k in name for k in ZERO_INIT_PARTNERS + FUNCTION_INVARIANT), f"{name}: zero gradient at init"
                 if step == 1 and not name.endswith(FUNCTION_INVARIANT):
                     assert nonzero, f"{name}: zero gradient"
@@ -309,17 +320,24 @@ def _closed_form(method: str, layers: int, dim: int, ffn: int, heads: int) -> in
         inner = len(select_layers("intermediate", layers))
         return inner * adapter(8) + (layers + 1) * adapter(8)
     if method == "prompt_deep":
-        return layers * 3 * dim + layers * heads
+        return layers * 3 * dim
     if method == "prompt_shallow":
-        return 3 * dim + layers * heads
-    if method == "prefix":
+        return 3 * dim
+    if method == "prompt_gated":
+        return layers * 3 * dim + layers * heads
+    if method == "prefix":  # E (P x D) + Linear(D, 16) + Linear(16, L 2 D)
+        return 3 * dim + (dim * 16 + 16) + (16 * layers * 2 * dim + layers * 2 * dim)
+    if method == "prefix_direct":
+        return layers * 2 * 3 * dim
+    if method == "prefix_gated":
         return layers * (2 * 3 * dim + heads)
     raise KeyError(method)
 
 
 @pytest.mark.parametrize(
     "method",
-    ["lora_qv", "lora_all", "spectral_lora", "houlsby", "houlsby_parallel", "pfeiffer", "pfeiffer_conformer", "sv_adapter", "prompt_deep", "prompt_shallow", "prefix"],
+    ["lora_qv", "lora_all", "spectral_lora", "houlsby", "houlsby_parallel", "pfeiffer", "pfeiffer_conformer", "sv_adapter",
+     "prompt_deep", "prompt_shallow", "prompt_gated", "prefix", "prefix_direct", "prefix_gated"],
 )
 def test_parameter_counts_match_closed_form(method):
     up, handle = upstream_with("tiny_hubert", method)  # 4 blocks, 256 dims, FFN 512, 4 heads
@@ -411,9 +429,9 @@ def test_spectral_lora_rejects_bad_rank():
 
 
 @pytest.mark.parametrize("arch", ["tiny_wavlm", "tiny_wav2vec2"])
-@pytest.mark.parametrize("method", ["prompt_deep", "prompt_shallow", "prefix"])
+@pytest.mark.parametrize("method", ["prompt_gated", "prefix_gated"])
 def test_open_gates_change_outputs_but_not_shapes(arch, method, bare_outputs):
-    """Prompts/prefixes act once their gates open; prompt rows never appear in the outputs."""
+    """Gated prompts/prefixes act once their gates open; prompt rows never appear in the outputs."""
     up, handle = upstream_with(arch, method)
     with torch.no_grad():
         for name, p in handle.named_trainable_parameters():
@@ -432,7 +450,7 @@ def test_prompts_do_not_disturb_wavlm_relative_positions():
     """With prompt tokens prepended, frames still see the bias of their true relative
     distances: a prompt whose keys are ignored (gate 0) but which occupies positions leaves
     WavLM's output unchanged even for huge prompt values."""
-    up, handle = upstream_with("tiny_wavlm", "prompt_deep")
+    up, handle = upstream_with("tiny_wavlm", "prompt_gated")
     with torch.no_grad():
         up.prompts.prompt.mul_(1e4)
         hidden, _ = run(up.eval())

@@ -10,13 +10,14 @@
 ``spectral_lora``     top-r singular-vector tuning (:mod:`.spectral_lora`)
 ``adapter``           Houlsby / Pfeiffer adapters, sequential or parallel (:mod:`.adapters`)
 ``sv_adapter``        SV adapter framework: parallel block + per-layer output adapters
-``prompt``            deep / shallow prompt tuning (:mod:`.prompts`)
-``prefix``            prefix tuning (:mod:`.prompts`)
+``prompt``            deep / shallow prompt tuning, joint softmax (:mod:`.prompts`)
+``prefix``            prefix tuning with its reparametrisation MLP (:mod:`.prompts`)
 ``bitfit``            biases only (:mod:`.finetune`)
 ====================  ==============================================================
 
 Only trainable parameters are saved by :func:`peft_state_dict`; LoRA and Spectral-LoRA
-can be merged into plain weights (:func:`merge_peft`) and unmerged again.
+can be merged into plain weights (:func:`merge_peft`) and unmerged again, and prefix
+tuning's MLP folded into plain prefixes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from spkpeft.peft.adapters import AdapterConfig, SVAdapterConfig
 from spkpeft.peft.base import METHODS, PeftConfig, PeftHandle, freeze, select_layers
 from spkpeft.peft.finetune import BitFitConfig, FrozenConfig, FullFinetuneConfig
 from spkpeft.peft.lora import LoRAConfig, LoRALinear
-from spkpeft.peft.prompts import PrefixConfig, PromptConfig
+from spkpeft.peft.prompts import PrefixConfig, PrefixKeyValues, PromptConfig
 from spkpeft.peft.spectral_lora import SpectralLoRAConfig, SpectralLoRALinear
 
 __all__ = [
@@ -55,7 +56,10 @@ __all__ = [
     "unmerge_peft",
 ]
 
-MERGEABLE = (LoRALinear, SpectralLoRALinear)
+#: wrapped linears whose update folds into the weight
+WEIGHT_DELTAS = (LoRALinear, SpectralLoRALinear)
+#: every module with ``merge()`` / ``unmerge()`` (prefixes fold their reparametrisation MLP)
+MERGEABLE = WEIGHT_DELTAS + (PrefixKeyValues,)
 
 
 def apply_peft(upstream: nn.Module, cfg: PeftConfig) -> PeftHandle:
@@ -70,6 +74,8 @@ def apply_peft(upstream: nn.Module, cfg: PeftConfig) -> PeftHandle:
     freeze(upstream)
     modules = spec.apply(upstream, cfg)
     upstream.peft_method = cfg.method
+    upstream.dropout_while_training = spec.upstream_dropout
+    upstream.train(upstream.training)
     return PeftHandle(cfg.method, upstream, list(modules), spec.mergeable)
 
 
@@ -78,21 +84,25 @@ def _mergeable_modules(upstream: nn.Module) -> list[nn.Module]:
 
 
 def merge_peft(upstream: nn.Module, unload: bool = False) -> int:
-    """Fold LoRA / Spectral-LoRA updates into the frozen weights; returns how many were merged.
+    """Fold LoRA / Spectral-LoRA updates into the frozen weights and prefix tuning's
+    reparametrisation MLP into plain prefixes; returns how many modules were merged.
 
-    With ``unload`` the wrappers are then replaced by their plain ``nn.Linear`` (smallest
-    inference model, irreversible); otherwise :func:`unmerge_peft` can undo the merge.
-    Methods without a weight-space form (adapters, prompts, prefixes) are left as they are,
-    and full fine-tuning / BitFit already are plain weights: both return 0.
+    With ``unload`` the wrappers are then replaced by their plain ``nn.Linear`` and the
+    prefix MLP is deleted (smallest inference model, irreversible); otherwise
+    :func:`unmerge_peft` can undo the merge.  Methods without a merged form (adapters,
+    prompts) are left as they are, and full fine-tuning / BitFit already are plain
+    weights: both return 0.
     """
     modules = _mergeable_modules(upstream)
     for module in modules:
         module.merge()
     if unload:
         for name, module in list(upstream.named_modules()):
-            if isinstance(module, MERGEABLE):
+            if isinstance(module, WEIGHT_DELTAS):
                 parent_name, _, attr = name.rpartition(".")
                 setattr(upstream.get_submodule(parent_name) if parent_name else upstream, attr, module.base)
+            elif isinstance(module, PrefixKeyValues):
+                module.unload()
     return len(modules)
 
 

@@ -15,10 +15,12 @@ Placement inside a block (see :mod:`spkpeft.upstream.block`):
 * ``sequential``: ``h <- h + a(h)`` on the sub-layer output, before the residual sum;
 * ``parallel`` (He et al., 2022): ``h <- sublayer(u) + a(u)`` with ``u`` the sub-layer input.
 
-SV adapter framework (Peng et al., 2023, "Parameter-efficient transfer learning of
-pre-trained transformer models for speaker verification using adapters"): parallel FFN
-adapters in intermediate blocks plus one adapter per hidden state (the layer's output
-embedding) before the layer aggregation, ``h_l <- h_l + a_l(h_l)``.
+SV adapter framework (Sang & Hansen, "Efficient Adapter Tuning of Pre-trained Speech
+Models for Automatic Speaker Verification", ICASSP 2024, arXiv 2403.00293): two kinds of
+parallel adapters, inner ones on the latent features of the intermediate transformer
+blocks (here parallel to the FFN of the middle half of the stack) and inter ones on the
+output embedding of every layer before the layer aggregation, ``h_l <- h_l + a_l(h_l)``.
+(Not Peng et al., ICASSP 2023, which puts adapters inside every block.)
 """
 
 from __future__ import annotations

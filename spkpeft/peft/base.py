@@ -69,13 +69,22 @@ class PeftConfig:
 
 @dataclass
 class MethodSpec:
-    """A registered method: its config class, ``apply(upstream, cfg) -> list of added modules``."""
+    """A registered method: its config class, ``apply(upstream, cfg) -> list of added modules``.
+
+    ``mergeable``: ``merge()`` folds the method for inference; ``upstream_dropout``: the
+    upstream model runs in train mode (dropout on) while training (False: always eval
+    mode, for methods that train nothing inside it); ``averageable``: checkpoint averaging
+    of its parameters averages the model (False for factorised updates ``B A``, whose
+    mean factors do not give the mean update).
+    """
 
     name: str
     config: type
     apply: Callable[[nn.Module, PeftConfig], list[nn.Module]]
     mergeable: bool = False
     description: str = ""
+    upstream_dropout: bool = True
+    averageable: bool = True
 
 
 METHODS: dict[str, MethodSpec] = {}

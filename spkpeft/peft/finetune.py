@@ -1,7 +1,8 @@
 """Frozen upstream, full fine-tuning and BitFit: methods that only choose what to unfreeze.
 
 * ``frozen``: no upstream parameter trains (SUPERB protocol; only the layer aggregation
-  and the head learn);
+  and the head learn); the upstream always runs in eval mode (no dropout), as in s3prl's
+  downstream runner;
 * ``full_ft``: every upstream parameter trains, optionally keeping the CNN feature
   encoder frozen (``freeze_cnn``, the usual wav2vec 2.0 fine-tuning recipe);
 * ``bitfit`` (Ben Zaken et al., 2022): only the bias terms train (linear, convolution and
@@ -61,6 +62,6 @@ def apply_bitfit(upstream: nn.Module, cfg: BitFitConfig) -> list[nn.Module]:
     return []
 
 
-register_method(MethodSpec("frozen", FrozenConfig, apply_frozen, description="frozen upstream"))
+register_method(MethodSpec("frozen", FrozenConfig, apply_frozen, description="frozen upstream", upstream_dropout=False))
 register_method(MethodSpec("full_ft", FullFinetuneConfig, apply_full_ft, description="full fine-tuning"))
 register_method(MethodSpec("bitfit", BitFitConfig, apply_bitfit, description="biases only"))

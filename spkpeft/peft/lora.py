@@ -124,4 +124,6 @@ def apply_lora(upstream: nn.Module, cfg: LoRAConfig) -> list[nn.Module]:
     return wrap_linears(upstream, cfg.targets, cfg.layers, lambda lin: LoRALinear(lin, cfg.rank, cfg.alpha, cfg.dropout))
 
 
-register_method(MethodSpec("lora", LoRAConfig, apply_lora, mergeable=True, description="LoRA on chosen projections"))
+register_method(
+    MethodSpec("lora", LoRAConfig, apply_lora, mergeable=True, description="LoRA on chosen projections", averageable=False)
+)

@@ -17,8 +17,10 @@ block add (each an ``nn.Module`` called as ``m(h, key_padding_mask)`` on time-fi
 * ``attn_parallel(u)``: added to the attention output, ``u`` the attention input;
 * ``attn_out(h)``: sequential adapter, ``h <- h + attn_out(h)`` on the attention output;
 * ``ffn_parallel(u)``: added to the FFN output, ``u`` the FFN input;
-* ``ffn_out(h)``: sequential adapter, ``h <- h + ffn_out(h)`` on the FFN output;
-* ``kv_prefix``: a module with ``extra_kv(batch) -> ExtraKV`` (prefix tuning).
+* ``ffn_out(h)``: sequential adapter, ``h <- h + ffn_out(h)`` on the FFN output.
+
+Prompt rows (``num_prompts``) and extra key/value groups (prefixes, :class:`ExtraKV`) are
+passed to :func:`~spkpeft.upstream.attention.self_attention`.
 
 :data:`LINEAR_TARGETS` is the per-architecture accessor of the block's linear layers.
 """
@@ -48,7 +50,7 @@ TARGET_ALIASES: dict[str, tuple[str, ...]] = {"ffn": ("fc1", "fc2"), "attn": ("q
 class LayerExtensions(nn.Module):
     """Per-block slots filled by :mod:`spkpeft.peft` (see the module docstring)."""
 
-    SLOTS = ("attn_parallel", "attn_out", "ffn_parallel", "ffn_out", "kv_prefix")
+    SLOTS = ("attn_parallel", "attn_out", "ffn_parallel", "ffn_out")
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,11 +98,11 @@ def block_forward(
     ext: LayerExtensions | None = None,
     num_prompts: int = 0,
     prompt_gate: Tensor | None = None,
+    extra: list[ExtraKV] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Run one block on time-first ``x`` ``(S, B, C)``; returns ``(x, position_bias)``."""
-    extra: list[ExtraKV] = []
-    if ext is not None and ext.kv_prefix is not None:
-        extra.append(ext.kv_prefix.extra_kv(x.shape[1]))
+    """Run one block on time-first ``x`` ``(P + T, B, C)``; returns ``(x, position_bias)``.
+
+    ``key_padding_mask`` ``(B, T)`` covers the frames only (prompt rows are never padding)."""
 
     residual = x
     attn_in = layer.self_attn_layer_norm(x) if layer.layer_norm_first else x

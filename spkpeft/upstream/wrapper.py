@@ -63,8 +63,11 @@ class Upstream(nn.Module):
 
     Attributes set by :mod:`spkpeft.peft` (None / empty when unused):
     ``layer_ext[i]`` (:class:`LayerExtensions` of block ``i``), ``prompts`` (prompt tokens
-    module with ``deep``, ``num_tokens``, ``tokens(i, batch)``, ``gate(i)``) and
-    ``hidden_adapters`` (one module per hidden state, ``h <- h + a(h, padding_mask)``).
+    module with ``deep``, ``tokens(i, batch)``, ``gate(i)``: None for a joint softmax),
+    ``prefixes`` (prefix module with ``key_values() -> {block: ExtraKV}``, computed once
+    per forward), ``hidden_adapters`` (one module per hidden state,
+    ``h <- h + a(h, padding_mask)``) and ``dropout_while_training`` (False: the s3prl
+    model stays in eval mode, see :meth:`train`).
     """
 
     def __init__(self, model: nn.Module, name: str, normalize_input: bool, num_layers: int | None = None) -> None:
@@ -84,10 +87,21 @@ class Upstream(nn.Module):
                 self.truncate(num_layers)
         self.layer_ext = nn.ModuleList(LayerExtensions() for _ in self.layers)
         self.prompts: nn.Module | None = None
+        self.prefixes: nn.Module | None = None
         self.hidden_adapters: nn.ModuleList | None = None
         self.peft_method: str | None = None
+        self.dropout_while_training = True
         for param in self.model.parameters():
             setattr(param, BASE_MARK, True)
+
+    def train(self, mode: bool = True) -> "Upstream":
+        """Set the training mode; with ``dropout_while_training`` False (methods that train
+        nothing inside the model, e.g. ``frozen``) the s3prl model itself stays in eval mode,
+        so it runs without dropout as in s3prl's own downstream runner."""
+        super().train(mode)
+        if mode and not self.dropout_while_training:
+            self.model.eval()
+        return self
 
     # ------------------------------------------------------------------ structure
     def truncate(self, num_layers: int) -> None:
@@ -139,17 +153,19 @@ class Upstream(nn.Module):
         if wavs.dim() != 2:
             raise SpkpeftError(f"upstream input must be (batch, samples), got shape {tuple(wavs.shape)}")
         wav_lens = wav_lens.to(device=wavs.device, dtype=torch.long)
-        x, padding_mask = frontend.extract_frames(self.model, self.family, wavs, wav_lens, self.normalize_input)
+        x, padding_mask = frontend.extract_frames(self.model, wavs, wav_lens, self.normalize_input)
         x = frontend.encoder_input(self.model.encoder, x, padding_mask)
         lengths = (~padding_mask).sum(1)
         hidden = [x]
         state = x.transpose(0, 1)  # time-first (P + T, B, C)
         carried = 0  # prompt rows currently at the front of `state`
         position_bias = None
+        prefixes = self.prefixes.key_values() if self.prefixes is not None else {}
         for index, layer in enumerate(self.layers):
             state, carried, mask, gate = self._with_prompts(index, state, carried, padding_mask)
+            extra = [prefixes[index]] if index in prefixes else []
             state, position_bias = block_forward(
-                layer, state, mask, position_bias, self.layer_ext[index], carried, gate
+                layer, state, mask, position_bias, self.layer_ext[index], carried, gate, extra
             )
             hidden.append(state[carried:].transpose(0, 1))
         if self.final_layer_norm:
@@ -162,7 +178,7 @@ class Upstream(nn.Module):
         self, index: int, state: Tensor, carried: int, padding_mask: Tensor
     ) -> tuple[Tensor, int, Tensor, Tensor | None]:
         """Prepend this block's prompt tokens (deep: every block, replacing the previous ones;
-        shallow: block 0 only, carried through); returns (state, P, key padding mask, gate)."""
+        shallow: block 0 only, carried through); returns (state, P, frame padding mask, gate)."""
         prompts = self.prompts
         if prompts is None:
             return state, 0, padding_mask, None
@@ -170,8 +186,7 @@ class Upstream(nn.Module):
             tokens = prompts.tokens(index, state.shape[1]).to(state.dtype)  # (P, B, C)
             state = torch.cat([tokens, state[carried:]], dim=0)
             carried = tokens.shape[0]
-        prompt_mask = padding_mask.new_zeros(padding_mask.shape[0], carried)
-        return state, carried, torch.cat([prompt_mask, padding_mask], dim=1), prompts.gate(index)
+        return state, carried, padding_mask, prompts.gate(index)
 
 
 def load_upstream(name: str, num_layers: int | None = None) -> Upstream:

@@ -181,4 +181,4 @@ def test_defaults_and_dict_round_trip():
     cfg = config_from_dict({})
     assert cfg == Config()
     data = config_to_dict(load_config(CONF / "spectral_lora.yaml"))
-    assert data["peft"]["method"] == "spectral_lora" and data["peft"]["top_r"] == 32
+    assert data["peft"]["method"] == "spectral_lora" and data["peft"]["top_r"] == 256

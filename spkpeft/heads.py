@@ -17,23 +17,28 @@ embedding per utterance ``(B, E)``.  Architecture (Desplanques et al., 2020,
 
 Padding. Every intermediate feature map is zeroed on padded frames (``t >=
 length``) before it reaches a convolution, and all time reductions (SE
-squeeze, pooling, fusion descriptors) are masked means.  Because the
+squeeze, pooling, the fusion's context) are masked means.  Because the
 convolutions use zero "same" padding, an utterance therefore produces the same
 embedding alone and inside a padded batch (exactly, up to float rounding).
 In training mode the BatchNorm statistics of frame-level layers are computed
 over valid frames only.
 
-Feature partition and fusion (``partition_groups = G > 1``): see
-:class:`GroupFusion` for the formulation.  With it on, all convolutions of the
-SE-Res2 blocks and of the MFA layer become grouped (``groups=G``), dividing
-their parameters and MACs by G, and a :class:`GroupFusion` module before each
-block and before the MFA layer exchanges information between the groups.
+Transformation module (``transform: partition_fusion``, ``partition_groups =
+G >= 2``), after Li et al., "Lightweight Speaker Verification Using
+Transformation Module with Feature Partition and Fusion", arXiv:2312.03324
+(see :class:`PartitionFusion` for the formula and the departures).  A
+:class:`PartitionFusion` module sits in front of each SE-Res2 block and in
+front of the MFA layer; between two of them the G channel subsets are
+processed independently: every convolution of the blocks and of the MFA layer
+is grouped (``groups=G``; the Res2 chunks are taken inside each subset), and
+the SE gate of subset g is computed from subset g only (grouped bottleneck of
+``se_channels / G`` units per subset).  Block and MFA parameters and MACs are
+thus divided by G.  The input layer, the ASP and the final layers stay dense.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +47,7 @@ from torch import Tensor, nn
 from spkpeft.errors import SpkpeftError
 
 HEAD_TYPES = ("ecapa",)
+HEAD_TRANSFORMS = ("none", "partition_fusion")
 BLOCK_DILATIONS = (2, 3, 4)
 
 
@@ -51,7 +57,9 @@ class HeadConfig:
 
     ``mfa_channels = 0`` means ``3 * channels`` (1536 for C=512, as in the
     paper; the paper's C=1024 model keeps 1536, i.e. set it explicitly).
-    ``partition_groups`` 0 or 1 disables feature partition and fusion.
+    ``transform: partition_fusion`` turns on the transformation module of
+    arXiv:2312.03324 with ``partition_groups`` (>= 2) feature subsets; with
+    ``transform: none`` (default) ``partition_groups`` must be 0 or 1.
     """
 
     type: str = "ecapa"
@@ -60,6 +68,7 @@ class HeadConfig:
     res2_scale: int = 8
     se_channels: int = 128
     attention_channels: int = 128
+    transform: str = field(default="none", metadata={"choices": HEAD_TRANSFORMS})
     partition_groups: int = 0
     mfa_channels: int = 0
 
@@ -76,8 +85,8 @@ def _positive_int(cfg: HeadConfig, key: str, minimum: int = 1) -> int:
 
 
 def num_groups(cfg: HeadConfig) -> int:
-    """Effective number of partition groups (1 when partitioning is off)."""
-    return max(1, cfg.partition_groups)
+    """Number of feature subsets G (1 when the transformation module is off)."""
+    return cfg.partition_groups if cfg.transform == "partition_fusion" else 1
 
 
 def mfa_channels(cfg: HeadConfig) -> int:
@@ -85,11 +94,20 @@ def mfa_channels(cfg: HeadConfig) -> int:
     return cfg.mfa_channels or 3 * cfg.channels
 
 
+def plain_config(cfg: HeadConfig) -> HeadConfig:
+    """The same head with the transformation module off (the reference for its savings)."""
+    return replace(cfg, transform="none", partition_groups=0)
+
+
 def validate_head_config(cfg: HeadConfig) -> None:
     """Raise :class:`SpkpeftError` naming the ``head.<key>`` that is invalid."""
     if cfg.type not in HEAD_TYPES:
         raise SpkpeftError(
             f"head.type must be one of {', '.join(HEAD_TYPES)}, got {cfg.type!r}."
+        )
+    if cfg.transform not in HEAD_TRANSFORMS:
+        raise SpkpeftError(
+            f"head.transform must be one of {', '.join(HEAD_TRANSFORMS)}, got {cfg.transform!r}."
         )
     channels = _positive_int(cfg, "channels")
     for key in ("embed_dim", "se_channels", "attention_channels"):
@@ -101,12 +119,29 @@ def validate_head_config(cfg: HeadConfig) -> None:
         raise SpkpeftError(
             f"head.channels ({channels}) must be divisible by head.res2_scale ({scale})."
         )
-    if groups > 1 and channels % (scale * groups):
+    if cfg.transform == "none":
+        if groups > 1:
+            raise SpkpeftError(
+                f"head.partition_groups ({groups}) > 1 needs head.transform: partition_fusion "
+                "(with head.transform: none it must be 0 or 1)."
+            )
+        return
+    if groups < 2:
+        raise SpkpeftError(
+            f"head.partition_groups must be >= 2 with head.transform: {cfg.transform}, "
+            f"got {groups}."
+        )
+    if channels % (scale * groups):
         raise SpkpeftError(
             f"head.partition_groups ({groups}): head.channels ({channels}) must be "
             f"divisible by head.res2_scale * head.partition_groups ({scale * groups})."
         )
-    if groups > 1 and mfa_channels(cfg) % groups:
+    if cfg.se_channels % groups:
+        raise SpkpeftError(
+            f"head.partition_groups ({groups}) must divide head.se_channels "
+            f"({cfg.se_channels}): each subset gets its own SE bottleneck."
+        )
+    if mfa_channels(cfg) % groups:
         raise SpkpeftError(
             f"head.partition_groups ({groups}) must divide the MFA channels "
             f"({mfa_channels(cfg)}, head.mfa_channels or 3 * head.channels)."
@@ -195,78 +230,119 @@ class Res2Conv(nn.Module):
 
 
 class SqueezeExcite(nn.Module):
-    """SE gate: ``x * sigmoid(W_2 relu(W_1 mean_t(x) + b_1) + b_2)`` (masked mean)."""
+    """SE gate: ``x * sigmoid(W_2 relu(W_1 mean_t(x) + b_1) + b_2)`` (masked mean).
 
-    def __init__(self, channels: int, bottleneck: int) -> None:
+    With ``groups = G > 1`` both projections are block-diagonal (grouped 1x1
+    convolutions on the squeezed vector): subset g of ``C / G`` channels has its
+    own bottleneck of ``bottleneck / G`` units, so its gate depends on subset g
+    only.  ``G = 1`` is the usual dense SE (``nn.Linear`` layers).
+    """
+
+    def __init__(self, channels: int, bottleneck: int, groups: int = 1) -> None:
         super().__init__()
-        self.down = nn.Linear(channels, bottleneck)
-        self.up = nn.Linear(bottleneck, channels)
+        self.groups = groups
+        if groups == 1:
+            self.down = nn.Linear(channels, bottleneck)
+            self.up = nn.Linear(bottleneck, channels)
+        else:
+            self.down = nn.Conv1d(channels, bottleneck, 1, groups=groups)
+            self.up = nn.Conv1d(bottleneck, channels, 1, groups=groups)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        gate = torch.sigmoid(self.up(F.relu(self.down(masked_mean(x, mask)))))
-        return x * gate.unsqueeze(-1)
+        squeezed = masked_mean(x, mask)  # (B, C)
+        if self.groups == 1:
+            gate = self.up(F.relu(self.down(squeezed)))
+        else:
+            gate = self.up(F.relu(self.down(squeezed.unsqueeze(-1)))).squeeze(-1)
+        return x * torch.sigmoid(gate).unsqueeze(-1)
 
 
-class GroupFusion(nn.Module):
-    """Feature partition and fusion across G channel groups.
+class PartitionFusion(nn.Module):
+    """Transformation module with feature partition and fusion (arXiv:2312.03324).
 
-    Split ``x (B, C, T)`` into G groups ``x_g (B, C/G, T)``.  Group descriptors
-    are masked temporal means ``d_g = mean_t x_g``.  With shared projections
-    ``q_g = W_q d_g``, ``k_g = W_k d_g`` (``r = max(4, C/(8G))`` dims) and a
-    learnable bias ``B (G, G)``, the inter-group correlation gives the mixing
-    matrix
+    Source: Yanxiong Li, Zhongjie Jiang, Qisheng Huang, Wenchang Cao, Jialong
+    Li, "Lightweight Speaker Verification Using Transformation Module with
+    Feature Partition and Fusion", arXiv:2312.03324 (eess.AS, Dec. 2023).
+    What the paper states (abstract): the input feature is split into several
+    low-dimensional feature subsets; each subset is updated by fusing it with
+    inter-subset correlational information built from simple operations
+    (convolution, pooling, mean, concatenation, normalisation, element-wise
+    summation); the updated subsets are fed *independently* into the next
+    block (one or several layers) of the model, and the block's output is
+    transformed the same way before the next block.  It was implanted into
+    AMCRN, ResNet34 and ECAPA-TDNN.
 
-        A_gh = softmax_h(q_g . k_h / sqrt(r) + B_gh),
+    Formula implemented here.  ``x (B, C, T)`` is split along channels into G
+    contiguous subsets ``x_g`` of ``c = C / G`` channels; with ``V`` the valid
+    frames of the utterance and ``(.)`` the element-wise product:
 
-    and each group is updated with the attention-weighted combination of all
-    groups, scaled by a learnable per-group gain ``gamma_g`` (init 0.5):
+        m     = (1/G) sum_h x_h                       mean over subsets       (c, T)
+        p     = (1/|V|) sum_{t in V} m_t              temporal avg pooling    (c,)
+        u_g   = a_g (.) x_g + b_g (.) m + d_g (.) p   per-channel (depthwise) 1x1 conv
+                                                      over the channel-aligned
+                                                      concatenation [x_g ; m ; p 1^T]
+        x'_g  = x_g + BN(u_g)                         normalisation, element-wise sum
 
-        x'_g = x_g + gamma_g * sum_h A_gh x_h.
+    ``a, b, d`` hold one weight per channel of C (3C parameters, initialised
+    to 1, 1, 0); BN has statistics and affine parameters per channel (2C).
+    Channel j of every subset thus receives channel j of all the others
+    (through ``m``) and an utterance-level summary (``p``); the grouped 1x1
+    convolution that opens the next block then spreads that information over
+    the whole subset.  Cost: ``(3C + c) T + C`` MACs (see :func:`count_macs`).
 
-    Cost: ``C T G`` MACs for the mixing plus negligible per-utterance terms.
-    Padded frames stay zero because they are zero in every group.
+    Departures and unverified choices.  The paper's full text (wiring and
+    order of the operations, kernel sizes, number of subsets, which
+    ECAPA-TDNN layers carry the module, its reported parameter/MAC counts)
+    could not be consulted; only the abstract was available.  Hence (i) the
+    composition above is our reading of the listed operations, not the
+    paper's equations; (ii) the convolution is depthwise and pointwise, chosen
+    so that the module costs O(C) per frame and the transformed head is
+    cheaper than the plain one for every G >= 2 (a shared dense 1x1 conv over
+    ``[x_g ; m]``, tried first, made the G = 2 head costlier than the plain
+    one: its fusion before the MFA layer alone outweighs the grouping); (iii) the
+    placement (one module before each SE-Res2 block and one before the MFA
+    layer; dense input layer and pooling) is our choice; (iv) there is no
+    activation inside the module (the next block starts with conv -> ReLU).
+
+    Padding: ``m`` is zero on padded frames, ``p`` is a masked mean and the
+    BN output is re-masked, so padded frames stay zero.
     """
 
     def __init__(self, channels: int, groups: int) -> None:
         super().__init__()
         self.groups = groups
-        width = channels // groups
-        rank = max(4, width // 8)
-        self.query = nn.Linear(width, rank, bias=False)
-        self.key = nn.Linear(width, rank, bias=False)
-        self.bias = nn.Parameter(torch.zeros(groups, groups))
-        self.gain = nn.Parameter(torch.full((groups,), 0.5))
-
-    def mixing(self, x: Tensor, mask: Tensor) -> Tensor:
-        """Mixing matrix ``A (B, G, G)`` from the group descriptors."""
-        b = x.shape[0]
-        desc = masked_mean(x, mask).view(b, self.groups, -1)
-        q, k = self.query(desc), self.key(desc)
-        scores = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]) + self.bias
-        return scores.softmax(dim=-1)
+        init = torch.tensor([1.0, 1.0, 0.0])  # own, subset mean, pooled mean
+        self.weight = nn.Parameter(init.repeat(channels, 1))  # (C, 3)
+        self.bn = nn.BatchNorm1d(channels)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         b, c, t = x.shape
-        groups = x.view(b, self.groups, -1, t)
-        mixed = torch.einsum("bgh,bhct->bgct", self.mixing(x, mask), groups)
-        return (groups + self.gain.view(1, -1, 1, 1) * mixed).reshape(b, c, t)
+        subsets = x.view(b, self.groups, -1, t)
+        mean = subsets.mean(dim=1, keepdim=True)  # (B, 1, c, T), zero on padded frames
+        pooled = masked_mean(mean.squeeze(1), mask).view(b, 1, -1, 1)  # (B, 1, c, 1)
+        w = self.weight.view(self.groups, -1, 3, 1)
+        update = w[:, :, 0] * subsets + w[:, :, 1] * mean + w[:, :, 2] * pooled
+        return x + masked_batch_norm(self.bn, update.reshape(b, c, t), mask)
 
 
 class SERes2Block(nn.Module):
-    """(optional GroupFusion) -> TDNN(k=1) -> Res2Conv -> TDNN(k=1) -> SE, plus residual."""
+    """TDNN(k=1) -> Res2Conv -> TDNN(k=1) -> SE, plus residual.
+
+    With ``G = num_groups(cfg) > 1`` every layer is grouped, so channel subset g
+    of the output depends only on subset g of the input (the transformation
+    module that mixes the subsets lives outside the block, in the head).
+    """
 
     def __init__(self, cfg: HeadConfig, dilation: int) -> None:
         super().__init__()
         c, g = cfg.channels, num_groups(cfg)
-        self.fusion = GroupFusion(c, g) if g > 1 else None
         self.pre = TDNNLayer(c, c, 1, groups=g)
         self.res2 = Res2Conv(c, cfg.res2_scale, dilation, g)
         self.post = TDNNLayer(c, c, 1, groups=g)
-        self.se = SqueezeExcite(c, cfg.se_channels)
+        self.se = SqueezeExcite(c, cfg.se_channels, g)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        y = self.fusion(x, mask) if self.fusion is not None else x
-        y = self.post(self.res2(self.pre(y, mask), mask), mask)
+        y = self.post(self.res2(self.pre(x, mask), mask), mask)
         return x + self.se(y, mask)
 
 
@@ -320,17 +396,25 @@ def _interleave_groups(outs: list[Tensor], groups: int) -> Tensor:
 
 
 class EcapaTDNN(nn.Module):
-    """ECAPA-TDNN head: ``forward(feats (B, T, D), lengths (B,)) -> (B, E)``."""
+    """ECAPA-TDNN head: ``forward(feats (B, T, D), lengths (B,)) -> (B, E)``.
+
+    With the transformation module on, ``fusions[i]`` precedes ``blocks[i]``
+    and ``mfa_fusion`` precedes the (grouped) MFA layer; otherwise both are None.
+    """
 
     def __init__(self, cfg: HeadConfig, feat_dim: int) -> None:
         super().__init__()
         validate_head_config(cfg)
         c, g, m = cfg.channels, num_groups(cfg), mfa_channels(cfg)
         self.groups = g
+        self.feat_dim = feat_dim
         self.embed_dim = cfg.embed_dim
         self.input_layer = TDNNLayer(feat_dim, c, kernel=5)
+        self.fusions = (
+            nn.ModuleList(PartitionFusion(c, g) for _ in BLOCK_DILATIONS) if g > 1 else None
+        )
         self.blocks = nn.ModuleList(SERes2Block(cfg, d) for d in BLOCK_DILATIONS)
-        self.mfa_fusion = GroupFusion(3 * c, g) if g > 1 else None
+        self.mfa_fusion = PartitionFusion(3 * c, g) if g > 1 else None
         self.mfa = nn.Conv1d(3 * c, m, 1, groups=g)
         self.pool = AttentiveStatsPool(m, cfg.attention_channels)
         self.pool_bn = nn.BatchNorm1d(2 * m)
@@ -341,7 +425,9 @@ class EcapaTDNN(nn.Module):
         """Masked MFA output ``(B, M, T)`` from masked input ``x (B, D, T)``."""
         h = self.input_layer(x, mask)
         outs = []
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
+            if self.fusions is not None:
+                h = self.fusions[i](h, mask)
             h = block(h, mask)
             outs.append(h)
         cat = _interleave_groups(outs, self.groups)
@@ -382,23 +468,40 @@ def count_params(module: nn.Module) -> int:
 
 
 def _layer_macs(module: nn.Module, inputs: tuple, output: Tensor) -> int:
-    """Analytic MACs of one call of a Conv1d, Linear or GroupFusion layer."""
+    """Analytic MACs of one call of a Conv1d, Linear or PartitionFusion layer.
+
+    :class:`PartitionFusion` has no Conv1d/Linear children: its cost is
+    counted here in closed form from the input shape.
+    """
     if isinstance(module, nn.Conv1d):
         per_out = module.in_channels // module.groups * module.kernel_size[0]
         return output.numel() * per_out
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
-    if isinstance(module, GroupFusion):
-        return inputs[0].numel() * module.groups
+    if isinstance(module, PartitionFusion):
+        x = inputs[0]  # (B, C, T)
+        per_utterance = x.numel() // x.shape[-1]  # d (.) p: C per utterance
+        return 3 * x.numel() + x.numel() // module.groups + per_utterance
     return 0
 
 
 def count_macs(module_or_cfg: nn.Module | HeadConfig, feat_dim: int, num_frames: int) -> int:
     """Multiply-accumulates of one forward pass on one utterance of ``num_frames``.
 
-    Conv1d: ``C_out T_out (C_in / groups) k``; Linear: ``out_features
-    in_features`` per row; GroupFusion mixing: ``C T G``.  Element-wise ops,
-    normalisation and activations are not counted.
+    Counted analytically from the layer shapes (forward hooks record the shapes
+    of one dummy pass; nothing is timed): Conv1d ``C_out T_out (C_in / groups)
+    k``; Linear ``out_features in_features`` per row.  The transformation
+    module (:class:`PartitionFusion`, C channels, G subsets of c = C / G, T
+    frames) costs per call
+
+        C T     mean over subsets (one MAC per input element)
+      + c T     masked temporal average pooling of the mean
+      + 2 C T   a (.) x_g + b (.) m (one MAC each per output element)
+      + C       d (.) p (once per utterance),
+
+    i.e. ``(3C + c) T + C``.  Element-wise ops (the residual
+    summations, SE rescaling), normalisation (BatchNorm folds into the
+    preceding convolution at inference) and activations are not counted.
     """
     if num_frames < 1:
         raise SpkpeftError(f"num_frames must be positive, got {num_frames}.")
@@ -411,7 +514,7 @@ def count_macs(module_or_cfg: nn.Module | HeadConfig, feat_dim: int, num_frames:
         total[0] += _layer_macs(mod, inputs, output)
 
     handles = [m.register_forward_hook(hook) for m in module.modules()
-               if isinstance(m, (nn.Conv1d, nn.Linear, GroupFusion))]
+               if isinstance(m, (nn.Conv1d, nn.Linear, PartitionFusion))]
     was_training = module.training
     try:
         module.eval()
@@ -430,3 +533,23 @@ def head_cost(cfg: HeadConfig, feat_dim: int, num_frames: int = 300) -> dict[str
     """``{"params": trainable parameters, "macs": MACs for num_frames frames}``."""
     head = build_head(cfg, feat_dim)
     return {"params": count_params(head), "macs": count_macs(head, feat_dim, num_frames)}
+
+
+def head_cost_vs_plain(
+    cfg: HeadConfig, feat_dim: int, num_frames: int = 300, head: nn.Module | None = None
+) -> dict[str, int]:
+    """Cost of the head next to the plain head (same config, transform off).
+
+    ``{"params", "macs", "plain_params", "plain_macs", "num_frames"}``; ``head``
+    (built from ``cfg``) is measured instead of building a new one when given.
+    """
+    if head is None:
+        head = build_head(cfg, feat_dim)
+    plain = head_cost(plain_config(cfg), feat_dim, num_frames)
+    return {
+        "params": count_params(head),
+        "macs": count_macs(head, feat_dim, num_frames),
+        "plain_params": plain["params"],
+        "plain_macs": plain["macs"],
+        "num_frames": num_frames,
+    }

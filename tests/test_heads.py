@@ -8,7 +8,16 @@ import pytest
 import torch
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.heads import HeadConfig, build_head, count_macs, count_params, head_cost
+from spkpeft.heads import (
+    HeadConfig,
+    PartitionFusion,
+    build_head,
+    count_macs,
+    count_params,
+    frame_mask,
+    head_cost,
+    head_cost_vs_plain,
+)
 
 SMALL = HeadConfig(channels=32, embed_dim=16, res2_scale=4, se_channels=8, attention_channels=8)
 FEAT = 12
@@ -16,6 +25,13 @@ FEAT = 12
 
 def small(**changes) -> HeadConfig:
     return dataclasses.replace(SMALL, **changes)
+
+
+def part(groups: int, **changes) -> HeadConfig:
+    """SMALL with the transformation module on ``groups`` subsets (0: plain head)."""
+    if groups == 0:
+        return small(**changes)
+    return small(transform="partition_fusion", partition_groups=groups, **changes)
 
 
 @pytest.fixture(autouse=True)
@@ -31,17 +47,17 @@ def _randomise_bn(head: torch.nn.Module) -> None:
             mod.running_var.uniform_(0.5, 1.5)
 
 
-@pytest.mark.parametrize("groups", [0, 2])
+@pytest.mark.parametrize("groups", [0, 2, 4])
 def test_output_shape(groups: int) -> None:
-    head = build_head(small(partition_groups=groups), FEAT).eval()
+    head = build_head(part(groups), FEAT).eval()
     out = head(torch.randn(3, 40, FEAT), torch.tensor([40, 25, 7]))
     assert out.shape == (3, 16)
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("groups", [0, 2])
+@pytest.mark.parametrize("groups", [0, 2, 4])
 def test_padding_does_not_change_embedding(groups: int) -> None:
-    head = build_head(small(partition_groups=groups), FEAT).eval()
+    head = build_head(part(groups), FEAT).eval()
     _randomise_bn(head)
     short = torch.randn(1, 23, FEAT)
     other = torch.randn(1, 50, FEAT)
@@ -57,8 +73,9 @@ def test_padding_does_not_change_embedding(groups: int) -> None:
     torch.testing.assert_close(batched[1], other_alone[0], atol=1e-5, rtol=1e-4)
 
 
-def test_training_batch_norm_ignores_padding() -> None:
-    head = build_head(SMALL, FEAT).train()
+@pytest.mark.parametrize("groups", [0, 4])
+def test_training_batch_norm_ignores_padding(groups: int) -> None:
+    head = build_head(part(groups), FEAT).train()
     x = torch.randn(2, 30, FEAT)
     y = x.clone()
     y[0, 20:] = 50.0
@@ -75,12 +92,21 @@ def test_reference_parameter_counts() -> None:
     assert abs(c1024 - 14.7e6) / 14.7e6 < 0.05
 
 
-def test_partition_saves_params_and_macs() -> None:
-    # reference C=512 head: G=4 groups the block and MFA convolutions
-    base = head_cost(HeadConfig(), 80, num_frames=100)
-    part = head_cost(HeadConfig(partition_groups=4), 80, num_frames=100)
-    assert part["params"] < 0.55 * base["params"]
-    assert part["macs"] < 0.5 * base["macs"]
+@pytest.mark.parametrize("feat_dim", [80, 768])
+@pytest.mark.parametrize("groups", [2, 4, 8])
+def test_partition_saves_params_and_macs(groups: int, feat_dim: int) -> None:
+    # reference C=512 head: grouping the blocks and MFA outweighs the fusion modules
+    cfg = HeadConfig(transform="partition_fusion", partition_groups=groups)
+    cost = head_cost_vs_plain(cfg, feat_dim, num_frames=100)
+    assert (cost["plain_params"], cost["plain_macs"]) == tuple(
+        head_cost(HeadConfig(), feat_dim, num_frames=100).values()
+    )
+    assert cost["params"] == count_params(build_head(cfg, feat_dim))
+    assert cost["params"] < 0.75 * cost["plain_params"]
+    assert cost["macs"] < 0.75 * cost["plain_macs"]
+    if groups == 4 and feat_dim == 80:
+        assert cost["params"] < 0.5 * cost["plain_params"]
+        assert cost["macs"] < 0.45 * cost["plain_macs"]
 
 
 def test_count_macs_closed_form() -> None:
@@ -98,9 +124,9 @@ def test_count_macs_closed_form() -> None:
     assert head.training  # mode restored
 
 
-@pytest.mark.parametrize("groups", [0, 2])
+@pytest.mark.parametrize("groups", [0, 2, 4])
 def test_gradient_reaches_all_parameters(groups: int) -> None:
-    head = build_head(small(partition_groups=groups), FEAT).train()
+    head = build_head(part(groups), FEAT).train()
     out = head(torch.randn(4, 30, FEAT), torch.tensor([30, 21, 30, 12]))
     (out * torch.randn_like(out)).sum().backward()
     missing = [
@@ -114,11 +140,18 @@ def test_gradient_reaches_all_parameters(groups: int) -> None:
     [
         ({"type": "xvector"}, "head.type"),
         ({"channels": 30}, "head.res2_scale"),
-        ({"partition_groups": 3}, "head.partition_groups"),
+        ({"transform": "shuffle"}, "head.transform"),
+        ({"partition_groups": 2}, "head.partition_groups"),  # transform: none
+        ({"transform": "partition_fusion"}, "head.partition_groups"),  # G = 0
+        ({"transform": "partition_fusion", "partition_groups": 1}, "head.partition_groups"),
+        ({"transform": "partition_fusion", "partition_groups": 3}, "head.partition_groups"),
         ({"channels": 0}, "head.channels"),
         ({"embed_dim": -1}, "head.embed_dim"),
         ({"res2_scale": 1}, "head.res2_scale"),
-        ({"mfa_channels": 50, "partition_groups": 4}, "head.partition_groups"),
+        ({"transform": "partition_fusion", "partition_groups": 4, "mfa_channels": 50},
+         "head.partition_groups"),
+        ({"transform": "partition_fusion", "partition_groups": 4, "se_channels": 6},
+         "head.se_channels"),
     ],
 )
 def test_bad_config(changes: dict, key: str) -> None:
@@ -132,3 +165,126 @@ def test_bad_feat_dim_and_empty_utterance() -> None:
     head = build_head(SMALL, FEAT)
     with pytest.raises(SpkpeftError, match="no frames"):
         head(torch.randn(2, 10, FEAT), torch.tensor([10, 0]))
+
+
+# ----------------------------------------------------------------------------
+# transformation module (arXiv:2312.03324)
+
+
+def test_count_macs_closed_form_with_transform() -> None:
+    # SMALL with G=2: C=32 (subsets of 16), s=4 (Res2 width 8), M=96, A=8, E=16, D=12
+    g = 2
+
+    def fusion(ch: int) -> tuple[int, int]:  # (per frame, per utterance), see count_macs
+        return 3 * ch + ch // g, ch
+
+    per_frame = (
+        32 * FEAT * 5  # dense input TDNN
+        + 3 * (2 * 32 * 32 // g + 3 * 8 * 8 * 3 // g)  # grouped block convs
+        + 3 * fusion(32)[0] + fusion(96)[0]  # fusion before each block and before MFA
+        + 96 * 96 // g  # grouped MFA
+        + 3 * 96 * 8 + 8 * 96  # dense attention convs
+    )
+    per_utt = 3 * 2 * 32 * 8 // g + 3 * fusion(32)[1] + fusion(96)[1] + 2 * 96 * 16
+    head = build_head(part(g), FEAT)
+    assert count_macs(head, FEAT, 20) == per_frame * 20 + per_utt
+    assert count_macs(part(g), FEAT, 7) == per_frame * 7 + per_utt
+    fusion_params = 5 * 32 * 3 + 5 * 96  # 3 weights + BN affine per channel
+    plain_block = 2 * (32 * 32 + 32) + 3 * (8 * 8 * 3 + 8) + 2 * (32 * 8) + 8 + 32
+    block = 2 * (32 * 32 // g + 32) + 3 * (8 * 8 * 3 // g + 8) + 2 * (32 * 8 // g) + 8 + 32
+    plain, transformed = count_params(build_head(SMALL, FEAT)), count_params(head)
+    assert transformed - plain == fusion_params + 3 * (block - plain_block) - 96 * 96 // g
+
+
+def _masked_input(channels: int, lengths: list[int], frames: int) -> tuple:
+    mask = frame_mask(torch.tensor(lengths), frames)
+    return torch.randn(len(lengths), channels, frames) * mask.unsqueeze(1), mask
+
+
+@pytest.mark.parametrize("train", [False, True])
+@pytest.mark.parametrize("groups", [2, 4])
+def test_subsets_are_independent_between_fusions(groups: int, train: bool) -> None:
+    """Perturbing subset g at a block's input (after its fusion) changes only subset g."""
+    head = build_head(part(groups), FEAT).train(train)
+    _randomise_bn(head)
+    layers = [(blk, SMALL.channels) for blk in head.blocks]
+    layers.append((lambda x, mask: head.mfa(x), 3 * SMALL.channels))  # MFA (before its ReLU)
+    for layer, channels in layers:
+        x, mask = _masked_input(channels, [30, 17], 30)
+        width = channels // groups
+        for g in range(groups):
+            y = x.clone()
+            y[:, g * width:(g + 1) * width] += 3.0 * torch.randn(2, width, 30) * mask.unsqueeze(1)
+            with torch.no_grad():
+                out_x, out_y = layer(x, mask), layer(y, mask)
+            out_w = out_x.shape[1] // groups
+            changed = (out_x - out_y).abs().amax(dim=(0, 2)).view(groups, out_w).amax(dim=1)
+            assert changed[g] > 1e-3
+            others = torch.cat([changed[:g], changed[g + 1:]])
+            assert others.max() == 0.0, (g, changed)
+
+
+def test_se_gate_is_per_subset() -> None:
+    head = build_head(part(4), FEAT)
+    se = head.blocks[0].se
+    assert se.down.groups == se.up.groups == 4
+    assert count_params(se) == 2 * 32 * 8 // 4 + 8 + 32
+
+
+def test_fusion_exchanges_information_between_subsets() -> None:
+    fusion = PartitionFusion(32, 4).eval()
+    _randomise_bn(fusion)
+    with torch.no_grad():
+        fusion.weight.uniform_(0.5, 1.5)
+    x, mask = _masked_input(32, [25, 12], 25)
+    y = x.clone()
+    y[:, :8] += torch.randn(2, 8, 25) * mask.unsqueeze(1)  # subset 0 only
+    with torch.no_grad():
+        out_x, out_y = fusion(x, mask), fusion(y, mask)
+    changed = (out_x - out_y).abs().amax(dim=(0, 2)).view(4, 8)
+    assert (changed.amax(dim=1) > 1e-3).all()  # every subset sees subset 0
+    assert (out_x * ~mask.unsqueeze(1)).abs().max() == 0  # padded frames stay zero
+    # the whole head mixes subsets: a change confined to subset 0 of the input
+    # layer's output reaches the embedding through every block's subsets
+    head = build_head(part(4), FEAT).eval()
+    h, mask = _masked_input(32, [20], 20)
+    h2 = h.clone()
+    h2[:, :8] += 1.0
+    h2 = h2 * mask.unsqueeze(1)
+    with torch.no_grad():
+        a = head.blocks[0](head.fusions[0](h, mask), mask)
+        b = head.blocks[0](head.fusions[0](h2, mask), mask)
+    assert ((a - b).abs().amax(dim=(0, 2)).view(4, 8).amax(dim=1) > 1e-4).all()
+
+
+def test_transform_padding_invariance() -> None:
+    head = build_head(part(4), FEAT).eval()
+    _randomise_bn(head)
+    short, long = torch.randn(1, 17, FEAT), torch.randn(1, 61, FEAT)
+    batch = torch.randn(2, 61, FEAT) * 50.0  # garbage in the padding
+    batch[0, :17], batch[1] = short[0], long[0]
+    with torch.no_grad():
+        alone = head(short, torch.tensor([17]))
+        batched = head(batch, torch.tensor([17, 61]))
+        long_alone = head(long)
+    assert (batched[0] - alone[0]).abs().max() < 1e-5
+    assert (batched[1] - long_alone[0]).abs().max() < 1e-5
+
+
+def test_transform_config_loads(tmp_path) -> None:
+    from spkpeft.config import load_config
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    path = tmp_path / "tm.yaml"
+    path.write_text(
+        f"base: {root / 'conf' / 'base.yaml'}\n"
+        "head:\n  transform: partition_fusion\n  partition_groups: 4\n"
+    )
+    cfg = load_config(path)
+    assert (cfg.head.transform, cfg.head.partition_groups) == ("partition_fusion", 4)
+    path.write_text(f"base: {root / 'conf' / 'base.yaml'}\nhead:\n  transform: shuffle\n")
+    with pytest.raises(SpkpeftError, match=r"head\.transform"):
+        load_config(path)
+    path.write_text(f"base: {root / 'conf' / 'base.yaml'}\nhead:\n  partition_groups: 4\n")
+    with pytest.raises(SpkpeftError, match=r"head\.partition_groups"):
+        load_config(path)

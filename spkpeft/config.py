@@ -80,9 +80,9 @@ def validate_averaging(cfg: Config) -> None:
     spec = METHODS.get(cfg.peft.method)
     if cfg.train.average_last > 0 and spec is not None and not spec.averageable:
         raise SpkpeftError(
-            f"train.average_last: checkpoint averaging is not supported for peft.method "
-            f"'{cfg.peft.method}' (its update B A is factorised: averaging the factors does not "
-            f"average the updates); set train.average_last: 0 and use extract.checkpoint best or last"
+            f"train.average_last must be 0 for peft.method '{cfg.peft.method}': its update B A is "
+            f"factorised, and averaging the factors does not average the updates (use "
+            f"extract.checkpoint best or last)"
         )
 
 

@@ -59,7 +59,12 @@ def test_paper_defaults():
     houlsby = load_config(CONF / "adapter_houlsby.yaml").peft
     assert (houlsby.style, houlsby.placement, houlsby.bottleneck) == ("houlsby", "sequential", 64)
     assert load_config(CONF / "adapter_pfeiffer.yaml").peft.style == "pfeiffer"
-    assert load_config(CONF / "prompt.yaml").peft.deep is True
+    prompt = load_config(CONF / "prompt.yaml").peft
+    assert (prompt.deep, prompt.attention, prompt.init) == (True, "joint", "hidden")
+    prefix = load_config(CONF / "prefix.yaml").peft
+    assert (prefix.attention, prefix.reparametrize, prefix.mlp_hidden) == ("joint", True, 512)
+    spectral = load_config(CONF / "spectral_lora.yaml").peft
+    assert (spectral.targets, spectral.top_r, spectral.rank) == (["q", "k"], 256, 16)
     merge = load_config(CONF / "attentive_merge.yaml")
     assert merge.aggregation.type == "attentive_merge" and merge.upstream.num_layers == 8
     assert load_config(CONF / "full_ft.yaml").peft.freeze_cnn is True
@@ -182,3 +187,13 @@ def test_defaults_and_dict_round_trip():
     assert cfg == Config()
     data = config_to_dict(load_config(CONF / "spectral_lora.yaml"))
     assert data["peft"]["method"] == "spectral_lora" and data["peft"]["top_r"] == 256
+
+
+@pytest.mark.parametrize("variant", ["lora", "spectral_lora"])
+def test_checkpoint_averaging_is_refused_for_factorised_methods(variant, tmp_path):
+    """mean(B) mean(A) is not mean(B A): averaging LoRA-style factors is an error naming the key."""
+    top = tmp_path / "top.yaml"
+    top.write_text(f"base: {CONF / (variant + '.yaml')}\ntrain:\n  average_last: 3\n")
+    with pytest.raises(SpkpeftError, match=rf"{top}: train.average_last must be 0 for peft.method '{variant}'"):
+        load_config(top)
+    assert load_config(CONF / "adapter_houlsby.yaml", {"train.average_last": 3}).train.average_last == 3

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# spkpeft recipe driver: speaker verification with parameter-efficient
-# fine-tuning of a self-supervised upstream.  A bare ./run.sh runs the mini
-# recipe (synthetic corpus, random tiny upstream) end to end on CPU.
+# spkpeft recipe driver: parameter-efficient fine-tuning of a self-supervised
+# upstream for the config's task (task.type: sv speaker verification, cls
+# utterance classification).  A bare ./run.sh runs the speaker-verification mini
+# recipe (synthetic corpus, random tiny upstream) end to end on CPU;
+# ./run.sh --corpus mini_cls --config conf/cls/mini.yaml the classification one.
 set -euo pipefail
 caller_dir=$PWD
 cd "$(dirname "$0")"
 
 stage=1          # first stage to run
 stop_stage=6     # last stage to run
-corpus=mini      # mini | voxceleb1 | cnceleb1 | kaldi
-data_root=       # corpus root; mini: where the synthetic corpus is written (default data/raw/mini)
-config=          # YAML config (default conf/mini.yaml)
+corpus=mini      # mini | mini_cls | voxceleb1 | cnceleb1 | kaldi
+data_root=       # corpus root; mini, mini_cls: where the synthetic corpus is written (default data/raw/<corpus>)
+config=          # YAML config (default conf/sv/mini.yaml)
 upstream=        # overrides upstream.name of the config (s3prl name, checkpoint path, random:<arch>)
 overlay=         # YAML overlay on top of the config, e.g. conf/overlays/large_margin.yaml
 init_from=       # checkpoint to start training from (large-margin fine-tuning)
@@ -18,7 +20,7 @@ asnorm_top_n=300 # AS-norm cohort size (top-N cohort scores of each side)
 exp=             # experiment directory (default exp/<corpus>/<config name>[_<upstream>])
 ngpu=0           # GPUs for training (torchrun); 0 = CPU
 nj=2             # parallel jobs for data preparation, validation and extraction
-mini_opts=       # extra options for local/make_mini_corpus.py, e.g. "--n-train-spk 10"
+mini_opts=       # extra options for local/make_mini_corpus.py (mini_cls: local/make_mini_cls_corpus.py)
 vox1_lists=      # VoxCeleb1 trial lists in use, e.g. vox1_o,vox1_o_clean (default: all present)
 vox2_root=       # voxceleb1: train on VoxCeleb2 dev (DIR/dev/aac/<spk>/<session>/<utt>.m4a; needs ffmpeg)
 vox2_wav=        # voxceleb1: where the 16 kHz VoxCeleb2 wavs go (default data/raw/voxceleb2_wav)
@@ -26,13 +28,14 @@ cnc_per_genre=false  # cnceleb1: also score per-genre trial lists trials/cnc_eva
 kaldi_trials=    # kaldi: trials file for the Kaldi data directory given as --data-root
 kaldi_train=     # kaldi: Kaldi data directory to train on
 kaldi_enroll=    # kaldi: Kaldi data directory whose speakers are enrollment ids
+kaldi_dev=       # kaldi, cls task: Kaldi data directory (with utt2label) to validate on
 
 usage="Usage: $0 [options]
   --stage N          first stage (default $stage)      1 data prep, 2 validation, 3 training,
   --stop-stage M     last stage (default $stop_stage)       4 extraction, 5 scoring, 6 report
-  --corpus NAME      mini | voxceleb1 | cnceleb1 | kaldi (default $corpus)
-  --data-root DIR    corpus root (mini: where to write it; default data/raw/mini)
-  --config FILE      YAML config (default conf/mini.yaml)
+  --corpus NAME      mini | mini_cls | voxceleb1 | cnceleb1 | kaldi (default $corpus)
+  --data-root DIR    corpus root (mini, mini_cls: where to write it; default data/raw/<corpus>)
+  --config FILE      YAML config (default conf/sv/mini.yaml); its task.type picks stages 2, 4-6
   --upstream NAME    override the config's upstream (hub name, checkpoint path, random:<arch>)
   --overlay FILE     YAML overlay on top of the config (e.g. conf/overlays/large_margin.yaml)
   --init-from CKPT   start training from this checkpoint's weights
@@ -40,7 +43,7 @@ usage="Usage: $0 [options]
   --exp DIR          experiment directory (default exp/<corpus>/<config>)
   --ngpu N           GPUs for training, 0 = CPU (default $ngpu)
   --nj N             parallel jobs (default $nj)
-  --mini-opts STR    options for local/make_mini_corpus.py (mini corpus size etc.)
+  --mini-opts STR    options for local/make_mini_corpus.py / make_mini_cls_corpus.py (corpus size etc.)
   --vox1-lists L     VoxCeleb1 trial lists in use (default: every official list present)
   --vox2-root DIR    voxceleb1: train on VoxCeleb2 dev (m4a converted with ffmpeg, --nj in parallel)
   --vox2-wav DIR     voxceleb1: where the converted wavs go (default data/raw/voxceleb2_wav)
@@ -48,6 +51,7 @@ usage="Usage: $0 [options]
   --kaldi-trials F   kaldi: trials (Kaldi or VoxCeleb format) for the data directory --data-root
   --kaldi-train DIR  kaldi: Kaldi data directory to train on
   --kaldi-enroll DIR kaldi: Kaldi data directory of enrollment ids (first field of the trials)
+  --kaldi-dev DIR    kaldi, cls task: Kaldi data directory (with utt2label) to validate on
   -h, --help         this message"
 
 cmdline="$(printf '%q ' "$0" "$@")"
@@ -55,22 +59,30 @@ cmdline="$(printf '%q ' "$0" "$@")"
 . steps/common.sh
 
 # Paths given on the command line are relative to where run.sh was called from.
-for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll; do
+for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll kaldi_dev; do
   value=${!var}
   [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
 done
 
+: "${config:=conf/sv/mini.yaml}"
+require_file "$config"
+task=$(python -m spkpeft.bin.config_value --config "$config" task.type)
 case "$corpus" in
-  mini) : "${data_root:=data/raw/mini}" ;;
+  mini|mini_cls) : "${data_root:=data/raw/$corpus}" ;;
   voxceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the VoxCeleb1 root holding wav/ and the trial lists)" ;;
   cnceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the CN-Celeb1 root holding data/ and eval/)" ;;
-  kaldi) [ -n "$data_root" ] && [ -n "$kaldi_trials" ] \
-           || usage_error "--corpus $corpus needs --data-root (a Kaldi data directory: wav.scp, utt2spk) and --kaldi-trials FILE" ;;
-  *) usage_error "unknown corpus '$corpus' (expected mini, voxceleb1, cnceleb1 or kaldi)" ;;
+  kaldi) if [ "$task" = cls ]; then
+           [ -n "$data_root" ] && [ -n "$kaldi_train" ] \
+             || usage_error "--corpus kaldi with a cls config needs --data-root (a Kaldi data directory with utt2label) and --kaldi-train DIR"
+         else
+           [ -n "$data_root" ] && [ -n "$kaldi_trials" ] \
+             || usage_error "--corpus $corpus needs --data-root (a Kaldi data directory: wav.scp, utt2spk) and --kaldi-trials FILE"
+         fi ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, voxceleb1, cnceleb1 or kaldi)" ;;
 esac
 [ -z "$vox2_root" ] || [ "$corpus" = voxceleb1 ] || usage_error "--vox2-root goes with --corpus voxceleb1"
 [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || usage_error "--stage and --stop-stage take integers"
-: "${config:=conf/mini.yaml}"
+
 if [ -z "$exp" ]; then
   exp="exp/$corpus/$(basename "$config" .yaml)"
   [ -z "$upstream" ] || exp="${exp}_${upstream//[^A-Za-z0-9_.-]/_}"
@@ -86,14 +98,16 @@ if in_stages 1; then
     local/prepare_corpus.sh --corpus "$corpus" --mini-opts "$mini_opts" --vox1-lists "$vox1_lists" \
       --vox2-root "$vox2_root" --vox2-wav "$vox2_wav" --cnc-per-genre "$cnc_per_genre" \
       --kaldi-trials "$kaldi_trials" --kaldi-train "$kaldi_train" --kaldi-enroll "$kaldi_enroll" \
+      --kaldi-dev "$kaldi_dev" --task "$task" \
       --nj "$nj" "$data_root" "$data"
 fi
 
 if in_stages 2; then
-  log "Stage 2: validating $data"
-  require_file "$data/test/wav.scp" "$data/trials"
+  log "Stage 2: validating $data (task $task)"
+  require_file "$data/test/wav.scp"
+  [ "$task" != sv ] || require_file "$data/trials"
   run_logged "$exp/log/stage2_validate.log" \
-    python -m spkpeft.bin.validate_data_dir --nj "$nj" "$data"
+    python -m spkpeft.bin.validate_data_dir --task "$task" --nj "$nj" "$data"
 fi
 
 device=cpu
@@ -102,13 +116,15 @@ device=cpu
 if in_stages 3; then
   log "Stage 3: training ($config, exp $exp)"
   require_file "$config" "$data/train/wav.scp"
+  dev=
+  [ "$task" = sv ] || [ ! -f "$data/dev/wav.scp" ] || dev="$data/dev"
   run_logged "$exp/log/stage3_train.log" \
     steps/train.sh --ngpu "$ngpu" --config "$config" --upstream "$upstream" \
-      --overlay "$overlay" --init-from "$init_from" "$data/train" "$exp"
+      --overlay "$overlay" --init-from "$init_from" --dev "$dev" "$data/train" "$exp"
 fi
 
 if in_stages 4; then
-  log "Stage 4: embedding extraction"
+  log "Stage 4: inference (sv: embeddings, cls: class posteriors)"
   require_file "$exp/config.yaml" "$exp/train_done.json"
   eval_dirs=()
   for d in "$data"/*/; do
@@ -119,7 +135,20 @@ if in_stages 4; then
     python -m spkpeft.bin.extract --exp "$exp" --data "${eval_dirs[@]}" --device "$device"
 fi
 
-if in_stages 5; then
+if in_stages 5 && [ "$task" = cls ]; then
+  # Accuracy and macro-F1 of every labelled evaluation set, per-class table and confusion matrix.
+  log "Stage 5: classification results"
+  label_dirs=()
+  for d in "$data"/*/; do
+    d=${d%/}
+    [ "$(basename "$d")" = train ] || [ ! -f "$d/utt2label" ] || label_dirs+=("$d")
+  done
+  run_logged "$exp/log/stage5_evaluate.log" \
+    python -m spkpeft.bin.evaluate --exp "$exp" --data "${label_dirs[@]}" --info "$exp/train_done.json" \
+      --results "$exp/results.json"
+fi
+
+if in_stages 5 && [ "$task" = sv ]; then
   # Raw cosine scores, plus S-norm and AS-norm (top-N cohort) when training embeddings exist:
   # train is used for the mean and the cohort only; enroll and test are evaluation embeddings.
   log "Stage 5: cosine scoring and score normalisation"
@@ -142,7 +171,8 @@ if in_stages 5; then
 fi
 
 if in_stages 6; then
-  # The results table on stdout; DET and score-distribution plots in $exp/plots/.
+  # The results table on stdout; sv: DET and score-distribution plots, cls: per-class
+  # tables and confusion matrices, in $exp/plots/.
   log "Stage 6: report and plots"
   require_file "$exp/results.json"
   trials_opt=()

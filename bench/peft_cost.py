@@ -10,9 +10,9 @@ Run by hand (not part of the tests)::
 For every config (``conf/<name>.yaml``, all method variants by default) on every upstream
 (default ``random:wavlm_base_plus``; ``random:wav2vec2_large@full_ft,lora`` limits a large
 upstream to some configs), a fresh subprocess (``--one CONFIG``: peak memory is per process)
-builds the model exactly as the trainer does (:func:`spkpeft.model.build_model`, the
-config's aggregation and ECAPA head, :func:`spkpeft.losses.build_loss`,
-:func:`spkpeft.train.build_optimizer`) and measures
+builds the model exactly as the trainer does (:func:`spkpeft.nn.model.build_model`, the
+config's aggregation and ECAPA head, :func:`spkpeft.nn.losses.build_loss`,
+:func:`spkpeft.engine.trainer.build_optimizer`) and measures
 
 * **trainable parameters**: method + aggregation + head (the loss classes are not counted,
   as in ``results.json``), and their share of all parameters;
@@ -226,10 +226,10 @@ def autocast(device):
 
 
 def build_trainee(cfg, num_classes: int, device):
-    """(Trainee, AdamW) as :class:`spkpeft.train.Trainer` builds them."""
-    from spkpeft.losses import build_loss
-    from spkpeft.model import build_model
-    from spkpeft.train import Trainee, build_optimizer
+    """(Trainee, AdamW) as :class:`spkpeft.engine.trainer.Trainer` builds them."""
+    from spkpeft.nn.losses import build_loss
+    from spkpeft.nn.model import build_model
+    from spkpeft.engine.trainer import Trainee, build_optimizer
 
     model = build_model(cfg)
     loss = build_loss(cfg.loss, model.head.embed_dim, num_classes)
@@ -347,7 +347,7 @@ def measure_one(args) -> dict:
     """Every number of one config on one upstream (run in its own process)."""
     import torch
 
-    from spkpeft.config import load_config
+    from spkpeft.tasks.config import load_config
 
     device = torch.device(args.device)
     if args.threads:

@@ -6,7 +6,7 @@ Run by hand (not part of the tests)::
         [--doc docs/benchmarks.md]
 
 Scores are Gaussian (targets shifted by +2), labels Bernoulli(target fraction).
-Columns: ``ours`` = :func:`spkpeft.metrics.compute_metrics` (EER + minDCF at
+Columns: ``ours`` = :func:`spkpeft.eval.metrics.compute_metrics` (EER + minDCF at
 p_target 0.01 and 0.05); ``sklearn`` = ``roc_curve`` then the same interpolated
 EER from its fpr/fnr; ``sort`` = ``np.sort`` of the float64 scores. Best of
 ``--repeats`` wall-clock times. Prints a Markdown table and the machine, and puts them
@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.metrics import roc_curve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from spkpeft.metrics import compute_metrics  # noqa: E402
+from spkpeft.eval.metrics import compute_metrics  # noqa: E402
 
 
 def sklearn_eer(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -93,7 +93,7 @@ def report(rows: list[str], args: argparse.Namespace) -> str:
         "",
         f"`bench/scoring.py`: EER + minDCF (p = 0.01, 0.05) of Gaussian scores (targets shifted by +2, "
         f"target fraction {args.target_fraction:g}); best of {args.repeats} wall-clock runs. `ours` = "
-        "`spkpeft.metrics.compute_metrics`, `sklearn` = `roc_curve` + the same interpolated EER, "
+        "`spkpeft.eval.metrics.compute_metrics`, `sklearn` = `roc_curve` + the same interpolated EER, "
         "`sort` = `np.sort` of the scores (the floor).",
         "",
         "| n trials | ours s | sklearn s | sort s | ours / sort |",

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Sequence
 
 try:
-    from spkpeft.synth import CorpusSpec, count_trials, write_corpus
+    from spkpeft.data.synth import CorpusSpec, count_trials, write_corpus
 except ImportError:  # run as `python local/make_mini_corpus.py` without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from spkpeft.synth import CorpusSpec, count_trials, write_corpus
+    from spkpeft.data.synth import CorpusSpec, count_trials, write_corpus
 
 from spkpeft.bin._cli import run_main
 

@@ -43,10 +43,10 @@ from typing import Mapping, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.corpora import (  # noqa: E402
+from spkpeft.io.corpora import (  # noqa: E402
     LABELS, Trial, add_trial, find_audio, has_both_labels, sorted_trials, strip_audio_ext, write_corpus,
 )
-from spkpeft.datadir import read_lines  # noqa: E402
+from spkpeft.io.datadir import read_lines  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 
 TRIALS_NAME = "cnc_eval"

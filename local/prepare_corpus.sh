@@ -7,6 +7,8 @@
 #              VoxCeleb2 dev instead (local/prepare_voxceleb2.sh: m4a -> 16 kHz wav in --vox2-wav, needs ffmpeg)
 #   cnceleb1   ROOT = CN-Celeb1 root holding data/ and eval/ (local/prepare_cnceleb1.sh)
 #   kaldi      ROOT = your Kaldi data directory to test on, with --kaldi-trials (local/prepare_kaldi_dir.sh)
+#   mini_cls   ROOT = where the synthetic classification corpus is written (local/make_mini_cls_corpus.sh), then
+#              its labelled Kaldi directories go through local/prepare_kaldi_dir.sh --task cls
 # Usage: local/prepare_corpus.sh --corpus NAME [options] ROOT OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,9 +21,11 @@ cnc_per_genre=false
 kaldi_trials=
 kaldi_train=
 kaldi_enroll=
+kaldi_dev=
+task=sv
 nj=1
-usage="Usage: $0 --corpus mini|voxceleb1|cnceleb1|kaldi [options] ROOT OUT
-  --mini-opts STR       mini: options for local/make_mini_corpus.py
+usage="Usage: $0 --corpus mini|mini_cls|voxceleb1|cnceleb1|kaldi [options] ROOT OUT
+  --mini-opts STR       mini, mini_cls: options for local/make_mini_corpus.py / local/make_mini_cls_corpus.py
   --vox1-lists L        voxceleb1: trial lists in use (default: every official list present)
   --vox2-root DIR       voxceleb1: train on VoxCeleb2 dev (DIR/dev/aac/<spk>/<session>/<utt>.m4a)
   --vox2-wav DIR        voxceleb1: where the converted VoxCeleb2 wavs go (default data/raw/voxceleb2_wav)
@@ -29,6 +33,8 @@ usage="Usage: $0 --corpus mini|voxceleb1|cnceleb1|kaldi [options] ROOT OUT
   --kaldi-trials FILE   kaldi: trials for ROOT (Kaldi 'utt1 utt2 target|nontarget' or VoxCeleb '1|0 utt1 utt2')
   --kaldi-train DIR     kaldi: Kaldi data directory to train on
   --kaldi-enroll DIR    kaldi: Kaldi data directory whose speakers are enrollment ids
+  --kaldi-dev DIR       kaldi, --task cls: Kaldi data directory (with utt2label) to validate on
+  --task sv|cls         kaldi: a trials corpus (sv, default) or labelled directories (cls)
   --nj N                parallel jobs (VoxCeleb2 conversion; default $nj)"
 allow_positional=true
 . steps/parse_options.sh
@@ -36,18 +42,18 @@ allow_positional=true
 [ $# -eq 2 ] || usage_error "expected ROOT and OUT"
 root=$1 out=$2
 case "$corpus" in
-  mini|voxceleb1|cnceleb1|kaldi) ;;
-  *) usage_error "unknown corpus '$corpus' (expected mini, voxceleb1, cnceleb1 or kaldi)" ;;
+  mini|mini_cls|voxceleb1|cnceleb1|kaldi) ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, voxceleb1, cnceleb1 or kaldi)" ;;
 esac
 [ -z "$vox2_root" ] || [ "$corpus" = voxceleb1 ] || usage_error "--vox2-root goes with --corpus voxceleb1"
-[ "$corpus" != kaldi ] || [ -n "$kaldi_trials" ] || usage_error "--corpus kaldi needs --kaldi-trials FILE"
+[ "$corpus" != kaldi ] || [ "$task" = cls ] || [ -n "$kaldi_trials" ] || usage_error "--corpus kaldi needs --kaldi-trials FILE"
 : "${vox2_wav:=data/raw/voxceleb2_wav}"
 
 abs_or_empty() { [ -z "$1" ] || realpath -m "$1"; }
 options="corpus=$corpus root=$(realpath -m "$root") mini_opts=$mini_opts vox1_lists=$vox1_lists"
 [ -z "$vox2_root" ] || options+=" vox2_root=$(realpath -m "$vox2_root") vox2_wav=$(realpath -m "$vox2_wav")"
 [ "$corpus" != cnceleb1 ] || options+=" cnc_per_genre=$cnc_per_genre"
-[ "$corpus" != kaldi ] || options+=" kaldi_trials=$(abs_or_empty "$kaldi_trials") kaldi_train=$(abs_or_empty "$kaldi_train") kaldi_enroll=$(abs_or_empty "$kaldi_enroll")"
+[ "$corpus" != kaldi ] || options+=" task=$task kaldi_trials=$(abs_or_empty "$kaldi_trials") kaldi_train=$(abs_or_empty "$kaldi_train") kaldi_enroll=$(abs_or_empty "$kaldi_enroll") kaldi_dev=$(abs_or_empty "$kaldi_dev")"
 stamp="$out/.stage1_options"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$options" ] && [ -f "$out/test/wav.scp" ]; then
   log "$out is up to date with the options ($options); skipping"
@@ -58,6 +64,9 @@ case "$corpus" in
   mini)
     local/make_mini_corpus.sh --mini-opts "$mini_opts" "$root"
     local/prepare_voxceleb1.sh "$root" "$out" ;;
+  mini_cls)
+    local/make_mini_cls_corpus.sh --mini-opts "$mini_opts" "$root"
+    local/prepare_kaldi_dir.sh --task cls --train-dir "$root/train" --dev-dir "$root/dev" "$root/test" "$out" ;;
   voxceleb1)
     local/prepare_voxceleb1.sh --lists "$vox1_lists" "$root" "$out"
     # VoxCeleb2 dev replaces the VoxCeleb1 training set (if any); the Vox1 trials stay.
@@ -65,7 +74,11 @@ case "$corpus" in
   cnceleb1)
     local/prepare_cnceleb1.sh --per-genre "$cnc_per_genre" "$root" "$out" ;;
   kaldi)
-    local/prepare_kaldi_dir.sh --train-dir "$kaldi_train" --enroll-dir "$kaldi_enroll" "$root" "$kaldi_trials" "$out" ;;
+    if [ "$task" = cls ]; then
+      local/prepare_kaldi_dir.sh --task cls --train-dir "$kaldi_train" --dev-dir "$kaldi_dev" "$root" "$out"
+    else
+      local/prepare_kaldi_dir.sh --train-dir "$kaldi_train" --enroll-dir "$kaldi_enroll" "$root" "$kaldi_trials" "$out"
+    fi ;;
 esac
 echo "$options" > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 log "prepared $out"

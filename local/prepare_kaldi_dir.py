@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Import your own corpus: Kaldi data directories plus a trials file.
+"""Import your own corpus: Kaldi data directories, plus a trials file (``--task sv``) or
+class labels (``--task cls``).
 
-Input::
+Input (``--task sv``, the default)::
 
     SRC_DIR/wav.scp    "<utt> <path>"  the path is the rest of the line (spaces allowed), a file
                        soundfile reads (16 kHz mono for the recipe); no pipes ("cmd |"), no segments
@@ -25,6 +26,13 @@ Output (``OUT`` is replaced as a whole)::
     OUT/enroll/...                         from --enroll-dir (optional)
     OUT/trials/<NAME>                      "<utt1> <utt2> target|nontarget", sorted, unique
 
+With ``--task cls`` (utterance classification) there is no trials file: ``SRC_DIR`` (the
+test set), ``--train-dir`` and ``--dev-dir`` each hold ``wav.scp`` and
+``utt2label`` (``"<utt> <class>"``, every utterance of wav.scp); ``utt2spk`` is optional
+(absent: each utterance is its own speaker, Kaldi's convention)::
+
+    OUT/{test,train,dev}/{wav.scp,utt2spk,spk2utt,utt2label}
+
 Every problem is one error line naming the file and line.
 """
 
@@ -39,7 +47,7 @@ from typing import Mapping, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.corpora import (  # noqa: E402
+from spkpeft.io.corpora import (  # noqa: E402
     KALDI_LABELS, LABELS, Trial, add_trial, has_both_labels, sorted_trials, strip_audio_ext, write_corpus,
 )
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
@@ -80,23 +88,36 @@ def audio_path(scp: Path, value: str, number: int) -> str:
     return str(path)
 
 
-def import_dir(src: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """Read and check one Kaldi data directory -> (wav, utt2spk)."""
+def read_matching(path: Path, wav_table: Mapping[str, tuple[str, int]], scp: Path) -> dict[str, str]:
+    """A per-utterance table (utt2spk, utt2label) for exactly the utterances of wav.scp."""
+    table = read_table(path, rest_of_line=False)
+    for utt, (_, number) in wav_table.items():
+        if utt not in table:
+            raise file_error(scp, f"utterance '{utt}' is missing from {path.name}", number)
+    for utt, (_, number) in table.items():
+        if utt not in wav_table:
+            raise file_error(path, f"utterance '{utt}' is missing from wav.scp", number)
+    return {utt: value for utt, (value, _) in table.items()}
+
+
+def import_dir(src: Path, labels: bool = False) -> tuple:
+    """Read and check one Kaldi data directory -> ``(wav, utt2spk)``, or with ``labels``
+    ``(wav, utt2spk, utt2label)`` (utt2spk then optional: each utterance its own speaker)."""
     if not src.is_dir():
         raise SpkpeftError(f"{src}: data directory does not exist")
     for name in UNSUPPORTED_FILES:
         if (src / name).exists():
             raise file_error(src / name, "segments are not supported: cut the utterances into files first")
     scp, u2s_path = src / "wav.scp", src / "utt2spk"
-    wav_table, u2s_table = read_table(scp, rest_of_line=True), read_table(u2s_path, rest_of_line=False)
-    for utt, (_, number) in wav_table.items():
-        if utt not in u2s_table:
-            raise file_error(scp, f"utterance '{utt}' is missing from utt2spk", number)
-    for utt, (_, number) in u2s_table.items():
-        if utt not in wav_table:
-            raise file_error(u2s_path, f"utterance '{utt}' is missing from wav.scp", number)
+    wav_table = read_table(scp, rest_of_line=True)
+    if labels and not u2s_path.is_file():
+        utt2spk = {utt: utt for utt in wav_table}
+    else:
+        utt2spk = read_matching(u2s_path, wav_table, scp)
     wav = {utt: audio_path(scp, value, number) for utt, (value, number) in wav_table.items()}
-    return wav, {utt: spk for utt, (spk, _) in u2s_table.items()}
+    if not labels:
+        return wav, utt2spk
+    return wav, utt2spk, read_matching(src / "utt2label", wav_table, scp)
 
 
 def trial_format(fields: list[str]) -> str | None:
@@ -196,21 +217,43 @@ def prepare(src: Path, trials_path: Path, out: Path, name: str,
     return "\n".join([f"{out}: {counts}, trials {name} ({len(rows)})", *notes])
 
 
+def prepare_labelled(src: Path, out: Path, train_dir: Path | None, dev_dir: Path | None) -> str:
+    """``--task cls``: import labelled directories (no trials); returns a one-line summary."""
+    sources = {"test": src}
+    for part, path in (("train", train_dir), ("dev", dev_dir)):
+        if path is not None:
+            sources[part] = path
+    dirs = {part: import_dir(path, labels=True) for part, path in sources.items()}
+    check_disjoint({part: contents[:2] for part, contents in dirs.items()}, sources)
+    write_corpus(out, dirs, {})
+    counts = ", ".join(f"{part} {len(c[0])} utts / {len(set(c[2].values()))} classes" for part, c in dirs.items())
+    return f"{out}: {counts}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Import a Kaldi data directory and a trials file.")
-    parser.add_argument("src", type=Path, help="Kaldi data directory to evaluate on (wav.scp, utt2spk)")
-    parser.add_argument("trials", type=Path, help="trials file (Kaldi or VoxCeleb format)")
-    parser.add_argument("out", type=Path, help="output corpus directory, e.g. data/kaldi")
+    parser = argparse.ArgumentParser(description="Import Kaldi data directories with a trials file (sv) or labels (cls).")
+    parser.add_argument("paths", nargs="+", type=Path,
+                        help="sv: SRC_DIR TRIALS OUT; cls: SRC_DIR OUT (SRC_DIR: the data directory to evaluate on)")
+    parser.add_argument("--task", choices=("sv", "cls"), default="sv")
+    parser.add_argument("--dev-dir", type=Path, default=None, help="cls: Kaldi data directory to validate on")
     parser.add_argument("--name", default=None,
                         help="trial list name (default: the trials file name without extension)")
     parser.add_argument("--train-dir", type=Path, default=None, help="Kaldi data directory to train on")
     parser.add_argument("--enroll-dir", type=Path, default=None,
                         help="Kaldi data directory whose speakers are enrollment ids (first trial field)")
     args = parser.parse_args(argv)
-    name = args.name or args.trials.name.split(".", 1)[0]
+    if args.task == "cls":
+        if len(args.paths) != 2 or args.enroll_dir is not None or args.name is not None:
+            parser.error("--task cls takes SRC_DIR OUT (and --train-dir, --dev-dir)")
+        print(prepare_labelled(args.paths[0], args.paths[1], args.train_dir, args.dev_dir))
+        return 0
+    if len(args.paths) != 3 or args.dev_dir is not None:
+        parser.error("--task sv takes SRC_DIR TRIALS OUT (and --train-dir, --enroll-dir, --name)")
+    src, trials, out = args.paths
+    name = args.name or trials.name.split(".", 1)[0]
     if not NAME_RE.match(name):
         parser.error(f"trial list name {name!r} must use only letters, digits, '_', '.' and '-' (use --name)")
-    print(prepare(args.src, args.trials, args.out, name, args.train_dir, args.enroll_dir))
+    print(prepare(src, trials, out, name, args.train_dir, args.enroll_dir))
     return 0
 
 

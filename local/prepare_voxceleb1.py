@@ -38,8 +38,9 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.corpora import LABELS, replace_dir, walk_speaker_sessions  # noqa: E402
-from spkpeft.datadir import c_sort_key, write_data_dir, write_text_atomic  # noqa: E402
+from spkpeft.io.corpora import LABELS, replace_dir, walk_speaker_sessions  # noqa: E402
+from spkpeft.io.atomic import write_text_atomic  # noqa: E402
+from spkpeft.io.datadir import c_sort_key, write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 
 TRIAL_LISTS = {

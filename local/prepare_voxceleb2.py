@@ -39,8 +39,8 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.corpora import replace_dir, temp_dir_for, walk_speaker_sessions  # noqa: E402
-from spkpeft.datadir import write_data_dir  # noqa: E402
+from spkpeft.io.corpora import replace_dir, temp_dir_for, walk_speaker_sessions  # noqa: E402
+from spkpeft.io.datadir import write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError  # noqa: E402
 
 CONVERTER_ENV = "SPKPEFT_M4A_CONVERTER"

@@ -1,18 +1,21 @@
-"""Strict YAML configuration: one dataclass per section, composition through ``base:``.
+"""Strict YAML configuration: reading, composition through ``base:``, typed checking.
 
-A config file is a mapping of sections (``upstream``, ``peft``, ``aggregation``, ``head``,
-``loss``, ``data``, ``train``, ``extract``; see :class:`Config`).  ``base: other.yaml`` (relative to the including file) names a file
-whose values are deep-merged *under* this file's own, recursively; a mapping whose
-``method`` differs from the base's replaces the base mapping instead of merging (so a
-variant can switch ``peft.method`` without inheriting the old method's keys).
+Schema-agnostic: the dataclasses of a config's sections live with their components and the
+whole schema with the tasks (:mod:`spkpeft.tasks.config`); this module turns YAML files into
+instances of any dataclass schema.
 
-Validation is strict: an unknown key, a value of the wrong type or a value outside a
-field's ``choices`` (or failing its ``check``) raises :class:`SpkpeftError` naming the file and the full dotted key,
-e.g. ``conf/lora.yaml: unknown key 'peft.rnak' (expected one of: ...)``.  An int is
-accepted for a float field.  The ``peft`` section is a tagged union: ``peft.method``
-selects the dataclass (:data:`spkpeft.peft.METHODS`).
-
-Adding a section is one line: a new field of :class:`Config` whose type is a dataclass.
+* ``base: other.yaml`` or ``base: [a.yaml, b.yaml]`` (relative to the including file) names
+  files whose values are deep-merged *under* this file's own, recursively, in order; a
+  mapping whose tag (``method`` or ``type``) differs from the base's replaces the base
+  mapping instead of merging (so a variant can switch ``peft.method`` or ``head.type``
+  without inheriting the old component's keys).
+* Validation is strict: an unknown key, a value of the wrong type or a value outside a
+  field's ``choices`` (or failing its ``check``) raises :class:`SpkpeftError` naming the file
+  and the full dotted key, e.g. ``conf/sv/lora.yaml: unknown key 'peft.rnak' (expected one
+  of: ...)``.  An int is accepted for a float field.
+* A section whose dataclass has ``TAG_KEY`` and ``variants()`` (:func:`spkpeft.registry.tagged_section`)
+  is a tagged union: the tag selects the dataclass; a plain string is shorthand for the tag
+  (``task: cls``).
 """
 
 from __future__ import annotations
@@ -20,73 +23,17 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from spkpeft.aggregation import AggregationConfig
-from spkpeft.data import DataConfig, validate_data_config
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.extract import ExtractConfig, validate_extract_config
-from spkpeft.heads import HeadConfig, validate_head_config
-from spkpeft.losses import LossConfig, validate_loss_config
-from spkpeft.peft import METHODS, PeftConfig
-from spkpeft.peft.base import positive
-from spkpeft.peft.finetune import FrozenConfig
-from spkpeft.train import TrainConfig, validate_train_config
 
 BASE_KEY = "base"
 OVERRIDE_SOURCE = "<overrides>"
-
-
-@dataclass
-class UpstreamConfig:
-    """``upstream:`` section: ``name`` as for :func:`spkpeft.upstream.load_upstream`."""
-
-    name: str = "wavlm_base_plus"
-    num_layers: int | None = field(default=None, metadata={"check": positive})
-
-
-@dataclass
-class Config:
-    """The whole configuration; each field is a section."""
-
-    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
-    peft: PeftConfig = field(default_factory=FrozenConfig)
-    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
-    head: HeadConfig = field(default_factory=HeadConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    extract: ExtractConfig = field(default_factory=ExtractConfig)
-
-
-def validate_values(cfg: Config) -> None:
-    """Cross-field and range checks of the sections (types are checked while reading)."""
-    validate_head_config(cfg.head)
-    validate_loss_config(cfg.loss)
-    validate_train_config(cfg.train)
-    validate_extract_config(cfg.extract)
-    validate_data_config(cfg.data)
-    validate_averaging(cfg)
-
-
-def validate_averaging(cfg: Config) -> None:
-    """``train.average_last`` needs a method whose parameters can be averaged: the mean of
-    factorised updates is not the product of the mean factors (``mean(B) mean(A) !=
-    mean(B A)``), so LoRA and Spectral-LoRA refuse it."""
-    spec = METHODS.get(cfg.peft.method)
-    if cfg.train.average_last > 0 and spec is not None and not spec.averageable:
-        raise SpkpeftError(
-            f"train.average_last must be 0 for peft.method '{cfg.peft.method}': its update B A is "
-            f"factorised, and averaging the factors does not average the updates (use "
-            f"extract.checkpoint best or last)"
-        )
-
-
-# ---------------------------------------------------------------------------- reading
+#: keys whose differing values make a mapping replace, not merge into, its base
+TAG_KEYS = ("method", "type")
 
 
 def _read_yaml(path: Path) -> dict:
@@ -129,7 +76,9 @@ def deep_merge(base: dict, top: dict, provenance: dict[str, str], source: str, p
     for key, value in top.items():
         dotted = f"{prefix}{key}"
         old = merged.get(key)
-        same_kind = isinstance(old, dict) and isinstance(value, dict) and old.get("method", value.get("method")) == value.get("method", old.get("method"))
+        same_kind = isinstance(old, dict) and isinstance(value, dict) and all(
+            old.get(tag, value.get(tag)) == value.get(tag, old.get(tag)) for tag in TAG_KEYS
+        )
         if same_kind:
             provenance[dotted] = source
             merged[key] = deep_merge(old, value, provenance, source, dotted + ".")
@@ -142,22 +91,35 @@ def deep_merge(base: dict, top: dict, provenance: dict[str, str], source: str, p
     return merged
 
 
+def _base_names(path: Path, value: Any) -> list[str]:
+    """The ``base`` entry of a file: one file name or a list of them."""
+    names = value if isinstance(value, list) else [value]
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise file_error(path, f"key '{BASE_KEY}' must be a file name or a list of file names, got {value!r}")
+    return names
+
+
 def _load_tree(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict[str, str]]:
-    """The merged raw mapping of ``path`` and its ``base`` chain, with key provenance."""
+    """The merged raw mapping of ``path`` and its ``base`` files, with key provenance.
+
+    ``base: a.yaml`` or ``base: [a.yaml, b.yaml]`` (relative to ``path``): the bases are
+    merged in order (``b`` over ``a``), then the file's own values over them.
+    """
     resolved = path.resolve()
     if resolved in chain:
         raise file_error(path, "circular 'base' chain: " + " -> ".join(str(p) for p in chain + (resolved,)))
     data = _read_yaml(path)
-    base_name = data.pop(BASE_KEY, None)
+    base_value = data.pop(BASE_KEY, None)
     provenance: dict[str, str] = {}
     merged: dict = {}
-    if base_name is not None:
-        if not isinstance(base_name, str) or not base_name:
-            raise file_error(path, f"key '{BASE_KEY}' must be a file name (str), got {type(base_name).__name__}")
-        base_path = path.parent / base_name
-        if not base_path.is_file():
-            raise file_error(path, f"base config '{base_name}' not found (looked for {base_path})")
-        merged, provenance = _load_tree(base_path, chain + (resolved,))
+    if base_value is not None:
+        for base_name in _base_names(path, base_value):
+            base_path = path.parent / base_name
+            if not base_path.is_file():
+                raise file_error(path, f"base config '{base_name}' not found (looked for {base_path})")
+            tree, tree_provenance = _load_tree(base_path, chain + (resolved,))
+            merged = deep_merge(merged, tree, provenance, "")
+            provenance.update(tree_provenance)
     return deep_merge(merged, data, provenance, str(path)), provenance
 
 
@@ -220,11 +182,13 @@ class _Checker:
 
     def section(self, cls: type, data: Any, key: str) -> Any:
         """Build dataclass ``cls`` from mapping ``data`` found at ``key``."""
+        tag_key = getattr(cls, "TAG_KEY", None)
         if data is None:
             data = {}
+        if isinstance(data, str) and tag_key is not None:  # `task: cls` == `task: {type: cls}`
+            data = {tag_key: data}
         if not isinstance(data, dict):
             raise self.fail(key, f"key '{key}' must be a mapping, got {_value_name(data)}")
-        tag_key = getattr(cls, "TAG_KEY", None)
         if tag_key is not None:
             cls = self.variant(cls, data, key, tag_key)
         hints = typing.get_type_hints(cls)
@@ -296,44 +260,42 @@ class _Checker:
         raise self.fail(key, f"key '{key}' must be {_type_name(tp)}, got {_value_name(value)}")
 
 
-def _build(data: dict, provenance: dict[str, str], source: str) -> Config:
-    checker = _Checker(provenance, source)
-    sections = {f.name: f for f in dataclasses.fields(Config)}
-    hints = typing.get_type_hints(Config)
-    for name in data:
-        if name not in sections:
-            raise checker.fail(name, f"unknown section '{name}' (expected one of: {', '.join(sections)})")
-    cfg = Config(**{name: checker.section(hints[name], data[name], name) for name in data})
-    try:
-        validate_values(cfg)
-    except SpkpeftError as err:  # the message starts with the dotted key: name the file that set it
-        message = str(err)
-        raise SpkpeftError(f"{checker.where(message.split()[0])}: {message}") from None
-    return cfg
-
-
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read, compose (``base:``), override and validate the config at ``path``.
-
-    ``overrides`` maps dotted keys (``{"upstream.name": "random:tiny_wavlm"}``) or nested
-    mappings to values applied on top of the files.
-    """
+def read_tree(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[dict, dict[str, str]]:
+    """The merged raw mapping of the config at ``path`` (bases, then overrides) and the
+    file that set each dotted key."""
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "config file not found")
     data, provenance = _load_tree(path, ())
     if overrides:
         data = deep_merge(data, _expand_overrides(overrides), provenance, OVERRIDE_SOURCE)
-    return _build(data, provenance, str(path))
+    return data, provenance
 
 
-def config_from_dict(data: dict, source: str = "<dict>") -> Config:
-    """Validate an already-merged mapping (e.g. a saved resolved config)."""
+def record_provenance(data: dict, source: str) -> dict[str, str]:
+    """Every dotted key of ``data`` attributed to ``source``."""
     provenance: dict[str, str] = {}
     _record(data, source, "", provenance)
-    return _build(data, provenance, source)
+    return provenance
 
 
-def config_to_dict(cfg: Config) -> dict:
-    """The resolved config as plain nested dicts (suitable for ``yaml.safe_dump``)."""
-    return dataclasses.asdict(cfg)
+def build(schema: type, data: dict, provenance: dict[str, str], source: str, validate=None) -> Any:
+    """Instantiate the dataclass ``schema`` (one field per section) from ``data``.
+
+    ``validate(instance)`` runs the cross-field checks; its error message must start with
+    the dotted key, so that the file that set the key can be named.
+    """
+    checker = _Checker(provenance, source)
+    sections = {f.name: f for f in dataclasses.fields(schema)}
+    hints = typing.get_type_hints(schema)
+    for name in data:
+        if name not in sections:
+            raise checker.fail(name, f"unknown section '{name}' (expected one of: {', '.join(sections)})")
+    instance = schema(**{name: checker.section(hints[name], data[name], name) for name in data})
+    if validate is not None:
+        try:
+            validate(instance)
+        except SpkpeftError as err:
+            message = str(err)
+            raise SpkpeftError(f"{checker.where(message.split()[0])}: {message}") from None
+    return instance

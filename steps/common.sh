@@ -27,3 +27,27 @@ run_logged() {
   echo "# $*" > "$logfile"
   "$@" 2>&1 | tee -a "$logfile" >&2
 }
+
+# generate_once ROOT MARKER WHAT OPTIONS SCRIPT DONE_FILE...: run "python SCRIPT --out ROOT OPTIONS"
+# unless ROOT already holds a corpus made with the same OPTIONS (ROOT/MARKER records them, and every
+# DONE_FILE, relative to ROOT, exists).  A ROOT holding anything else is never touched; changed options
+# or an interrupted generation regenerate it.  WHAT names the corpus in the log.
+generate_once() {
+  local root=$1 marker="$1/$2" what=$3 opts=$4 script=$5 f complete=true
+  shift 5
+  for f in "$@"; do [ -f "$root/$f" ] || complete=false; done
+  if $complete && [ -f "$marker" ] && [ "$(cat "$marker")" = "$opts" ]; then
+    log "$what in $root is up to date; skipping generation"
+    return 0
+  fi
+  if [ -e "$root" ] && [ -n "$(ls -A "$root")" ]; then
+    [ -f "$marker" ] || { log "ERROR: $root exists and is not a generated $what; refusing to overwrite it"; exit 1; }
+    log "$what options changed or generation incomplete; regenerating $root"
+    rm -rf "$root"
+  fi
+  mkdir -p "$root"
+  echo "incomplete: $opts" > "$marker"   # marks ROOT as ours even if generation is interrupted
+  # shellcheck disable=SC2086  # opts is a list of options
+  python "$script" --out "$root" $opts
+  echo "$opts" > "$marker"
+}

@@ -4,9 +4,10 @@
 #   2. per config, stages 3-6 in EXP_ROOT/<config name>, skipped when that
 #      experiment already has results.json (re-running fills in only what is
 #      missing; an interrupted training resumes from its last.pt);
-#   3. python -m spkpeft.bin.compare: OUT/results.md, OUT/results.csv and
-#      OUT/det_<trials>[.<norm>].png (one DET curve per variant).
-# Usage: steps/compare.sh --configs "conf/lora.yaml conf/bitfit.yaml" [options]
+#   3. python -m spkpeft.bin.compare: OUT/results.md, OUT/results.csv and, for
+#      speaker verification, OUT/det_<trials>[.<norm>].png (one DET curve per variant).
+# Every config must be of the same task (task.type).
+# Usage: steps/compare.sh --configs "conf/sv/lora.yaml conf/sv/bitfit.yaml" [options]
 set -euo pipefail
 caller_dir=$PWD
 cd "$(dirname "$0")/.."
@@ -69,7 +70,8 @@ done
 
 if [ "$stage" -le 2 ]; then
   log "Data preparation and validation (stages $stage-2), logs in $exp_root/log"
-  ./run.sh --stage "$stage" --stop-stage 2 --exp "$exp_root" "${common[@]}"
+  # the first variant's config names the task (data validation differs per task)
+  ./run.sh --stage "$stage" --stop-stage 2 --config "${conf_paths[0]}" --exp "$exp_root" "${common[@]}"
 fi
 
 first=$(( stage < 3 ? 3 : stage ))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spkpeft.augment import (
+from spkpeft.data.augment import (
     SPEEDS,
     AugmentConfig,
     Augmenter,

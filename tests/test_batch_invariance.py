@@ -14,13 +14,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from spkpeft.config import load_config
-from spkpeft.datadir import write_data_dir
-from spkpeft.embed import embed_waveforms
-from spkpeft.extract import ExtractConfig, extract_data_dir
-from spkpeft.model import build_model
-from spkpeft.score import load_embeddings
-from spkpeft.upstream import frontend
+from spkpeft.tasks.config import load_config
+from spkpeft.io.datadir import write_data_dir
+from spkpeft.engine.inference import embed_waveforms
+from spkpeft.engine.extract import ExtractConfig, extract_data_dir
+from spkpeft.nn.model import build_model
+from spkpeft.tasks.sv.scoring import load_embeddings
+from spkpeft.upstream.s3prl import frontend
 from conftest import REPO
 
 pytestmark = pytest.mark.usefixtures("isolated_model_cache")

@@ -14,7 +14,8 @@ MINI = "--n-train-spk 6 --n-test-spk 3 --n-sessions 2 --n-utts 2 --min-dur 0.8 -
 SHORT = {
     "upstream": {"name": "random:tiny_wavlm"},
     "head": {"channels": 32, "embed_dim": 32, "res2_scale": 2, "se_channels": 8, "attention_channels": 8},
-    "data": {"crop_seconds": 0.5, "batch_size": 4, "num_workers": 0, "val_speakers": 2, "val_max_seconds": 1.0},
+    "task": {"val_speakers": 2, "val_max_seconds": 1.0},
+    "data": {"crop_seconds": 0.5, "batch_size": 4, "num_workers": 0},
     "train": {"epochs": 1},
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.metrics import compute_metrics
-from spkpeft.trials import align_scores, load_scored_trials, read_scores, read_trials, write_scores
+from spkpeft.eval.metrics import compute_metrics
+from spkpeft.io.trials import align_scores, load_scored_trials, read_scores, read_trials, write_scores
 
 REPO = Path(__file__).resolve().parents[1]
 

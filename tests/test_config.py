@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from spkpeft.aggregation import AggregationConfig
-from spkpeft.config import Config, config_from_dict, config_to_dict, load_config
+from spkpeft.nn.aggregation import AggregationConfig
+from spkpeft.tasks.config import Config, config_from_dict, config_to_dict, load_config
 from spkpeft.errors import SpkpeftError
-from spkpeft.heads import HeadConfig
+from spkpeft.nn.heads import HeadConfig
 from spkpeft.peft import (
     AdapterConfig,
     BitFitConfig,
@@ -71,8 +71,21 @@ def test_paper_defaults():
 
 
 def test_conf_directory_has_every_variant():
-    names = {p.stem for p in CONF.glob("*.yaml")}
-    assert set(VARIANTS) | {"base"} <= names
+    """Every method: an overlay in conf/methods/, a complete config per task, an alias at the top."""
+    for folder, extra in (("methods", set()), ("sv", {"base", "mini"}), ("cls", {"base", "mini"}), (".", {"mini"})):
+        names = {p.stem for p in (CONF / folder).glob("*.yaml")}
+        assert set(VARIANTS) | extra <= names, folder
+
+
+@pytest.mark.parametrize("task", ["sv", "cls"])
+def test_task_configs_compose_base_and_method_overlay(task):
+    """conf/<task>/<variant>.yaml = the task base + conf/methods/<variant>.yaml (``base:`` a list)."""
+    for variant in VARIANTS:
+        cfg = load_config(CONF / task / f"{variant}.yaml")
+        method = load_config(CONF / "sv" / f"{variant}.yaml").peft
+        assert cfg.task.type == task and cfg.peft == method
+    cls = load_config(CONF / "cls" / "lora.yaml")
+    assert (cls.head.type, cls.loss.type) == ("pooled", "ce")
 
 
 def test_unknown_key_names_file_and_dotted_key(tmp_path):
@@ -85,7 +98,7 @@ def test_unknown_key_names_file_and_dotted_key(tmp_path):
 
 def test_unknown_section(tmp_path):
     path = write(tmp_path, "c.yaml", "upstrem:\n  name: x\n")
-    with pytest.raises(SpkpeftError, match=r"c\.yaml: unknown section 'upstrem' \(expected one of: upstream, peft, aggregation, head"):
+    with pytest.raises(SpkpeftError, match=r"c\.yaml: unknown section 'upstrem' \(expected one of: task, upstream, peft, aggregation, head"):
         load_config(path)
 
 

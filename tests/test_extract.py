@@ -7,13 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from spkpeft.datadir import read_data_dir
-from spkpeft.embed import embed_waveforms
+from spkpeft.io.datadir import read_data_dir
+from spkpeft.engine.inference import embed_waveforms
 from spkpeft.errors import SpkpeftError
-from spkpeft.extract import ExtractConfig, chunk, embed_utterances, extract_data_dir
-from spkpeft.score import load_embeddings
+from spkpeft.engine.extract import ExtractConfig, chunk, embed_utterances, extract_data_dir
+from spkpeft.tasks.sv.scoring import load_embeddings
 from conftest import write_tone
-from spkpeft.datadir import write_data_dir
+from spkpeft.io.datadir import write_data_dir
 
 
 class MeanModel(nn.Module):

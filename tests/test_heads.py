@@ -1,4 +1,4 @@
-"""Tests for the ECAPA-TDNN head (spkpeft.heads)."""
+"""Tests for the ECAPA-TDNN head (spkpeft.nn.heads)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.heads import (
+from spkpeft.nn.heads import (
     HeadConfig,
     PartitionFusion,
     build_head,
@@ -272,19 +272,19 @@ def test_transform_padding_invariance() -> None:
 
 
 def test_transform_config_loads(tmp_path) -> None:
-    from spkpeft.config import load_config
+    from spkpeft.tasks.config import load_config
 
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
     path = tmp_path / "tm.yaml"
     path.write_text(
-        f"base: {root / 'conf' / 'base.yaml'}\n"
+        f"base: {root / 'conf' / 'sv' / 'base.yaml'}\n"
         "head:\n  transform: partition_fusion\n  partition_groups: 4\n"
     )
     cfg = load_config(path)
     assert (cfg.head.transform, cfg.head.partition_groups) == ("partition_fusion", 4)
-    path.write_text(f"base: {root / 'conf' / 'base.yaml'}\nhead:\n  transform: shuffle\n")
+    path.write_text(f"base: {root / 'conf' / 'sv' / 'base.yaml'}\nhead:\n  transform: shuffle\n")
     with pytest.raises(SpkpeftError, match=r"head\.transform"):
         load_config(path)
-    path.write_text(f"base: {root / 'conf' / 'base.yaml'}\nhead:\n  partition_groups: 4\n")
+    path.write_text(f"base: {root / 'conf' / 'sv' / 'base.yaml'}\nhead:\n  partition_groups: 4\n")
     with pytest.raises(SpkpeftError, match=r"head\.partition_groups"):
         load_config(path)

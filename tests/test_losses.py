@@ -1,4 +1,4 @@
-"""Tests for the margin softmax losses (spkpeft.losses)."""
+"""Tests for the margin softmax losses (spkpeft.nn.losses)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.losses import LossConfig, arc_margin, build_loss, warmup_margin
+from spkpeft.nn.losses import LossConfig, arc_margin, build_loss, warmup_margin
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_curve
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.metrics import compute_eer, compute_metrics, compute_min_dcf
+from spkpeft.eval.metrics import compute_eer, compute_metrics, compute_min_dcf
 
 # ---------------------------------------------------------------- references
 

@@ -1,4 +1,4 @@
-"""Synthetic mini corpus (local/make_mini_corpus.py, spkpeft.synth), features and the MFCC baseline."""
+"""Synthetic mini corpus (local/make_mini_corpus.py, spkpeft.data.synth), features and the MFCC baseline."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pytest
 import soundfile as sf
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from spkpeft import synth
-from spkpeft.baseline import cosine, mfcc_baseline_scores, mfcc_stats, read_veri_trials, score_veri_test
-from spkpeft.audio import read_audio
+from spkpeft.data import synth
+from mfcc_baseline import cosine, mfcc_baseline_scores, mfcc_stats, read_veri_trials, score_veri_test
+from spkpeft.io.audio import read_audio
 from spkpeft.errors import SpkpeftError
-from spkpeft.features import deltas, fbank, mfcc
-from spkpeft.metrics import compute_eer
+from mfcc_features import deltas, fbank, mfcc
+from spkpeft.eval.metrics import compute_eer
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "local" / "make_mini_corpus.py"
@@ -29,7 +29,7 @@ SMALL = ["--n-train-spk", "3", "--n-test-spk", "3", "--n-sessions", "2", "--n-ut
 
 
 def eer(labels: list[int], scores: list[float]) -> float:
-    """Equal error rate in percent (spkpeft.metrics)."""
+    """Equal error rate in percent (spkpeft.eval.metrics)."""
     return 100.0 * compute_eer(scores, labels)
 
 

@@ -7,8 +7,8 @@ import json
 import yaml
 
 from conftest import REPO, run_sh
-from spkpeft.baseline import score_veri_test
-from spkpeft.metrics import compute_eer
+from mfcc_baseline import score_veri_test
+from spkpeft.eval.metrics import compute_eer
 
 SHORT_EPOCHS = 10
 

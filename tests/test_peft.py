@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from spkpeft.aggregation import AggregationConfig, AttentiveMerge, WeightedSum, build_aggregation
+from spkpeft.nn.aggregation import AttentiveMerge, AttentiveMergeConfig, WeightedSum, build_aggregation
 from spkpeft.errors import SpkpeftError
 from spkpeft.peft import (
     AdapterConfig,
@@ -32,7 +32,8 @@ from spkpeft.peft import (
 )
 from spkpeft.peft.lora import LoRALinear
 from spkpeft.peft.spectral_lora import SpectralLoRALinear
-from spkpeft.upstream import Upstream, load_upstream, random_arch
+from spkpeft.upstream import S3prlUpstream as Upstream, load_upstream
+from spkpeft.upstream.s3prl import random_arch
 
 TINY = ["tiny_wavlm", "tiny_wav2vec2", "tiny_hubert"]
 ATOL = 1e-5
@@ -471,7 +472,7 @@ def test_weighted_sum_starts_uniform():
 
 def test_attentive_merge_weights_are_convex_and_ignore_padding():
     torch.manual_seed(0)
-    agg = build_aggregation(AggregationConfig(type="attentive_merge", attention_dim=8), 3, 6)
+    agg = build_aggregation(AttentiveMergeConfig(attention_dim=8), 3, 6)
     assert isinstance(agg, AttentiveMerge)
     hidden = [torch.randn(2, 5, 6) for _ in range(3)]
     lengths = torch.tensor([5, 3])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, python_module, run, run_sh, write_tone
-from spkpeft.datadir import read_data_dir, write_data_dir
+from spkpeft.io.datadir import read_data_dir, write_data_dir
 
 DEV_SPKS = ["id00000", "id00001", "id00002"]
 EVAL_SPKS = ["id00800", "id00801"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, python_module, run, run_sh, write_tone
-from spkpeft.datadir import read_data_dir
+from spkpeft.io.datadir import read_data_dir
 
 TEST_U2S = {"spkB-u2": "spkB", "spkA-u1": "spkA", "spkB-u1": "spkB", "spkA-u2": "spkA"}  # unsorted on purpose
 TRAIN_U2S = {"trC-1": "spkC", "trD-1": "spkD", "trC-2": "spkC"}

@@ -10,7 +10,7 @@ import pytest
 import sys
 
 from conftest import REPO, run, write_tone
-from spkpeft.datadir import read_data_dir
+from spkpeft.io.datadir import read_data_dir
 
 LIST_FILES = {
     "vox1_o": "veri_test.txt", "vox1_o_clean": "veri_test2.txt",

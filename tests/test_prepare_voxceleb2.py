@@ -18,7 +18,7 @@ import pytest
 import soundfile as sf
 
 from conftest import REPO, run, run_sh, write_tone
-from spkpeft.datadir import read_data_dir
+from spkpeft.io.datadir import read_data_dir
 from test_prepare_voxceleb1 import LIST_FILES, make_tree as make_vox1_tree, write_list
 
 FAKE_CONVERTER = '''\

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from spkpeft.peft import FrozenConfig, FullFinetuneConfig, PrefixConfig, PromptConfig, apply_peft, merge_peft, unmerge_peft
 from spkpeft.peft.prompts import hidden_scale_prompts
 from spkpeft.upstream import load_upstream
-from spkpeft.upstream.attention import ExtraKV, gated_position_bias, self_attention
+from spkpeft.upstream.s3prl.attention import ExtraKV, gated_position_bias, self_attention
 
 pytestmark = pytest.mark.usefixtures("isolated_model_cache")
 

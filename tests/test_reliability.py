@@ -26,11 +26,12 @@ import torch
 import yaml
 
 from conftest import REPO, copy_recipe, run_sh, write_tone
-from spkpeft.checkpoint import TEST_KILL_ENV, load_checkpoint, save_atomic
-from spkpeft.config import load_config
-from spkpeft.data import BalancedBatchSampler, split_training_data
-from spkpeft.datadir import read_data_dir, write_data_dir
-from spkpeft.experiment import prepare_experiment
+from spkpeft.engine.checkpoint import TEST_KILL_ENV, load_checkpoint, save_atomic
+from spkpeft.tasks.config import load_config
+from spkpeft.data.crops import BalancedBatchSampler
+from spkpeft.tasks.sv.data import split_training_data
+from spkpeft.io.datadir import read_data_dir, write_data_dir
+from spkpeft.tasks.experiment import prepare_experiment
 from test_train import SMALL
 
 MINI_OPTS = "--n-train-spk 6 --n-test-spk 2 --n-sessions 2 --n-utts 2 --min-dur 0.8 --max-dur 1.2"
@@ -148,7 +149,7 @@ def epochs_csv(exp: Path) -> list[dict]:
 def first_batch_utt(config: Path, train_dir: Path) -> tuple[str, str]:
     """``(utt, path)`` of the first utterance the trainer reads (first item of epoch 1's first batch)."""
     cfg = load_config(config)
-    split = split_training_data(read_data_dir(train_dir), cfg.data, cfg.train.seed)
+    split = split_training_data(read_data_dir(train_dir), cfg.task, cfg.train.seed)
     sampler = BalancedBatchSampler([u[2] for u in split.train_utts], cfg.data.batch_size, cfg.train.seed)
     index, _ = sampler.epoch_batches(0)[0][0]
     utt, path, _ = split.train_utts[index]
@@ -266,7 +267,7 @@ def test_save_atomic_failure_keeps_old_file_and_no_temporary(tmp_path, monkeypat
         f.write(b"half a checkpoint")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("spkpeft.checkpoint.torch.save", broken_save)
+    monkeypatch.setattr("spkpeft.engine.checkpoint.torch.save", broken_save)
     with pytest.raises(OSError):
         save_atomic({"step": 2}, target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
@@ -302,8 +303,8 @@ def test_stage3_bad_audio_is_one_line_naming_the_file(prepared, config, tmp_path
 ])
 def test_training_and_extraction_audio_reader_names_the_file(tmp_path, kind, fragment):
     """What stages 3 and 4 read audio with (the run.sh cases above show its error becoming the last line)."""
-    from spkpeft.audio import read_audio
-    from spkpeft.data import load_utterance
+    from spkpeft.io.audio import read_audio
+    from spkpeft.data.crops import load_utterance
     from spkpeft.errors import SpkpeftError
 
     path = tmp_path / "a b" / f"{kind}.wav"
@@ -323,7 +324,7 @@ def test_training_and_extraction_audio_reader_names_the_file(tmp_path, kind, fra
 
 
 def test_stage3_duplicate_utterance_is_one_line_naming_file_and_line(prepared, config, tmp_path):
-    """Unsorted lists fail in the same reader (spkpeft.datadir.read_key_value; stage 2 tests cover both)."""
+    """Unsorted lists fail in the same reader (spkpeft.io.datadir.read_key_value; stage 2 tests cover both)."""
     recipe = own_recipe(tmp_path, prepared)
     utt2spk = recipe / "data" / "mini" / "train" / "utt2spk"
     lines = utt2spk.read_text().splitlines()
@@ -398,7 +399,7 @@ def test_single_utterance_speaker_short_utterance_and_spaces_train_with_notes(pr
         Path(wav[utt]).parent.mkdir(exist_ok=True)
         shutil.copy(path, wav[utt])
     # keep one utterance of a training (not held-out) speaker
-    train_spks = split_training_data(data, cfg.data, cfg.train.seed).speakers
+    train_spks = split_training_data(data, cfg.task, cfg.train.seed).speakers
     single = train_spks[1]
     dropped = data.spk2utt[single][1:]
     write_data_dir(corpus / "train", {u: p for u, p in wav.items() if u not in dropped},
@@ -447,7 +448,8 @@ def test_stage3_bad_config_is_one_line_naming_file_and_key(prepared, tmp_path, s
     bad.write_text(yaml.safe_dump({"base": str(prepared / "conf" / "mini.yaml"), section: value}))
     exp = tmp_path / "exp"
     res = run_sh(prepared, "--stage", "3", "--config", str(bad), "--exp", str(exp))
-    assert_one_line_error(res, "train", f"{bad}: {fragment}")
+    # run.sh reads the config (its task.type) before any stage: the config error comes first
+    assert_one_line_error(res, "config_value", f"{bad}: {fragment}")
     assert not (exp / "config.yaml").exists()
     assert_nothing_finished(exp)
 

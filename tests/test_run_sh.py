@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run, run_sh
-from spkpeft.datadir import read_data_dir
+from spkpeft.io.datadir import read_data_dir
 
 SMALL = "--n-train-spk 3 --n-test-spk 3 --n-sessions 2 --n-utts 2 --min-dur 1 --max-dur 1.5"
 

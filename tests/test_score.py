@@ -8,7 +8,7 @@ import kaldiio
 import numpy as np
 
 from conftest import python_module
-from spkpeft.metrics import compute_metrics
+from spkpeft.eval.metrics import compute_metrics
 
 
 def write_embeddings(path, table):

@@ -9,10 +9,10 @@ import pytest
 
 from conftest import python_module
 from spkpeft.errors import SpkpeftError
-from spkpeft.metrics import compute_eer, det_points
-from spkpeft.plots import det_curve, score_distribution
-from spkpeft.score import cohort_stats, length_normalize, score_trial_lists
-from spkpeft.trials import read_scores
+from spkpeft.eval.metrics import compute_eer, det_points
+from spkpeft.eval.plots import det_curve, score_distribution
+from spkpeft.tasks.sv.scoring import cohort_stats, length_normalize, score_trial_lists
+from spkpeft.io.trials import read_scores
 from test_score import write_embeddings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

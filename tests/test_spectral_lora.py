@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from spkpeft.config import load_config
+from spkpeft.tasks.config import load_config
 from spkpeft.peft import SpectralLoRAConfig, apply_peft, merge_peft, unmerge_peft
 from spkpeft.peft.lora import LoRALinear
 from spkpeft.peft.spectral_lora import SpectralLoRALinear

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from spkpeft.bin.summarize import summarize
-from spkpeft.config import load_config
-from spkpeft.heads import HeadConfig, head_cost, head_cost_vs_plain
-from spkpeft.model import build_model
+from spkpeft.tasks.config import load_config
+from spkpeft.nn.heads import HeadConfig, head_cost, head_cost_vs_plain
+from spkpeft.nn.model import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFS = sorted(p.name for p in (ROOT / "conf").glob("*.yaml") if p.stem != "mini")
@@ -95,7 +95,7 @@ SMALL_HEAD = dict(channels=64, embed_dim=32, res2_scale=4, se_channels=16, atten
 def _small_head_config(tmp_path, **extra) -> Path:
     lines = "".join(f"  {k}: {v}\n" for k, v in {**SMALL_HEAD, **extra}.items())
     path = tmp_path / "small_head.yaml"
-    path.write_text(f"base: {ROOT / 'conf' / 'base.yaml'}\nhead:\n{lines}")
+    path.write_text(f"base: {ROOT / 'conf' / 'sv' / 'base.yaml'}\nhead:\n{lines}")
     return path
 
 
@@ -155,7 +155,7 @@ def test_cli_prints_one_json_object_and_reports_errors(tmp_path):
     assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == "summarize: error: --frames must be a positive integer, got 0."
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text("base: " + str(ROOT / "conf" / "base.yaml") + "\npeft:\n  method: lora\n  rnak: 3\n")
+    bad.write_text("base: " + str(ROOT / "conf" / "sv" / "base.yaml") + "\npeft:\n  method: lora\n  rnak: 3\n")
     done = _cli("--config", str(bad), "--upstream", "random:tiny_hubert")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.strip().splitlines()[-1] == f"summarize: error: {bad}: unknown key 'peft.rnak' (expected one of: method, rank, alpha, dropout, targets, layers)"

@@ -13,16 +13,24 @@ import pytest
 import torch
 
 from conftest import REPO, run
-from spkpeft.checkpoint import load_checkpoint
-from spkpeft.config import load_config
+from spkpeft.engine.checkpoint import load_checkpoint
+from spkpeft.tasks.config import load_config
 from spkpeft.errors import SpkpeftError
-from spkpeft.experiment import prepare_experiment
+from spkpeft.tasks.experiment import prepare_experiment
+
+
+def make_trainer(cfg, data, exp):
+    """The trainer of ``cfg``'s task, as ``bin/train`` builds it."""
+    from spkpeft.engine.trainer import Trainer
+    from spkpeft.tasks.base import get_task
+
+    return Trainer(cfg, get_task(cfg), data, exp)
 
 SMALL = {
     "upstream.name": "random:tiny_wavlm",
     "head.channels": 32, "head.res2_scale": 2, "head.se_channels": 8, "head.attention_channels": 8,
-    "data.crop_seconds": 0.5, "data.batch_size": 4, "data.num_workers": 0, "data.val_speakers": 2,
-    "data.val_max_seconds": 1.0, "train.epochs": 2, "train.save_every_steps": 1, "train.log_every_steps": 1,
+    "data.crop_seconds": 0.5, "data.batch_size": 4, "data.num_workers": 0, "task.val_speakers": 2,
+    "task.val_max_seconds": 1.0, "train.epochs": 2, "train.save_every_steps": 1, "train.log_every_steps": 1,
 }
 
 
@@ -112,14 +120,12 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tiny_data, tmp_path):
 
 
 def test_nan_loss_stops_naming_the_step(tiny_data, tmp_path, monkeypatch):
-    from spkpeft.losses import MarginSoftmax
-    from spkpeft.train import Trainer
-
+    from spkpeft.nn.losses import MarginSoftmax
     def nan_loss(self, emb, labels):
         return emb.sum() * float("nan"), torch.tensor(0.0)
 
     monkeypatch.setattr(MarginSoftmax, "forward", nan_loss)
-    trainer = Trainer(load_config(REPO / "conf" / "mini.yaml", SMALL), tiny_data / "train", tmp_path / "exp")
+    trainer = make_trainer(load_config(REPO / "conf" / "mini.yaml", SMALL), tiny_data / "train", tmp_path / "exp")
     with pytest.raises(SpkpeftError, match=r"loss is nan at epoch 1, step 1"):
         trainer.run()
 
@@ -137,10 +143,8 @@ VARIANTS = sorted(p.stem for p in (REPO / "conf").glob("*.yaml") if p.stem != "b
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_trains_a_few_steps(variant, tiny_data, tmp_path):
-    from spkpeft.train import Trainer
-
     overrides = {**SMALL, "train.epochs": 1, "train.save_every_steps": 0}
-    trainer = Trainer(load_config(REPO / "conf" / f"{variant}.yaml", overrides), tiny_data / "train", tmp_path)
+    trainer = make_trainer(load_config(REPO / "conf" / f"{variant}.yaml", overrides), tiny_data / "train", tmp_path)
     before = {k: v.clone() for k, v in trainer.trainee.model.trainable_state_dict().items()}
     trainer.run()
     after = trainer.trainee.model.trainable_state_dict()

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.upstream import Upstream, load_upstream, random_arch, sources
+from spkpeft.upstream import S3prlUpstream as Upstream, load_upstream
+from spkpeft.upstream.s3prl import random_arch, sources
 
 TINY = ["tiny_wavlm", "tiny_wav2vec2", "tiny_hubert"]
 ATOL = 1e-5

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import python_module, write_tone
-from spkpeft.datadir import write_data_dir
+from spkpeft.io.datadir import write_data_dir
 
 
 def make_corpus(root: Path, spaces: bool = False) -> Path:

@@ -5,19 +5,22 @@ Usage::
     python -m spkpeft.bin.compare EXP [EXP ...] --out DIR [--trials-dir data/C/trials]
 
 Each ``EXP`` is an experiment directory holding ``results.json`` (stage 5) and
-``config.yaml`` (stage 3); its variant name is the directory name. Writes
+``config.yaml`` (stage 3); its variant name is the directory name. All experiments
+must be of one task (``task`` of their rows; none means ``sv``). Writes
 
-* ``DIR/results.csv`` and ``DIR/results.md``: one row per variant x trial list
-  x normalisation, grouped by trial list and normalisation (variants in the
-  order given), columns :data:`COLUMNS`: variant, upstream, trainable
-  parameters, trainable % (``100 * trainable_params / total_params``), trials,
-  norm, EER (%), minDCF at p = 0.01 and 0.05, training time (s), peak memory
-  (MB). Values an experiment does not record are left empty. The CSV uses the
-  keys as column names and full precision; the Markdown table (also printed)
-  uses the titles and rounded values.
-* with ``--trials-dir``: ``DIR/det_<trials>.png`` (raw scores) and
-  ``DIR/det_<trials>.<norm>.png`` (normalised) with one DET curve per variant,
-  from each experiment's ``scores/`` files.
+* ``DIR/results.csv`` and ``DIR/results.md``. Speaker verification: one row per
+  variant x trial list x normalisation, grouped by trial list and normalisation
+  (variants in the order given), columns :data:`COLUMNS`: variant, upstream,
+  trainable parameters, trainable % (``100 * trainable_params / total_params``),
+  trials, norm, EER (%), minDCF at p = 0.01 and 0.05, training time (s), peak
+  memory (MB). Classification: one row per variant x evaluated set, grouped by set,
+  columns :data:`CLS_COLUMNS` (``set``, ``n``, accuracy (%) and macro-F1 in place of
+  trials, norm, EER and minDCF). Values an experiment does not record are left
+  empty. The CSV uses the keys as column names and full precision; the Markdown
+  table (also printed) uses the titles and rounded values.
+* with ``--trials-dir`` (verification only): ``DIR/det_<trials>.png`` (raw scores)
+  and ``DIR/det_<trials>.<norm>.png`` (normalised) with one DET curve per variant,
+  from each experiment's ``scores/`` files. Classification draws no DET plots.
 """
 
 from __future__ import annotations
@@ -32,10 +35,10 @@ from typing import Any, Sequence
 import yaml
 
 from spkpeft.bin._cli import run_main
-from spkpeft.datadir import write_text_atomic
+from spkpeft.io.atomic import write_text_atomic
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.report import markdown_table, read_results
-from spkpeft.score import NORMS, score_file_name
+from spkpeft.eval.report import markdown_table, read_results, task_of
+from spkpeft.tasks.sv.scoring import NORMS, score_file_name
 
 # (key, Markdown title, Markdown format)
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -51,6 +54,19 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("train_seconds", "train time (s)", "{:.1f}"),
     ("peak_memory_mb", "peak memory (MB)", "{:.0f}"),
 )
+# the same for classification results: set, n, accuracy, macro-F1 instead of trials, norm, EER, minDCF
+CLS_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    COLUMNS[:4]
+    + (("set", "set", "{}"), ("n", "n", "{}"), ("accuracy_pct", "accuracy (%)", "{:.2f}"),
+       ("macro_f1", "macro-F1", "{:.4f}"))
+    + COLUMNS[-2:]
+)
+COLUMNS_OF_TASK = {"sv": COLUMNS, "cls": CLS_COLUMNS}
+
+
+def columns_of(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+    """The columns of comparison rows (those of their task; :data:`COLUMNS` for no rows)."""
+    return COLUMNS_OF_TASK[rows[0]["task"]] if rows else COLUMNS
 
 
 def read_config_upstream(exp: Path) -> str | None:
@@ -65,26 +81,37 @@ def read_config_upstream(exp: Path) -> str | None:
 
 
 def experiment_rows(exp: Path) -> list[dict[str, Any]]:
-    """The table rows of one experiment (keys of :data:`COLUMNS`; unknown values None)."""
+    """The table rows of one experiment (``task`` and the keys of its task's columns; unknown values None)."""
     upstream = read_config_upstream(exp)
     rows = []
     for result in read_results(exp / "results.json"):
+        task = task_of(result)
         trainable, total = result.get("trainable_params"), result.get("total_params")
-        row = {key: result.get(key) for key, _, _ in COLUMNS}
-        row.update(variant=exp.name, upstream=result.get("upstream") or upstream,
-                   norm=result.get("norm", "none"),
+        row = {key: result.get(key) for key, _, _ in COLUMNS_OF_TASK[task]}
+        row.update(task=task, variant=exp.name, upstream=result.get("upstream") or upstream,
                    trainable_pct=100.0 * trainable / total if trainable is not None and total else None)
+        if task == "sv":
+            row["norm"] = result.get("norm", "none")
         rows.append(row)
     return rows
 
 
 def comparison_rows(exps: Sequence[Path]) -> list[dict[str, Any]]:
-    """Rows of every experiment, ordered by trial list (first appearance), norm, then variant."""
+    """Rows of every experiment, ordered by trial list (first appearance), norm, then variant
+    (verification), or by set (first appearance), then variant (classification)."""
     names = [exp.name for exp in exps]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise SpkpeftError(f"two experiments are named '{duplicate}'; variants need distinct directory names")
     rows = [row for exp in exps for row in experiment_rows(exp)]
+    tasks = list(dict.fromkeys(row["task"] for row in rows))
+    if len(tasks) > 1:
+        first = {task: next(r["variant"] for r in rows if r["task"] == task) for task in tasks}
+        raise SpkpeftError("cannot compare results of different tasks: "
+                           + ", ".join(f"{task} ({first[task]})" for task in tasks))
+    if tasks == ["cls"]:
+        set_order = list(dict.fromkeys(row["set"] for row in rows))
+        return sorted(rows, key=lambda r: (set_order.index(r["set"]), names.index(r["variant"])))
     trials_order = list(dict.fromkeys(row["trials"] for row in rows))
     norm_order = {n: i for i, n in enumerate(NORMS)}
     return sorted(rows, key=lambda r: (trials_order.index(r["trials"]), norm_order.get(r["norm"], len(NORMS)),
@@ -92,25 +119,28 @@ def comparison_rows(exps: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def comparison_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as a Markdown table with the titles and formats of :data:`COLUMNS`."""
-    return markdown_table([title for _, title, _ in COLUMNS],
-                          [["" if row[key] is None else fmt.format(row[key]) for key, _, fmt in COLUMNS]
+    """The rows as a Markdown table with the titles and formats of their task's columns
+    (:data:`COLUMNS` or :data:`CLS_COLUMNS`)."""
+    columns = columns_of(rows)
+    return markdown_table([title for _, title, _ in columns],
+                          [["" if row[key] is None else fmt.format(row[key]) for key, _, fmt in columns]
                            for row in rows])
 
 
 def csv_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The rows as CSV lines (header: the keys of :data:`COLUMNS`; empty cells for unknown values)."""
+    """The rows as CSV lines (header: the keys of their task's columns; empty cells for unknown values)."""
+    columns = columns_of(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([key for key, _, _ in COLUMNS])
+    writer.writerow([key for key, _, _ in columns])
     for row in rows:
-        writer.writerow(["" if row[key] is None else row[key] for key, _, _ in COLUMNS])
+        writer.writerow(["" if row[key] is None else row[key] for key, _, _ in columns])
     return buffer.getvalue().splitlines()
 
 
 def det_plots(exps: Sequence[Path], rows: Sequence[dict[str, Any]], trials_dir: Path, out: Path) -> list[Path]:
     """One DET plot per (trial list, norm) with a curve per variant; returns the files written."""
-    from spkpeft.plots import det_curve, load_curve
+    from spkpeft.eval.plots import det_curve, load_curve
 
     by_name = {exp.name: exp for exp in exps}
     groups: dict[tuple[str, str], list[str]] = {}
@@ -137,9 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_text_atomic(args.out / "results.md", table.splitlines())
     write_text_atomic(args.out / "results.csv", csv_lines(rows))
     print(table)
-    if args.trials_dir is not None:
+    if args.trials_dir is not None and (not rows or rows[0]["task"] == "sv"):
         written = det_plots(args.exps, rows, args.trials_dir, args.out)
         print(f"compare: wrote {len(written)} DET plots in {args.out}", file=sys.stderr)
+    elif args.trials_dir is not None:
+        print("compare: no DET plots for classification results (--trials-dir ignored)", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,7 @@ minDCF is always reported for p_target 0.01 and 0.05, plus any other
 ``eer_pct``, ``mindcf_p<p>`` (one per p_target, ``<p>`` formatted with ``%g``),
 ``n_trials`` and ``n_target``; otherwise a few human-readable lines.
 Conventions (accept iff score >= threshold, tie groups, interpolated EER,
-normalised minDCF) are documented in :mod:`spkpeft.metrics`.
+normalised minDCF) are documented in :mod:`spkpeft.eval.metrics`.
 Input errors: one line on stderr naming ``file:line``, exit status 1.
 """
 
@@ -22,8 +22,8 @@ import json
 from typing import Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.metrics import DEFAULT_P_TARGETS, compute_metrics, mindcf_key
-from spkpeft.trials import load_scored_trials
+from spkpeft.eval.metrics import DEFAULT_P_TARGETS, compute_metrics, mindcf_key
+from spkpeft.io.trials import load_scored_trials
 
 
 def build_parser() -> argparse.ArgumentParser:

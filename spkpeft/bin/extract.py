@@ -1,11 +1,12 @@
-"""Extract whole-utterance embeddings of data directories with a trained experiment (stage 4).
+"""Stage 4: run a trained experiment on data directories; what it writes depends on the task.
 
 Usage::
 
     python -m spkpeft.bin.extract --exp EXP --data data/mini/test [data/mini/train ...] \
         [--checkpoint best|last|avg|PATH] [--device cpu|cuda]
 
-Writes ``EXP/embeddings/<data dir name>/xvector.scp`` (and its ark shards).
+``sv``: embeddings, ``EXP/embeddings/<data dir name>/xvector.scp`` (and its ark shards);
+``cls``: class posteriors, ``EXP/posteriors/<data dir name>/posteriors.scp``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Sequence
 import torch
 
 from spkpeft.bin._cli import run_main
-from spkpeft.experiment import load_trained_model
+from spkpeft.tasks.experiment import load_trained_model
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,15 +32,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
 
-    from spkpeft.extract import extract_data_dir
+    from spkpeft.tasks.base import get_task
 
     device = torch.device(args.device)
     model, cfg, source = load_trained_model(args.exp, args.checkpoint, device)
+    task = get_task(cfg)
     for data_dir in args.data:
-        out = args.exp / "embeddings" / data_dir.name
-        n = extract_data_dir(model, data_dir, out, cfg.extract, device, source,
-                             progress=lambda i, n: logging.info("%s: shard %d/%d", data_dir, i, n))
-        logging.info("%s: %d new embeddings -> %s", data_dir, n, out / "xvector.scp")
+        n = task.infer(model, cfg, args.exp, data_dir, device, source,
+                       progress=lambda i, n: logging.info("%s: shard %d/%d", data_dir, i, n))
+        logging.info("%s: %d utterances processed (task %s)", data_dir, n, task.name)
     return 0
 
 

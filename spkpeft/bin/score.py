@@ -11,7 +11,7 @@ Usage::
 ``spk2utt``, scored with the mean of its utterances' embeddings. ``--cohort``:
 the per-speaker mean embeddings of the training speakers form the cohort of
 S-norm (``snorm``, whole cohort) and AS-norm (``asnorm``, the ``--top-n``
-highest cohort scores of each side); see :mod:`spkpeft.score`. ``--norms``
+highest cohort scores of each side); see :mod:`spkpeft.tasks.sv.scoring`. ``--norms``
 defaults to ``none``, plus ``snorm asnorm`` when a cohort is given.
 
 Writes ``<score-dir>/<trials>.score`` (raw) and ``<score-dir>/<trials>.<norm>.score``
@@ -33,11 +33,12 @@ import numpy as np
 
 from spkpeft.bin._cli import run_main
 from spkpeft.errors import SpkpeftError
-from spkpeft.metrics import compute_metrics
-from spkpeft.report import INFO_KEYS, read_experiment_info, results_table, write_json_atomic
-from spkpeft.score import (DEFAULT_TOP_N, NORMS, add_enrollment, cohort_matrix, embedding_mean, load_embeddings,
+from spkpeft.eval.metrics import compute_metrics
+from spkpeft.eval.report import INFO_KEYS, read_experiment_info, results_table
+from spkpeft.io.atomic import write_json_atomic
+from spkpeft.tasks.sv.scoring import (DEFAULT_TOP_N, NORMS, add_enrollment, cohort_matrix, embedding_mean, load_embeddings,
                            score_file_name, score_trial_lists)
-from spkpeft.trials import read_trials, write_scores
+from spkpeft.io.trials import read_trials, write_scores
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def result_row(trials: str, norm: str, scores: np.ndarray, labels: np.ndarray, i
     metrics = compute_metrics(scores, labels)
     return {"trials": trials, "n_trials": metrics["n_trials"], "eer_pct": metrics["eer_pct"],
             "mindcf_p0.01": metrics["mindcf_p0.01"], "mindcf_p0.05": metrics["mindcf_p0.05"],
-            "norm": norm, **info}
+            "norm": norm, "task": "sv", **info}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,7 @@ Output (one line on stdout)::
 of trainable parameters among all parameters of the model (bare upstream, PEFT-added
 modules, aggregation and head).  ``head_cost`` gives the head's trainable parameters and
 multiply-accumulates for one utterance of ``--frames`` upstream frames
-(:func:`spkpeft.heads.count_macs`), next to those of the plain head: the same ``head:``
+(:func:`spkpeft.nn.heads.count_macs`), next to those of the plain head: the same ``head:``
 config with ``transform: none`` (equal to the former when the transform is off).
 """
 
@@ -23,7 +23,7 @@ import json
 from typing import Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.config import load_config
+from spkpeft.tasks.config import load_config
 from spkpeft.errors import SpkpeftError
 
 DEFAULT_FRAMES = 300
@@ -31,8 +31,8 @@ DEFAULT_FRAMES = 300
 
 def summarize(config: str, upstream: str | None = None, num_frames: int = DEFAULT_FRAMES) -> dict:
     """The summary dict of ``config`` (``upstream`` overrides ``upstream.name``)."""
-    from spkpeft.heads import head_cost_vs_plain
-    from spkpeft.model import build_model
+    from spkpeft.nn.heads import head_cost_vs_plain
+    from spkpeft.nn.model import build_model
 
     overrides = {"upstream.name": upstream} if upstream else None
     cfg = load_config(config, overrides)

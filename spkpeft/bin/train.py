@@ -1,9 +1,11 @@
-"""Train upstream + PEFT method + head on a Kaldi training data directory (stage 3).
+"""Train the config's task (upstream + PEFT method + head) on a Kaldi training data directory (stage 3).
 
 Usage (one process; for several GPUs launch it with ``torchrun --nproc_per_node N -m spkpeft.bin.train``)::
 
-    python -m spkpeft.bin.train --config conf/mini.yaml --data data/mini/train --exp exp/mini/mini \
-        [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--device cpu|cuda]
+    python -m spkpeft.bin.train --config conf/sv/mini.yaml --data data/mini/train --exp exp/mini/mini \
+        [--dev data/C/dev] [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--device cpu|cuda]
+
+``--dev``: a validation data directory (tasks that validate on one, e.g. ``cls``).
 
 The resolved config is saved as ``EXP/config.yaml``; running again with the same
 config resumes from ``EXP/checkpoints/last.pt``, a different config is refused.
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.experiment import prepare_experiment
+from spkpeft.tasks.experiment import prepare_experiment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path, help="training data directory")
     parser.add_argument("--exp", required=True, type=Path, help="experiment directory")
+    parser.add_argument("--dev", default=None, type=Path, help="validation data directory (cls)")
     parser.add_argument("--upstream", default=None, help="override upstream.name")
     parser.add_argument("--overlay", action="append", default=[], type=Path,
                         help="YAML overlay merged on top of the config (repeatable), e.g. conf/overlays/large_margin.yaml")
@@ -43,9 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
                         format="%(asctime)s %(levelname)s %(message)s")
 
-    from spkpeft.train import Trainer
+    from spkpeft.engine.trainer import Trainer
+    from spkpeft.tasks.base import get_task
 
-    Trainer(cfg, args.data, args.exp, args.device, config_name=args.config.stem).run()
+    Trainer(cfg, get_task(cfg), args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=args.dev).run()
     return 0
 
 

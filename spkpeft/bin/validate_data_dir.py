@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m spkpeft.bin.validate_data_dir [--sr 16000] [--nj N] [--no-audio] PATH...
+    python -m spkpeft.bin.validate_data_dir [--task sv|cls] [--sr 16000] [--nj N] [--no-audio] PATH...
 
 Each PATH is a data directory (holding ``wav.scp``) or a corpus directory
 (``data/<corpus>``: its data directories plus ``trials/*``).  Checks: sorted
@@ -20,6 +20,10 @@ allowed -- it trains, but cannot give a validation utterance -- and reported
 as one warning line on stderr naming ``spk2utt`` and the line of the first
 such speaker; the exit status stays 0.  (Evaluation directories often hold
 one utterance per speaker, e.g. enrollment ids; nothing is reported there.)
+
+``--task cls``: every data directory must have ``utt2label`` (checked like the other
+files: sorted, unique, exactly the utterances of ``wav.scp``), and every label of an
+evaluation directory must occur in ``train``; the speaker warning does not apply.
 """
 
 from __future__ import annotations
@@ -29,11 +33,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from spkpeft.audio import SAMPLE_RATE
+from spkpeft.io.audio import SAMPLE_RATE
 from spkpeft.bin._cli import run_main
-from spkpeft.datadir import DataDir, c_sort_key, check_audio, find_data_dirs, read_data_dir
+from spkpeft.io.datadir import DataDir, c_sort_key, check_audio, find_data_dirs, read_data_dir
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.trials import read_trials
+from spkpeft.io.trials import read_trials
 
 TRAIN_DIR_NAMES = ("train",)
 ENROLL_DIR_NAME = "enroll"
@@ -59,7 +63,27 @@ def validate_trials(path: Path, known_utts: set[str], enroll_ids: frozenset[str]
     return len(utt1)
 
 
-def validate_corpus_dir(corpus: Path, sample_rate: int, nj: int, audio: bool) -> list[str]:
+def summary_line(data: DataDir) -> str:
+    if data.utt2label is not None:
+        return f"{data.path}: {len(data.wav)} utterances, {len(set(data.utt2label.values()))} classes: OK"
+    return f"{data.path}: {len(data.wav)} utterances, {len(data.spk2utt)} speakers: OK"
+
+
+def check_labels(dirs: list[DataDir]) -> None:
+    """``--task cls``: every directory has labels; evaluation labels occur in ``train``."""
+    for data in dirs:
+        if data.utt2label is None:
+            raise SpkpeftError(f"{data.path / 'utt2label'}: missing (task cls needs '<utt-id> <label>' lines)")
+    known = {label for data in dirs if data.path.name in TRAIN_DIR_NAMES for label in data.utt2label.values()}
+    if not known:
+        return
+    for data in dirs:
+        for number, (utt, label) in enumerate(data.utt2label.items(), 1):
+            if label not in known:
+                raise file_error(data.path / "utt2label", f"label '{label}' of '{utt}' does not occur in train", number)
+
+
+def validate_corpus_dir(corpus: Path, sample_rate: int, nj: int, audio: bool, task: str = "sv") -> list[str]:
     """Validate every data directory and trials file of ``corpus``; returns report lines."""
     report = []
     dirs = find_data_dirs(corpus)
@@ -67,9 +91,11 @@ def validate_corpus_dir(corpus: Path, sample_rate: int, nj: int, audio: bool) ->
         raise SpkpeftError(f"{corpus}: no data directory (subdirectory with wav.scp) found")
     eval_utts: set[str] = set()
     enroll_ids: set[str] = set()
+    read = []
     for path in dirs:
-        data = validate_one_dir(path, sample_rate, nj, audio)
-        report.append(f"{path}: {len(data.wav)} utterances, {len(data.spk2utt)} speakers: OK")
+        data = validate_one_dir(path, sample_rate, nj, audio, task)
+        read.append(data)
+        report.append(summary_line(data))
         if path.name not in TRAIN_DIR_NAMES:
             eval_utts.update(data.wav)
         if path.name == ENROLL_DIR_NAME:
@@ -79,6 +105,8 @@ def validate_corpus_dir(corpus: Path, sample_rate: int, nj: int, audio: bool) ->
         for trials in sorted(p for p in trials_dir.iterdir() if p.is_file()):
             n = validate_trials(trials, eval_utts, enroll_ids)
             report.append(f"{trials}: {n} trials: OK")
+    if task == "cls":
+        check_labels(read)
     return report
 
 
@@ -95,11 +123,13 @@ def single_utterance_warning(data: DataDir) -> str | None:
             "allowed, it trains but gives no validation utterance")
 
 
-def validate_one_dir(path: Path, sample_rate: int, nj: int, audio: bool) -> DataDir:
+def validate_one_dir(path: Path, sample_rate: int, nj: int, audio: bool, task: str = "sv") -> DataDir:
     data = read_data_dir(path)
+    if task == "cls":
+        check_labels([data])
     if audio:
         check_audio(data, sample_rate=sample_rate, nj=nj)
-    warning = single_utterance_warning(data)
+    warning = single_utterance_warning(data) if task == "sv" else None
     if warning:
         print(f"validate_data_dir: warning: {warning}", file=sys.stderr)
     return data
@@ -111,13 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sr", type=int, default=SAMPLE_RATE, help="expected sample rate")
     parser.add_argument("--nj", type=int, default=1, help="parallel audio header checks")
     parser.add_argument("--no-audio", action="store_true", help="skip the audio checks")
+    parser.add_argument("--task", choices=("sv", "cls"), default="sv", help="cls: utt2label required")
     args = parser.parse_args(argv)
     for path in args.paths:
         if (path / "wav.scp").is_file():
-            data = validate_one_dir(path, args.sr, args.nj, not args.no_audio)
-            lines = [f"{path}: {len(data.wav)} utterances, {len(data.spk2utt)} speakers: OK"]
+            lines = [summary_line(validate_one_dir(path, args.sr, args.nj, not args.no_audio, args.task))]
         elif path.is_dir():
-            lines = validate_corpus_dir(path, args.sr, args.nj, not args.no_audio)
+            lines = validate_corpus_dir(path, args.sr, args.nj, not args.no_audio, args.task)
         else:
             raise SpkpeftError(f"{path}: not a directory")
         print("\n".join(lines), file=sys.stdout)

@@ -67,16 +67,14 @@ def apply_peft(upstream: nn.Module, cfg: PeftConfig) -> PeftHandle:
     if getattr(upstream, "peft_method", None) is not None:
         raise SpkpeftError(f"a PEFT method ({upstream.peft_method}) is already applied to this upstream")
     spec = METHODS.get(cfg.method)
-    if spec is None:
-        raise SpkpeftError(f"unknown PEFT method '{cfg.method}' (expected one of: {', '.join(METHODS)})")
     if not isinstance(cfg, spec.config):
         raise SpkpeftError(f"PEFT method '{cfg.method}' needs a {spec.config.__name__}, got {type(cfg).__name__}")
     freeze(upstream)
-    modules = spec.apply(upstream, cfg)
+    modules = spec.build(upstream, cfg)
     upstream.peft_method = cfg.method
-    upstream.dropout_while_training = spec.upstream_dropout
+    upstream.dropout_while_training = spec.info["upstream_dropout"]
     upstream.train(upstream.training)
-    return PeftHandle(cfg.method, upstream, list(modules), spec.mergeable)
+    return PeftHandle(cfg.method, upstream, list(modules), spec.info["mergeable"])
 
 
 def _mergeable_modules(upstream: nn.Module) -> list[nn.Module]:

@@ -8,7 +8,7 @@ Adapter function (``D`` model dim, ``b`` bottleneck, ``s`` scale)::
 ``W_up`` and ``c_up`` start at zero, so ``a(h) = 0`` and the model is unchanged at step 0.
 Padded frames are zeroed before the depthwise convolution so they cannot leak into real ones.
 
-Placement inside a block (see :mod:`spkpeft.upstream.block`):
+Placement inside a block (see :mod:`spkpeft.upstream.s3prl.block`):
 
 * Houlsby (Houlsby et al., 2019): after the attention output and after the FFN output;
 * Pfeiffer (Pfeiffer et al., 2021): after the FFN output only;
@@ -32,8 +32,7 @@ from torch import Tensor
 
 from spkpeft.peft.base import (
     LayerSpec,
-    MethodSpec,
-    PeftConfig,
+        PeftConfig,
     choices,
     layers_field,
     positive_field,
@@ -125,7 +124,7 @@ def make_adapter(
 
 
 def adapter_slots(style: str, placement: str) -> tuple[str, ...]:
-    """The :class:`~spkpeft.upstream.block.LayerExtensions` slots used by ``style``/``placement``."""
+    """The :class:`~spkpeft.upstream.base.LayerExtensions` slots used by ``style``/``placement``."""
     positions = ("attn", "ffn") if style == "houlsby" else ("ffn",)
     suffix = "_out" if placement == "sequential" else "_parallel"
     return tuple(p + suffix for p in positions)
@@ -159,5 +158,5 @@ def apply_sv_adapter(upstream: nn.Module, cfg: SVAdapterConfig) -> list[nn.Modul
     return added
 
 
-register_method(MethodSpec("adapter", AdapterConfig, apply_adapter, description="Houlsby / Pfeiffer bottleneck adapters"))
-register_method(MethodSpec("sv_adapter", SVAdapterConfig, apply_sv_adapter, description="speaker-verification adapter framework"))
+register_method("adapter", AdapterConfig, apply_adapter, description="Houlsby / Pfeiffer bottleneck adapters")
+register_method("sv_adapter", SVAdapterConfig, apply_sv_adapter, description="speaker-verification adapter framework")

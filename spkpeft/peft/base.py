@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable
 
 import torch.nn as nn
 
 from spkpeft.errors import SpkpeftError
+from spkpeft.registry import Registry, tagged_section
 
 #: a per-layer selection in configs: None/"all", "intermediate", or explicit block indices
 LayerSpec = list[int] | str | None
@@ -53,47 +54,29 @@ def positive_field(default: int | float) -> Any:
     return field(default=default, metadata={"check": positive})
 
 
+#: the PEFT methods: ``peft.method`` -> config dataclass and ``apply(upstream, cfg) -> added modules``;
+#: ``info``: ``mergeable`` (``merge()`` folds the method for inference), ``upstream_dropout``
+#: (the upstream runs in train mode, dropout on, while training; False: always eval mode,
+#: for methods that train nothing inside it), ``averageable`` (checkpoint averaging of its
+#: parameters averages the model; False for factorised updates ``B A``, whose mean factors
+#: do not give the mean update)
+METHODS = Registry("peft", tag_key="method")
+
+
+@tagged_section(METHODS)
 @dataclass
 class PeftConfig:
     """``peft:`` section; ``method`` selects the subclass registered in :data:`METHODS`."""
 
-    TAG_KEY: ClassVar[str] = "method"
-
     method: str = "frozen"
 
-    @classmethod
-    def variants(cls) -> dict[str, type]:
-        """``method`` name -> config dataclass (the tagged union used by :mod:`spkpeft.config`)."""
-        return {name: spec.config for name, spec in METHODS.items()}
 
-
-@dataclass
-class MethodSpec:
-    """A registered method: its config class, ``apply(upstream, cfg) -> list of added modules``.
-
-    ``mergeable``: ``merge()`` folds the method for inference; ``upstream_dropout``: the
-    upstream model runs in train mode (dropout on) while training (False: always eval
-    mode, for methods that train nothing inside it); ``averageable``: checkpoint averaging
-    of its parameters averages the model (False for factorised updates ``B A``, whose
-    mean factors do not give the mean update).
-    """
-
-    name: str
-    config: type
-    apply: Callable[[nn.Module, PeftConfig], list[nn.Module]]
-    mergeable: bool = False
-    description: str = ""
-    upstream_dropout: bool = True
-    averageable: bool = True
-
-
-METHODS: dict[str, MethodSpec] = {}
-
-
-def register_method(spec: MethodSpec) -> MethodSpec:
-    """Add ``spec`` to :data:`METHODS`."""
-    METHODS[spec.name] = spec
-    return spec
+def register_method(name: str, config: type, apply: Callable[[nn.Module, PeftConfig], list[nn.Module]],
+                    description: str = "", mergeable: bool = False, upstream_dropout: bool = True,
+                    averageable: bool = True) -> None:
+    """Register a PEFT method in :data:`METHODS` (see there for the flags)."""
+    METHODS.register(name, config, apply, description, mergeable=mergeable, upstream_dropout=upstream_dropout,
+                     averageable=averageable)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
-from spkpeft.peft.base import MethodSpec, PeftConfig, register_method
+from spkpeft.peft.base import PeftConfig, register_method
 
 
 @dataclass
@@ -48,20 +48,22 @@ def apply_frozen(upstream: nn.Module, cfg: FrozenConfig) -> list[nn.Module]:
 
 def apply_full_ft(upstream: nn.Module, cfg: FullFinetuneConfig) -> list[nn.Module]:
     """Unfreeze every upstream parameter (except the CNN encoder with ``freeze_cnn``)."""
-    for name, param in upstream.model.named_parameters():
-        if not (cfg.freeze_cnn and name.startswith("feature_extractor.")):
+    frontend = {id(p) for p in upstream.frontend_parameters()} if cfg.freeze_cnn else set()
+    for param in upstream.base_parameters():
+        if id(param) not in frontend:
             param.requires_grad_(True)
     return []
 
 
 def apply_bitfit(upstream: nn.Module, cfg: BitFitConfig) -> list[nn.Module]:
     """Unfreeze every ``*.bias`` parameter (CNN biases only with ``include_cnn``)."""
-    for name, param in upstream.model.named_parameters():
-        if name.endswith("bias") and (cfg.include_cnn or not name.startswith("feature_extractor.")):
+    frontend = set() if cfg.include_cnn else {id(p) for p in upstream.frontend_parameters()}
+    for name, param in upstream.named_base_parameters():
+        if name.endswith("bias") and id(param) not in frontend:
             param.requires_grad_(True)
     return []
 
 
-register_method(MethodSpec("frozen", FrozenConfig, apply_frozen, description="frozen upstream", upstream_dropout=False))
-register_method(MethodSpec("full_ft", FullFinetuneConfig, apply_full_ft, description="full fine-tuning"))
-register_method(MethodSpec("bitfit", BitFitConfig, apply_bitfit, description="biases only"))
+register_method("frozen", FrozenConfig, apply_frozen, description="frozen upstream", upstream_dropout=False)
+register_method("full_ft", FullFinetuneConfig, apply_full_ft, description="full fine-tuning")
+register_method("bitfit", BitFitConfig, apply_bitfit, description="biases only")

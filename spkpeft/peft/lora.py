@@ -23,17 +23,14 @@ from torch import Tensor
 from spkpeft.errors import SpkpeftError
 from spkpeft.peft.base import (
     LayerSpec,
-    MethodSpec,
-    PeftConfig,
+        PeftConfig,
     dropout_rate,
     layers_field,
     positive_field,
     register_method,
     select_layers,
 )
-from spkpeft.upstream.block import LINEAR_TARGETS, TARGET_ALIASES, expand_targets, get_linear, set_linear
-
-TARGET_CHOICES = tuple(LINEAR_TARGETS) + tuple(TARGET_ALIASES)
+from spkpeft.upstream.base import TARGET_CHOICES, UpstreamBase, expand_roles
 
 
 @dataclass
@@ -106,15 +103,13 @@ class LoRALinear(MergeableDelta, nn.Module):
         return y + (self.dropout(x) @ self.lora_A.t() @ self.lora_B.t()) * self.scaling
 
 
-
-def wrap_linears(upstream: nn.Module, targets: list[str], layers: LayerSpec, make) -> list[nn.Module]:
-    """Replace the ``targets`` linears of the selected blocks by ``make(linear)``; return the wrappers."""
+def wrap_linears(upstream: UpstreamBase, targets: list[str], layers: LayerSpec, make) -> list[nn.Module]:
+    """Replace the ``targets`` projections of the selected blocks by ``make(linear)``; return the wrappers."""
     added = []
     for index in select_layers(layers, upstream.num_layers):
-        layer = upstream.layers[index]
-        for target in expand_targets(targets):
-            module = make(get_linear(layer, target))
-            set_linear(layer, target, module)
+        for role in expand_roles(targets):
+            module = make(upstream.projection(index, role))
+            upstream.set_projection(index, role, module)
             added.append(module)
     return added
 
@@ -124,6 +119,4 @@ def apply_lora(upstream: nn.Module, cfg: LoRAConfig) -> list[nn.Module]:
     return wrap_linears(upstream, cfg.targets, cfg.layers, lambda lin: LoRALinear(lin, cfg.rank, cfg.alpha, cfg.dropout))
 
 
-register_method(
-    MethodSpec("lora", LoRAConfig, apply_lora, mergeable=True, description="LoRA on chosen projections", averageable=False)
-)
+register_method("lora", LoRAConfig, apply_lora, mergeable=True, description="LoRA on chosen projections", averageable=False)

@@ -19,7 +19,7 @@ and :meth:`PrefixKeyValues.merge` folds the MLP into plain ``(L, 2, P, D)`` pref
 extraction (done by ``model.merge()``; ``unload`` drops the MLP).
 
 Both join the frames in **one softmax** by default (``attention: joint``, the published
-methods; :mod:`spkpeft.upstream.attention`): extra keys change the normalisation of the
+methods; :mod:`spkpeft.upstream.s3prl.attention`): extra keys change the normalisation of the
 frames' attention, so the model is not the bare one at initialisation.  ``attention: gated``
 keeps the variant this toolkit used first: a separate softmax over the extra keys scaled
 by a per-head gate initialised to 0 (zero-init gated attention of LLaMA-Adapter, Zhang et
@@ -48,8 +48,7 @@ from torch import Tensor
 
 from spkpeft.peft.base import (
     LayerSpec,
-    MethodSpec,
-    PeftConfig,
+        PeftConfig,
     choices,
     layers_field,
     non_negative,
@@ -57,7 +56,7 @@ from spkpeft.peft.base import (
     register_method,
     select_layers,
 )
-from spkpeft.upstream.attention import ExtraKV
+from spkpeft.upstream.base import ExtraKV
 
 ATTENTION_MODES = ("joint", "gated")
 
@@ -93,12 +92,11 @@ def _normal(shape: tuple[int, ...], std: float = 1.0) -> Tensor:
 
 def hidden_scale_prompts(upstream: nn.Module, blocks: list[int], num_tokens: int) -> Tensor:
     """Initial prompts ``(len(blocks), P, D)`` on the scale of each block's input (module doc)."""
-    dim = upstream.hidden_dim
-    prompts = _normal((len(blocks), num_tokens, dim))
-    if upstream.model.encoder.layer_norm_first:
-        return prompts
+    prompts = _normal((len(blocks), num_tokens, upstream.hidden_dim))
     for row, block in enumerate(blocks):
-        norm = upstream.model.encoder.layer_norm if block == 0 else upstream.layers[block - 1].final_layer_norm
+        norm = upstream.block_input_norm(block)
+        if norm is None:  # a pre-LN block normalises its input itself
+            continue
         gamma, beta = norm.weight.detach().float().cpu(), norm.bias.detach().float().cpu()
         prompts[row] = beta + gamma * prompts[row]
     return prompts
@@ -213,5 +211,5 @@ def apply_prefix(upstream: nn.Module, cfg: PrefixConfig) -> list[nn.Module]:
     return [upstream.prefixes]
 
 
-register_method(MethodSpec("prompt", PromptConfig, apply_prompt, description="deep / shallow prompt tuning"))
-register_method(MethodSpec("prefix", PrefixConfig, apply_prefix, mergeable=True, description="prefix tuning"))
+register_method("prompt", PromptConfig, apply_prompt, description="deep / shallow prompt tuning")
+register_method("prefix", PrefixConfig, apply_prefix, mergeable=True, description="prefix tuning")

@@ -73,8 +73,9 @@ import torch.nn as nn
 from torch import Tensor
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.peft.base import LayerSpec, MethodSpec, PeftConfig, layers_field, positive_field, register_method
-from spkpeft.peft.lora import TARGET_CHOICES, MergeableDelta, wrap_linears
+from spkpeft.peft.base import LayerSpec, PeftConfig, layers_field, positive_field, register_method
+from spkpeft.peft.lora import MergeableDelta, wrap_linears
+from spkpeft.upstream.base import TARGET_CHOICES
 
 
 @dataclass
@@ -177,12 +178,10 @@ def apply_spectral_lora(upstream: nn.Module, cfg: SpectralLoRAConfig) -> list[nn
 
 
 register_method(
-    MethodSpec(
-        "spectral_lora",
-        SpectralLoRAConfig,
-        apply_spectral_lora,
-        mergeable=True,
-        description="additive low-rank tuning of the top-r singular vectors",
-        averageable=False,  # factorised (A B) updates: mean factors do not give the mean update
-    )
+    "spectral_lora",
+    SpectralLoRAConfig,
+    apply_spectral_lora,
+    mergeable=True,
+    description="additive low-rank tuning of the top-r singular vectors",
+    averageable=False,  # factorised (A B) updates: mean factors do not give the mean update
 )

@@ -1,10 +1,15 @@
-"""Self-supervised speech upstreams (WavLM, wav2vec 2.0, HuBERT) loaded through s3prl.
+"""Upstreams: the protocol PEFT methods target (:mod:`.base`) and the families behind it.
 
-``load_upstream(name, num_layers=None) -> Upstream``; ``Upstream(wavs, wav_lens)`` returns
-every hidden state ``[(B, T, D)] * (num_layers + 1)`` and the frame lengths ``(B,)``.
+``build_upstream(cfg)`` builds the family named by ``upstream.type`` (registered in
+:data:`~spkpeft.upstream.base.UPSTREAMS`); every upstream returns all hidden states
+``[(B, T, D)] * (num_layers + 1)`` and the frame lengths ``(B,)``.  Families: ``s3prl``
+(:mod:`.s3prl`: WavLM, wav2vec 2.0 / XLS-R, HuBERT).
 """
 
-from spkpeft.upstream.random_arch import ARCHS as RANDOM_ARCHS
-from spkpeft.upstream.wrapper import Upstream, load_upstream
+from spkpeft.upstream import s3prl  # noqa: F401  (registers the s3prl family)
+from spkpeft.upstream.base import UPSTREAMS, UpstreamBase, UpstreamConfig, build_upstream, check_upstream
+from spkpeft.upstream.s3prl.random_arch import ARCHS as RANDOM_ARCHS
+from spkpeft.upstream.s3prl.wrapper import S3prlUpstream, load_upstream
 
-__all__ = ["RANDOM_ARCHS", "Upstream", "load_upstream"]
+__all__ = ["RANDOM_ARCHS", "UPSTREAMS", "S3prlUpstream", "UpstreamBase", "UpstreamConfig", "build_upstream",
+           "check_upstream", "load_upstream"]

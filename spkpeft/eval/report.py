@@ -1,0 +1,221 @@
+"""``results.json``, the per-class files of classification and the result tables (stages 5 and 6).
+
+``$exp/results.json`` is a JSON list of objects, one per evaluated set; ``task``
+says which task wrote it (a row without ``task`` is an older speaker-verification
+row)::
+
+    [{"trials": "vox1_o", "n_trials": 37611, "eer_pct": 1.23, "mindcf_p0.01": 0.123,
+      "mindcf_p0.05": 0.089, "norm": "none", "task": "sv", ...},          # one per trial list x norm
+     {"task": "cls", "set": "test", "n": 1200, "accuracy_pct": 91.5,
+      "macro_f1": 0.903, ...}]                                           # one per data directory
+
+both followed by the experiment's :data:`INFO_KEYS` when known.
+
+Classification (stage 5, :mod:`spkpeft.tasks.cls.evaluate`) also writes, per set,
+``per_class.tsv`` (:func:`per_class_lines`: ``class n precision recall f1``, one row
+per class of ``classes.txt``) and ``confusion.tsv`` (:func:`confusion_lines`: a header
+row of predicted classes, one row of counts per true class); stage 6 reads them back
+(:func:`per_class_table`, :func:`read_confusion`).
+
+Tables are Markdown (pipe tables) rendered by pandas' ``DataFrame.to_markdown``
+(through ``tabulate``) with alignment off: cells are written as given, ``| a | b |``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.eval.metrics import per_class_scores
+from spkpeft.io.atomic import write_json_atomic  # noqa: F401  (results.json is written through it)
+
+TASK_KEY = "task"
+#: the task of a row without ``task`` (results written before classification existed)
+DEFAULT_TASK = "sv"
+#: keys every row of a task must have, in table order
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "sv": ("trials", "n_trials", "eer_pct", "mindcf_p0.01", "mindcf_p0.05"),
+    "cls": ("set", "n", "accuracy_pct", "macro_f1"),
+}
+RESULT_KEYS = REQUIRED_KEYS["sv"]
+CLS_RESULT_KEYS = REQUIRED_KEYS["cls"]
+INFO_KEYS = ("config", "upstream", "trainable_params", "total_params", "train_seconds", "peak_memory_mb")
+#: Markdown titles of the result keys (other keys are titled by their name)
+TITLES = {"eer_pct": "EER (%)", "mindcf_p0.01": "minDCF (p=0.01)", "mindcf_p0.05": "minDCF (p=0.05)",
+          "accuracy_pct": "accuracy (%)", "macro_f1": "macro-F1"}
+#: cell formats of keys whose values should not follow :func:`_format`'s size rule
+FORMATS = {"accuracy_pct": "{:.2f}", "macro_f1": "{:.4f}"}
+PER_CLASS_HEADER = ("class", "n", "precision", "recall", "f1")
+CONFUSION_CORNER = "true\\predicted"
+
+
+def task_of(row: dict[str, Any]) -> str:
+    """The task of a results row (``sv`` when it has no ``task`` key)."""
+    return row.get(TASK_KEY, DEFAULT_TASK)
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """Read and check a ``results.json``: every row has the :data:`REQUIRED_KEYS` of its task."""
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "results file does not exist")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise file_error(path, f"not valid JSON ({err.msg})", err.lineno) from None
+    if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+        raise file_error(path, "expected a JSON list of objects")
+    for number, row in enumerate(results, 1):
+        task = task_of(row)
+        if task not in REQUIRED_KEYS:
+            raise file_error(path, f"entry {number} has unknown task {task!r} (known: {', '.join(REQUIRED_KEYS)})")
+        missing = [k for k in REQUIRED_KEYS[task] if k not in row]
+        if missing:
+            raise file_error(path, f"entry {number} lacks key '{missing[0]}'")
+    return results
+
+
+def read_experiment_info(path: str | Path) -> dict[str, Any]:
+    """The :data:`INFO_KEYS` of an experiment's ``train_done.json`` (written at the end of training)."""
+    path = Path(path)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise file_error(path, f"cannot read experiment summary ({err})") from None
+    missing = [k for k in INFO_KEYS if k not in info]
+    if missing:
+        raise file_error(path, f"lacks key '{missing[0]}'")
+    return {k: info[k] for k in INFO_KEYS}
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+def _cell(key: str, value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and key in FORMATS:
+        return FORMATS[key].format(value)
+    return _format(value)
+
+
+def markdown_table(titles: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown (pipe) table from column titles and rows of already formatted cells, through pandas.
+
+    Cells are written as given (no padding, no number parsing), ``| a | b |``; the rule under
+    the titles has as many dashes as the widest cell of its column, plus two.
+    """
+    frame = pd.DataFrame([list(cells) for cells in rows], columns=list(titles), dtype=object)
+    return frame.to_markdown(index=False, tablefmt="pipe", stralign=None, numalign=None, disable_numparse=True)
+
+
+def _task_table(task: str, rows: Sequence[dict[str, Any]]) -> str:
+    """One task's rows: its :data:`REQUIRED_KEYS`, then the other scalar keys in order of appearance."""
+    headers = list(REQUIRED_KEYS[task])
+    for row in rows:
+        headers += [k for k in row if k not in headers and k != TASK_KEY and not isinstance(row[k], (dict, list))]
+    return markdown_table([TITLES.get(h, h) for h in headers],
+                          [[_cell(h, row.get(h)) for h in headers] for row in rows])
+
+
+def results_table(results: Sequence[dict[str, Any]]) -> str:
+    """Markdown table(s) of ``results`` rows: one table per task, in order of first appearance.
+
+    ``sv`` rows: trials, n_trials, EER (%), minDCF (p=0.01), minDCF (p=0.05), then the
+    other scalar keys (``norm``, the experiment info, ...); ``cls`` rows: set, n,
+    accuracy (%), macro-F1, then the other scalar keys. ``task`` itself is not a
+    column; with several tasks each table follows a ``### <task>`` line.
+    """
+    if not results:
+        raise SpkpeftError("no results to report")
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for row in results:
+        by_task.setdefault(task_of(row), []).append(row)
+    unknown = [t for t in by_task if t not in REQUIRED_KEYS]
+    if unknown:
+        raise SpkpeftError(f"results of unknown task {unknown[0]!r} (known: {', '.join(REQUIRED_KEYS)})")
+    tables = {task: _task_table(task, rows) for task, rows in by_task.items()}
+    if len(tables) == 1:
+        return next(iter(tables.values()))
+    return "\n\n".join(f"### {task}\n\n{table}" for task, table in tables.items())
+
+
+# ---------------------------------------------------------------- classification files
+
+
+def per_class_lines(confusion: np.ndarray, class_names: Sequence[str]) -> list[str]:
+    """``per_class.tsv``: header :data:`PER_CLASS_HEADER`, then per class its name, its number of
+    utterances (row sum of ``confusion``) and precision, recall, F1 (:func:`spkpeft.eval.metrics.per_class_scores`)."""
+    confusion = np.asarray(confusion)
+    precision, recall, f1 = per_class_scores(confusion)
+    lines = ["\t".join(PER_CLASS_HEADER)]
+    for k, name in enumerate(class_names):
+        lines.append(f"{name}\t{int(confusion[k].sum())}\t{precision[k]:.6f}\t{recall[k]:.6f}\t{f1[k]:.6f}")
+    return lines
+
+
+def confusion_lines(confusion: np.ndarray, class_names: Sequence[str]) -> list[str]:
+    """``confusion.tsv``: ``true\\predicted <class> ...`` then ``<true class> <count> ...`` per class."""
+    confusion = np.asarray(confusion)
+    lines = ["\t".join([CONFUSION_CORNER, *class_names])]
+    lines += ["\t".join([name, *(str(int(v)) for v in confusion[k])]) for k, name in enumerate(class_names)]
+    return lines
+
+
+def read_confusion(path: str | Path) -> tuple[np.ndarray, list[str]]:
+    """``(counts (K, K) int64, class names)`` of a ``confusion.tsv`` (see :func:`confusion_lines`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "confusion matrix does not exist (stage 5 writes it)")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or not lines[0].strip():
+        raise file_error(path, "empty file", 1)
+    header = lines[0].split("\t")
+    names = header[1:]
+    if not names:
+        raise file_error(path, "header names no class", 1)
+    rows = lines[1:]
+    if len(rows) != len(names):
+        raise file_error(path, f"{len(names)} predicted classes in the header but {len(rows)} rows")
+    counts = np.zeros((len(names), len(names)), dtype=np.int64)
+    for k, line in enumerate(rows):
+        fields = line.split("\t")
+        if fields[0] != names[k]:
+            raise file_error(path, f"row of '{fields[0]}' where class '{names[k]}' (column {k + 1}) was expected",
+                             k + 2)
+        try:
+            values = [int(v) for v in fields[1:]]
+        except ValueError:
+            raise file_error(path, "counts must be integers", k + 2) from None
+        if len(values) != len(names) or min(values) < 0:
+            raise file_error(path, f"expected {len(names)} non-negative counts, got {fields[1:]}", k + 2)
+        counts[k] = values
+    return counts, names
+
+
+def per_class_table(path: str | Path) -> str:
+    """Markdown table of a ``per_class.tsv``: class, n, precision, recall, F1 (4 decimals)."""
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "per-class scores do not exist (stage 5 writes them)")
+    try:
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise file_error(path, f"not a tab-separated table ({err})") from None
+    if tuple(frame.columns) != PER_CLASS_HEADER:
+        raise file_error(path, f"header must be {' '.join(PER_CLASS_HEADER)}, got {' '.join(frame.columns)}", 1)
+    cells = []
+    for number, row in enumerate(frame.itertuples(index=False), 2):
+        try:
+            cells.append([row[0], str(int(row[1])), *(f"{float(v):.4f}" for v in row[2:])])
+        except ValueError:
+            raise file_error(path, "n must be an integer and precision, recall, f1 numbers", number) from None
+    return markdown_table(["class", "n", "precision", "recall", "F1"], cells)

@@ -1,0 +1,4 @@
+"""Model parts shared by the tasks: layer aggregation, heads, losses, and the model that
+chains upstream -> aggregation -> head (-> classifier)."""
+
+from spkpeft.nn import pooled  # noqa: F401  (registers the pooled head next to ECAPA)

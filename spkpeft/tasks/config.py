@@ -1,0 +1,93 @@
+"""The whole configuration of an experiment: one dataclass per section.
+
+Sections: ``task`` (:data:`spkpeft.tasks.base.TASKS`: ``sv``, ``cls``), ``upstream``
+(:data:`spkpeft.upstream.base.UPSTREAMS`), ``peft`` (:data:`spkpeft.peft.METHODS`),
+``aggregation``, ``head``, ``loss`` (registries of :mod:`spkpeft.nn`), ``data``, ``train``,
+``extract``.  Every registry-backed section is a tagged union (``task.type``,
+``upstream.type``, ``peft.method``, ``aggregation.type``, ``head.type``, ``loss.type``)
+read strictly by :mod:`spkpeft.config`: unknown keys and wrong types are errors naming the
+file and the dotted key.  Each section's schema lives with its component; adding a
+section is one field of :class:`Config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spkpeft import config as reader
+from spkpeft.data.crops import DataConfig, validate_data_config
+from spkpeft.engine.extract import ExtractConfig, validate_extract_config
+from spkpeft.engine.trainer import TrainConfig, validate_train_config
+from spkpeft.errors import SpkpeftError
+from spkpeft.nn.aggregation import AggregationConfig
+from spkpeft.nn.heads import HeadConfig, validate_head_config
+from spkpeft.nn.losses import LossConfig, validate_loss_config
+from spkpeft.peft import METHODS, PeftConfig
+from spkpeft.peft.finetune import FrozenConfig
+from spkpeft.tasks import cls, sv  # noqa: F401  (register the tasks)
+from spkpeft.tasks.base import TaskConfig
+from spkpeft.upstream import UpstreamConfig
+
+OVERRIDE_SOURCE = reader.OVERRIDE_SOURCE
+
+
+@dataclass
+class Config:
+    """The whole configuration; each field is a section."""
+
+    task: TaskConfig = field(default_factory=lambda: sv.SVTaskConfig())
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    peft: PeftConfig = field(default_factory=FrozenConfig)
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+
+
+def validate_values(cfg: Config) -> None:
+    """Cross-field and range checks of the sections (types are checked while reading)."""
+    if isinstance(cfg.head, HeadConfig):
+        validate_head_config(cfg.head)
+    if isinstance(cfg.loss, LossConfig):
+        validate_loss_config(cfg.loss)
+    validate_train_config(cfg.train)
+    validate_extract_config(cfg.extract)
+    validate_data_config(cfg.data)
+    validate_averaging(cfg)
+
+
+def validate_averaging(cfg: Config) -> None:
+    """``train.average_last`` needs a method whose parameters can be averaged: the mean of
+    factorised updates is not the product of the mean factors (``mean(B) mean(A) !=
+    mean(B A)``), so LoRA and Spectral-LoRA refuse it."""
+    if cfg.train.average_last > 0 and not METHODS.get(cfg.peft.method).info["averageable"]:
+        raise SpkpeftError(
+            f"train.average_last must be 0 for peft.method '{cfg.peft.method}': its update B A is "
+            f"factorised, and averaging the factors does not average the updates (use "
+            f"extract.checkpoint best or last)"
+        )
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read, compose (``base:``), override and validate the config at ``path``.
+
+    ``overrides`` maps dotted keys (``{"upstream.name": "random:tiny_wavlm"}``) or nested
+    mappings to values applied on top of the files.
+    """
+    data, provenance = reader.read_tree(path, overrides)
+    return reader.build(Config, data, provenance, str(path), validate_values)
+
+
+def config_from_dict(data: dict, source: str = "<dict>") -> Config:
+    """Validate an already-merged mapping (e.g. a saved resolved config)."""
+    return reader.build(Config, data, reader.record_provenance(data, source), source, validate_values)
+
+
+def config_to_dict(cfg: Config) -> dict:
+    """The resolved config as plain nested dicts (suitable for ``yaml.safe_dump``)."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,116 @@
+"""An experiment directory: its resolved config and its trained model.
+
+``EXP/config.yaml`` holds the fully resolved config of the first training run
+in ``EXP``.  Training again in the same directory resumes only when the config
+is identical; otherwise it stops, naming the first key that differs, so two
+different settings never share checkpoints.
+The upstream is checked (:func:`spkpeft.upstream.check_upstream`)
+before ``config.yaml`` is first written, so a run stopped by a missing or
+malformed upstream checkpoint leaves no config behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from spkpeft.engine.checkpoint import load_checkpoint
+from spkpeft.tasks.config import Config, config_from_dict, config_to_dict, load_config
+from spkpeft.io.atomic import write_text_atomic
+from spkpeft.errors import SpkpeftError
+from spkpeft.tasks.base import get_task
+from spkpeft.upstream import check_upstream
+
+CHECKPOINT_NAMES = ("best", "last", "avg")
+
+
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """Dotted key of the first difference between two nested dicts (None when equal)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{prefix}{key}"
+            found = first_difference(a[key], b[key], f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    return None if a == b else prefix.rstrip(".")
+
+
+def read_overlay(path: str | Path) -> dict:
+    """An overlay: a YAML mapping of sections merged on top of a config (e.g. ``conf/overlays/*.yaml``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpkpeftError(f"{path}: overlay file not found")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or "base" in data:
+        raise SpkpeftError(f"{path}: an overlay is a mapping of config sections without 'base'")
+    return data
+
+
+def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str | None = None,
+                       write: bool = True, overlays: list[str | Path] = (), init_from: str | None = None) -> Config:
+    """Resolve the config (+ overlays, upstream and init overrides) and check it against ``EXP/config.yaml``."""
+    exp = Path(exp)
+    overrides: dict = {}
+    for overlay in overlays:
+        for section, values in read_overlay(overlay).items():
+            if isinstance(values, dict):
+                overrides.update({f"{section}.{k}": v for k, v in values.items()})
+            else:
+                overrides[section] = values
+    if upstream:
+        overrides["upstream.name"] = upstream
+    if init_from:
+        overrides["train.init_from"] = str(init_from)
+    cfg = load_config(config_path, overrides or None)
+    resolved = config_to_dict(cfg)
+    saved_path = exp / "config.yaml"
+    if saved_path.is_file():
+        saved = yaml.safe_load(saved_path.read_text())
+        diff = first_difference(saved, resolved)
+        if diff is not None:
+            raise SpkpeftError(f"{saved_path}: the experiment holds a different config ('{diff}' differs from "
+                               f"{config_path}); use another --exp or remove {exp}")
+    elif write:
+        # A missing or malformed upstream fails here, before config.yaml exists: a run that
+        # cannot start must not leave a config that refuses the corrected command.
+        check_upstream(cfg.upstream)
+        exp.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(saved_path, yaml.safe_dump(resolved, sort_keys=False).splitlines())
+    return cfg
+
+
+def checkpoint_path(exp: Path, which: str) -> Path:
+    """``best``/``last``/``avg`` name a checkpoint of ``exp``; anything else is a path."""
+    return exp / "checkpoints" / f"{which}.pt" if which in CHECKPOINT_NAMES else Path(which)
+
+
+def load_trained_model(exp: str | Path, which: str | None, device: torch.device):
+    """Build the model of ``EXP/config.yaml``, load a checkpoint's trainable weights and merge the method.
+
+    Returns ``(model in eval mode, config, source)`` where ``source`` identifies
+    the checkpoint file (path, size, modification time).
+    """
+    exp = Path(exp)
+    cfg_path = exp / "config.yaml"
+    if not cfg_path.is_file():
+        raise SpkpeftError(f"{cfg_path}: missing (train the experiment first, stage 3)")
+    cfg = config_from_dict(yaml.safe_load(cfg_path.read_text()), str(cfg_path))
+    path = checkpoint_path(exp, which or cfg.extract.checkpoint)
+    ckpt = load_checkpoint(path)
+    if "trainable" not in ckpt:
+        raise SpkpeftError(f"{path}: not a spkpeft training checkpoint (no 'trainable' entry)")
+    model = get_task(cfg).inference_model(cfg, exp)
+    prefix = "model."
+    state = {k[len(prefix):]: v for k, v in ckpt["trainable"].items() if k.startswith(prefix)}
+    model.load_trainable_state_dict(state)
+    model.merge()
+    model.to(device).eval()
+    stat = os.stat(path)
+    source = {"checkpoint": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return model, cfg, source

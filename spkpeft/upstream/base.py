@@ -1,0 +1,189 @@
+"""The upstream protocol: what parameter-efficient methods may use of an upstream.
+
+An upstream family (s3prl's WavLM / wav2vec 2.0 / HuBERT in :mod:`spkpeft.upstream.s3prl`;
+the Audio Spectrogram Transformer later) subclasses :class:`UpstreamBase` and registers a
+loader in :data:`UPSTREAMS`.  :mod:`spkpeft.peft` imports this module only, never a
+family's code, so a method written once works on every family.
+
+What a family provides:
+
+* ``forward(wavs (B, S), wav_lens (B,)) -> (hidden states [(B, T, D)] * (L + 1), lengths (B,))``;
+* the transformer blocks (:attr:`num_layers`, :attr:`hidden_dim`, :attr:`num_heads`) and
+  their linear projections by **role** (:data:`ROLES`: ``q``, ``k``, ``v``, ``out``,
+  ``fc1`` = FFN in, ``fc2`` = FFN out), read and replaced through :meth:`projection` /
+  :meth:`set_projection`;
+* extension slots its forward honours: per block :class:`LayerExtensions` (adapters around
+  the attention and FFN sub-layers), ``prompts`` (tokens prepended to the blocks' input),
+  ``prefixes`` (extra keys/values per block, :class:`ExtraKV`), ``hidden_adapters`` (one
+  module per hidden state);
+* the LayerNorm whose output block ``i`` reads (:meth:`block_input_norm`; None for pre-LN
+  blocks), for methods that initialise on the scale of the hidden states;
+* its parameters by part: every parameter of the bare model (:meth:`base_parameters`),
+  the waveform frontend's (:meth:`frontend_parameters`, e.g. a CNN encoder), named
+  (:meth:`named_base_parameters`);
+* ``dropout_while_training``: False keeps the bare model in eval mode while training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch.nn as nn
+from torch import Tensor
+
+from spkpeft.errors import SpkpeftError
+from spkpeft.registry import Registry, tagged_section
+
+#: projection roles inside one transformer block
+ROLES = ("q", "k", "v", "out", "fc1", "fc2")
+#: aliases accepted in configs, expanded to roles
+ROLE_ALIASES: dict[str, tuple[str, ...]] = {"ffn": ("fc1", "fc2"), "attn": ("q", "k", "v", "out")}
+TARGET_CHOICES = ROLES + tuple(ROLE_ALIASES)
+
+#: upstream families: ``upstream.type`` -> loader ``build(cfg) -> UpstreamBase`` with
+#: ``info["check"](name)`` validating a name without building the model
+UPSTREAMS = Registry("upstream", tag_key="type")
+
+BASE_MARK = "_spkpeft_base"
+
+
+@tagged_section(UPSTREAMS)
+@dataclass
+class UpstreamConfig:
+    """``upstream:`` section; ``type`` selects the family (its subclass adds no key today)."""
+
+    type: str = "s3prl"
+    name: str = "wavlm_base_plus"
+    num_layers: int | None = field(default=None, metadata={"check": lambda v: None if v is None or v > 0 else f"must be > 0, got {v}"})
+
+
+def expand_roles(targets: list[str]) -> list[str]:
+    """Expand aliases (``ffn`` -> ``fc1, fc2``) and drop duplicates, keeping order."""
+    out: list[str] = []
+    for target in targets:
+        for role in ROLE_ALIASES.get(target, (target,)):
+            if role not in ROLES:
+                raise SpkpeftError(f"unknown projection target '{target}' (expected one of: {', '.join(TARGET_CHOICES)})")
+            if role not in out:
+                out.append(role)
+    return out
+
+
+@dataclass
+class ExtraKV:
+    """Extra keys/values (batch-broadcastable ``(B or 1, H, P, d)``) of one block's attention;
+    ``gate`` ``(H,)`` for the zero-initialised gated form, None for a joint softmax."""
+
+    keys: Tensor
+    values: Tensor
+    gate: Tensor | None = None
+
+
+class LayerExtensions(nn.Module):
+    """Per-block slots filled by :mod:`spkpeft.peft`; each a module ``m(h, key_padding_mask)``
+    on time-first ``h`` returning a tensor of the same shape:
+
+    * ``attn_parallel(u)``: added to the attention output, ``u`` the attention input;
+    * ``attn_out(h)``: sequential adapter, ``h <- h + attn_out(h)`` on the attention output;
+    * ``ffn_parallel(u)``: added to the FFN output, ``u`` the FFN input;
+    * ``ffn_out(h)``: sequential adapter, ``h <- h + ffn_out(h)`` on the FFN output.
+    """
+
+    SLOTS = ("attn_parallel", "attn_out", "ffn_parallel", "ffn_out")
+
+    def __init__(self) -> None:
+        super().__init__()
+        for slot in self.SLOTS:
+            setattr(self, slot, None)
+
+
+class UpstreamBase(nn.Module):
+    """Base class of every upstream family (see the module docstring).
+
+    A family's ``__init__`` sets ``self.layer_ext = nn.ModuleList(LayerExtensions() ...)``
+    (one per block) and calls :meth:`mark_base_parameters` once its model is in place.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.prompts: nn.Module | None = None
+        self.prefixes: nn.Module | None = None
+        self.hidden_adapters: nn.ModuleList | None = None
+        self.peft_method: str | None = None
+        self.dropout_while_training = True
+
+    # ---- structure (families implement these) ------------------------------------
+    @property
+    def num_layers(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def hidden_dim(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def num_heads(self) -> int:
+        raise NotImplementedError
+
+    def projection(self, block: int, role: str) -> nn.Module:
+        """The (possibly wrapped) linear layer of ``role`` in block ``block``."""
+        raise NotImplementedError
+
+    def set_projection(self, block: int, role: str, module: nn.Module) -> None:
+        """Replace the linear layer of ``role`` in block ``block`` by ``module``."""
+        raise NotImplementedError
+
+    def block_input_norm(self, block: int) -> nn.LayerNorm | None:
+        """The LayerNorm whose output is block ``block``'s input (post-LN), or None (pre-LN)."""
+        raise NotImplementedError
+
+    def bare_model(self) -> nn.Module:
+        """The family's own model (the module whose parameters are the bare upstream's)."""
+        raise NotImplementedError
+
+    def frontend_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the waveform frontend (e.g. the CNN feature encoder)."""
+        raise NotImplementedError
+
+    # ---- derived -------------------------------------------------------------------
+    @property
+    def num_hidden(self) -> int:
+        """Hidden states returned by ``forward`` (blocks + 1)."""
+        return self.num_layers + 1
+
+    def mark_base_parameters(self) -> None:
+        """Tag the bare model's parameters (call once at load, before any method is applied)."""
+        for param in self.bare_model().parameters():
+            setattr(param, BASE_MARK, True)
+
+    def named_base_parameters(self) -> Iterator[tuple[str, nn.Parameter]]:
+        """``(name, parameter)`` of the bare model, names relative to :meth:`bare_model`."""
+        return self.bare_model().named_parameters()
+
+    def base_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the bare upstream (not those added by a PEFT method)."""
+        return [p for p in self.parameters() if getattr(p, BASE_MARK, False)]
+
+    def num_base_params(self) -> int:
+        return sum(p.numel() for p in self.base_parameters())
+
+    def train(self, mode: bool = True) -> "UpstreamBase":
+        """With ``dropout_while_training`` False (methods that train nothing inside the model,
+        e.g. ``frozen``) the bare model stays in eval mode, as in s3prl's downstream runner."""
+        super().train(mode)
+        if mode and not self.dropout_while_training:
+            self.bare_model().eval()
+        return self
+
+
+def build_upstream(cfg: UpstreamConfig) -> UpstreamBase:
+    """The upstream of ``cfg`` (family ``cfg.type``)."""
+    return UPSTREAMS.get(cfg.type).build(cfg)
+
+
+def check_upstream(cfg: UpstreamConfig) -> None:
+    """Check without building the model that ``cfg.name`` resolves (raises the loader's error)."""
+    check: Callable[[str], None] | None = UPSTREAMS.get(cfg.type).info.get("check")
+    if check is not None:
+        check(cfg.name)

@@ -8,6 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from spkpeft.errors import file_error
+from spkpeft.io.atomic import write_bytes_atomic
 
 SAMPLE_RATE = 16000
 
@@ -44,9 +45,6 @@ def read_audio(path: str | Path, expected_sr: int = SAMPLE_RATE) -> np.ndarray:
 
 
 def write_audio(path: str | Path, samples: np.ndarray, sr: int = SAMPLE_RATE) -> None:
-    """Write 16-bit PCM WAV atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    sf.write(str(tmp), np.asarray(samples, dtype=np.float32), sr, subtype="PCM_16", format="WAV")
-    tmp.replace(path)
+    """Write 16-bit PCM WAV through the atomic writer (:mod:`spkpeft.io.atomic`)."""
+    data = np.asarray(samples, dtype=np.float32)
+    write_bytes_atomic(path, lambda handle: sf.write(handle, data, sr, subtype="PCM_16", format="WAV"))

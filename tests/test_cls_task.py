@@ -23,7 +23,6 @@ from spkpeft.tasks.experiment import load_trained_model, prepare_experiment
 pytestmark = pytest.mark.usefixtures("isolated_model_cache")
 
 SMALL = """
-peft: {bottleneck: 8, embed_bottleneck: 8}
 head: {attention_channels: 8}
 data: {crop_seconds: 0.5, batch_size: 8, num_workers: 0}
 train: {epochs: EPOCHS, save_every_steps: 0, log_every_steps: 0}

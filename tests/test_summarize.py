@@ -159,3 +159,11 @@ def test_cli_prints_one_json_object_and_reports_errors(tmp_path):
     done = _cli("--config", str(bad), "--upstream", "random:tiny_hubert")
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.strip().splitlines()[-1] == f"summarize: error: {bad}: unknown key 'peft.rnak' (expected one of: method, rank, alpha, dropout, targets, layers)"
+
+
+def test_summary_of_a_classification_config_counts_the_classifier():
+    """A cls config (pooled head, no classifier until the task adds one): the head cost is
+    that of the pooling; the summary works for every task's configs."""
+    result = summarize(str(ROOT / "conf" / "cls" / "lora.yaml"), "random:tiny_hubert")
+    assert result["trainable"]["peft"] == 4 * 2 * 16 * (256 + 256)
+    assert result["head_cost"]["params"] == result["head_cost"]["plain_params"] == 0  # mean pooling: no parameters

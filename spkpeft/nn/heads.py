@@ -536,10 +536,11 @@ def count_macs(module_or_cfg: nn.Module | HeadConfig, feat_dim: int, num_frames:
     was_training = module.training
     try:
         module.eval()
-        param = next(module.parameters())
+        param = next(module.parameters(), None)  # a parameter-free head (mean pooling) runs on the CPU
+        dtype, device = (param.dtype, param.device) if param is not None else (torch.float32, torch.device("cpu"))
         with torch.no_grad():
-            module(torch.zeros(1, num_frames, feat_dim, dtype=param.dtype, device=param.device),
-                   torch.tensor([num_frames], device=param.device))
+            module(torch.zeros(1, num_frames, feat_dim, dtype=dtype, device=device),
+                   torch.tensor([num_frames], device=device))
     finally:
         module.train(was_training)
         for handle in handles:

@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 
 stage=1          # first stage to run
 stop_stage=6     # last stage to run
-corpus=mini      # mini | mini_cls | voxceleb1 | cnceleb1 | kaldi
+corpus=mini      # mini | mini_cls | mini_cm | voxceleb1 | cnceleb1 | kaldi | asvspoof2019_la | asvspoof2021 | in_the_wild
 data_root=       # corpus root; mini, mini_cls: where the synthetic corpus is written (default data/raw/<corpus>)
 config=          # YAML config (default conf/sv/mini.yaml)
 upstream=        # overrides upstream.name of the config (s3prl name, checkpoint path, random:<arch>)
@@ -33,8 +33,9 @@ kaldi_dev=       # kaldi, cls task: Kaldi data directory (with utt2label) to val
 usage="Usage: $0 [options]
   --stage N          first stage (default $stage)      1 data prep, 2 validation, 3 training,
   --stop-stage M     last stage (default $stop_stage)       4 extraction, 5 scoring, 6 report
-  --corpus NAME      mini | mini_cls | voxceleb1 | cnceleb1 | kaldi (default $corpus)
-  --data-root DIR    corpus root (mini, mini_cls: where to write it; default data/raw/<corpus>)
+  --corpus NAME      mini | mini_cls | mini_cm | voxceleb1 | cnceleb1 | kaldi | asvspoof2019_la |
+                     asvspoof2021 | in_the_wild (default $corpus)
+  --data-root DIR    corpus root (mini, mini_cls, mini_cm: where to write it; default data/raw/<corpus>)
   --config FILE      YAML config (default conf/sv/mini.yaml); its task.type picks stages 2, 4-6
   --upstream NAME    override the config's upstream (hub name, checkpoint path, random:<arch>)
   --overlay FILE     YAML overlay on top of the config (e.g. conf/overlays/large_margin.yaml)
@@ -68,7 +69,9 @@ done
 require_file "$config"
 task=$(python -m spkpeft.bin.config_value --config "$config" task.type)
 case "$corpus" in
-  mini|mini_cls) : "${data_root:=data/raw/$corpus}" ;;
+  mini|mini_cls|mini_cm) : "${data_root:=data/raw/$corpus}" ;;
+  asvspoof2019_la|asvspoof2021|in_the_wild)
+    [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the release root)" ;;
   voxceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the VoxCeleb1 root holding wav/ and the trial lists)" ;;
   cnceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the CN-Celeb1 root holding data/ and eval/)" ;;
   kaldi) if [ "$task" = cls ]; then
@@ -78,7 +81,7 @@ case "$corpus" in
            [ -n "$data_root" ] && [ -n "$kaldi_trials" ] \
              || usage_error "--corpus $corpus needs --data-root (a Kaldi data directory: wav.scp, utt2spk) and --kaldi-trials FILE"
          fi ;;
-  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, voxceleb1, cnceleb1 or kaldi)" ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, mini_cm, voxceleb1, cnceleb1, kaldi, asvspoof2019_la, asvspoof2021 or in_the_wild)" ;;
 esac
 [ -z "$vox2_root" ] || [ "$corpus" = voxceleb1 ] || usage_error "--vox2-root goes with --corpus voxceleb1"
 [[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || usage_error "--stage and --stop-stage take integers"
@@ -104,7 +107,7 @@ fi
 
 if in_stages 2; then
   log "Stage 2: validating $data (task $task)"
-  require_file "$data/test/wav.scp"
+  [ "$task" = cm ] || require_file "$data/test/wav.scp"   # cm corpora name their sets (dev, eval, la_eval, ...)
   [ "$task" != sv ] || require_file "$data/trials"
   run_logged "$exp/log/stage2_validate.log" \
     python -m spkpeft.bin.validate_data_dir --task "$task" --nj "$nj" "$data"
@@ -124,20 +127,22 @@ if in_stages 3; then
 fi
 
 if in_stages 4; then
-  log "Stage 4: inference (sv: embeddings, cls: class posteriors)"
+  log "Stage 4: inference (sv: embeddings, cls: class posteriors, cm: bona fide scores)"
   require_file "$exp/config.yaml" "$exp/train_done.json"
   eval_dirs=()
   for d in "$data"/*/; do
     d=${d%/}
+    [ "$task" = sv ] || [ "$(basename "$d")" != train ] || continue  # sv needs train embeddings (norms)
     [ -f "$d/wav.scp" ] && eval_dirs+=("$d")
   done
   run_logged "$exp/log/stage4_extract.log" \
     python -m spkpeft.bin.extract --exp "$exp" --data "${eval_dirs[@]}" --device "$device"
 fi
 
-if in_stages 5 && [ "$task" = cls ]; then
-  # Accuracy and macro-F1 of every labelled evaluation set, per-class table and confusion matrix.
-  log "Stage 5: classification results"
+if in_stages 5 && [ "$task" != sv ]; then
+  # cls: accuracy and macro-F1 of every labelled evaluation set, per-class table and confusion
+  # matrix; cm: EER, min t-DCF (with the corpus's ASV scores) and per-attack EER.
+  log "Stage 5: $task results"
   label_dirs=()
   for d in "$data"/*/; do
     d=${d%/}

@@ -9,6 +9,9 @@
 #   kaldi      ROOT = your Kaldi data directory to test on, with --kaldi-trials (local/prepare_kaldi_dir.sh)
 #   mini_cls   ROOT = where the synthetic classification corpus is written (local/make_mini_cls_corpus.sh), then
 #              its labelled Kaldi directories go through local/prepare_kaldi_dir.sh --task cls
+#   mini_cm    ROOT = where the synthetic countermeasure corpus is written, in the ASVspoof 2019 LA layout
+#              (local/make_mini_cm_corpus.sh), then local/prepare_asvspoof2019_la.sh
+#   asvspoof2019_la, asvspoof2021, in_the_wild   ROOT = the release (local/prepare_<corpus>.sh)
 # Usage: local/prepare_corpus.sh --corpus NAME [options] ROOT OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +27,7 @@ kaldi_enroll=
 kaldi_dev=
 task=sv
 nj=1
-usage="Usage: $0 --corpus mini|mini_cls|voxceleb1|cnceleb1|kaldi [options] ROOT OUT
+usage="Usage: $0 --corpus mini|mini_cls|mini_cm|voxceleb1|cnceleb1|kaldi|asvspoof2019_la|asvspoof2021|in_the_wild [options] ROOT OUT
   --mini-opts STR       mini, mini_cls: options for local/make_mini_corpus.py / local/make_mini_cls_corpus.py
   --vox1-lists L        voxceleb1: trial lists in use (default: every official list present)
   --vox2-root DIR       voxceleb1: train on VoxCeleb2 dev (DIR/dev/aac/<spk>/<session>/<utt>.m4a)
@@ -42,8 +45,8 @@ allow_positional=true
 [ $# -eq 2 ] || usage_error "expected ROOT and OUT"
 root=$1 out=$2
 case "$corpus" in
-  mini|mini_cls|voxceleb1|cnceleb1|kaldi) ;;
-  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, voxceleb1, cnceleb1 or kaldi)" ;;
+  mini|mini_cls|mini_cm|voxceleb1|cnceleb1|kaldi|asvspoof2019_la|asvspoof2021|in_the_wild) ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, mini_cm, voxceleb1, cnceleb1, kaldi, asvspoof2019_la, asvspoof2021 or in_the_wild)" ;;
 esac
 [ -z "$vox2_root" ] || [ "$corpus" = voxceleb1 ] || usage_error "--vox2-root goes with --corpus voxceleb1"
 [ "$corpus" != kaldi ] || [ "$task" = cls ] || [ -n "$kaldi_trials" ] || usage_error "--corpus kaldi needs --kaldi-trials FILE"
@@ -55,7 +58,7 @@ options="corpus=$corpus root=$(realpath -m "$root") mini_opts=$mini_opts vox1_li
 [ "$corpus" != cnceleb1 ] || options+=" cnc_per_genre=$cnc_per_genre"
 [ "$corpus" != kaldi ] || options+=" task=$task kaldi_trials=$(abs_or_empty "$kaldi_trials") kaldi_train=$(abs_or_empty "$kaldi_train") kaldi_enroll=$(abs_or_empty "$kaldi_enroll") kaldi_dev=$(abs_or_empty "$kaldi_dev")"
 stamp="$out/.stage1_options"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$options" ] && [ -f "$out/test/wav.scp" ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$options" ] && compgen -G "$out/*/wav.scp" > /dev/null; then
   log "$out is up to date with the options ($options); skipping"
   exit 0
 fi
@@ -64,6 +67,11 @@ case "$corpus" in
   mini)
     local/make_mini_corpus.sh --mini-opts "$mini_opts" "$root"
     local/prepare_voxceleb1.sh "$root" "$out" ;;
+  mini_cm)
+    local/make_mini_cm_corpus.sh --mini-opts "$mini_opts" "$root"
+    local/prepare_asvspoof2019_la.sh "$root" "$out" ;;
+  asvspoof2019_la|asvspoof2021|in_the_wild)
+    "local/prepare_$corpus.sh" "$root" "$out" ;;
   mini_cls)
     local/make_mini_cls_corpus.sh --mini-opts "$mini_opts" "$root"
     local/prepare_kaldi_dir.sh --task cls --train-dir "$root/train" --dev-dir "$root/dev" "$root/test" "$out" ;;

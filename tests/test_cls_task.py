@@ -16,7 +16,8 @@ from spkpeft.errors import SpkpeftError
 from spkpeft.io.datadir import read_data_dir, write_data_dir
 from spkpeft.nn.losses import CrossEntropy, CrossEntropyConfig
 from spkpeft.tasks.base import get_task
-from spkpeft.tasks.cls.task import ClsTask, read_classes, stratified_split
+from spkpeft.tasks.base import stratified_split
+from spkpeft.tasks.cls.task import ClsTask, read_classes
 from spkpeft.tasks.config import load_config
 from spkpeft.tasks.experiment import load_trained_model, prepare_experiment
 

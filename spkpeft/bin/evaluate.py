@@ -1,4 +1,7 @@
-"""Accuracy, macro-F1, per-class scores and confusion matrices of a classification experiment (stage 5, ``task: cls``).
+"""Stage 5 of the classification (``cls``) and countermeasure (``cm``) tasks; the task is
+the experiment's (``EXP/config.yaml``).  ``cm``: EER, min t-DCF, per-attack EER of every
+labelled set with stage-4 scores (:mod:`spkpeft.tasks.cm.evaluate`).  ``cls``: accuracy,
+macro-F1, per-class scores and confusion matrices, as follows.
 
 Usage::
 
@@ -27,6 +30,7 @@ from typing import Sequence
 
 from spkpeft.bin._cli import run_main
 from spkpeft.eval.report import INFO_KEYS, read_experiment_info, results_table
+from spkpeft.errors import SpkpeftError
 from spkpeft.tasks.cls.evaluate import evaluable, evaluate_cls, posteriors_path
 
 
@@ -41,12 +45,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def experiment_task(exp: Path) -> str:
+    """``task.type`` of ``EXP/config.yaml`` (``cls`` when the experiment has no config)."""
+    import yaml
+
+    path = exp / "config.yaml"
+    if not path.is_file():
+        return "cls"
+    task = (yaml.safe_load(path.read_text()) or {}).get("task", {})
+    kind = task.get("type", "sv") if isinstance(task, dict) else task
+    if kind not in ("cls", "cm"):
+        raise SpkpeftError(f"{path}: task '{kind}' has no evaluate stage (sv experiments are scored by spkpeft.bin.score)")
+    return kind
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     info_path = args.info
     if info_path is None and (args.exp / "train_done.json").is_file():
         info_path = args.exp / "train_done.json"
     info = read_experiment_info(info_path) if info_path else {}
+    task = experiment_task(args.exp)
+    if task == "cm":
+        from spkpeft.tasks.cm.evaluate import evaluate_cm
+
+        print(results_table(evaluate_cm(args.exp, args.data, args.results or args.exp / "results.json", info)))
+        return 0
     for data_dir in args.data:
         if not evaluable(args.exp, data_dir):
             lacks = "utt2label" if not (data_dir / "utt2label").is_file() else posteriors_path(args.exp, data_dir)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.eval.report import per_class_table, read_confusion, read_results, results_table, task_of
+from spkpeft.eval.report import markdown_table, per_class_table, read_confusion, read_results, results_table, task_of
 
 
 def plot_confusions(results: Sequence[dict[str, Any]], score_dir: Path, plot_dir: Path) -> list[Path]:
@@ -59,9 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cls_rows = [row for row in results if task_of(row) == "cls"]
     # Read every per-class table before printing, so that a missing file fails without output.
     per_class = [(row["set"], per_class_table(score_dir / row["set"] / "per_class.tsv")) for row in cls_rows]
+    cm_rows = [row for row in results if task_of(row) == "cm"]
     print(results_table(results))
     for name, table in per_class:
         print(f"\n### per class: {name}\n\n{table}")
+    for row in cm_rows:  # the EER of each attack's spoofs against all bona fide
+        attacks = row.get("per_attack", {})
+        table = markdown_table(["attack", "EER (%)"], [[a, f"{e:.2f}"] for a, e in attacks.items()])
+        print(f"\n### per attack: {row['set']}\n\n{table}")
     written = plot_confusions(cls_rows, score_dir, plot_dir)
     if args.trials_dir is not None and any(task_of(row) == "sv" for row in results):
         from spkpeft.eval.plots import plot_experiment

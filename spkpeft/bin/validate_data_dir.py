@@ -24,6 +24,8 @@ one utterance per speaker, e.g. enrollment ids; nothing is reported there.)
 ``--task cls``: every data directory must have ``utt2label`` (checked like the other
 files: sorted, unique, exactly the utterances of ``wav.scp``), and every label of an
 evaluation directory must occur in ``train``; the speaker warning does not apply.
+``--task cm``: labels are ``bonafide`` or ``spoof``, and with ``utt2attack`` the attack
+is ``-`` exactly for the bona fide utterances.
 """
 
 from __future__ import annotations
@@ -83,6 +85,18 @@ def check_labels(dirs: list[DataDir]) -> None:
                 raise file_error(data.path / "utt2label", f"label '{label}' of '{utt}' does not occur in train", number)
 
 
+def check_cm_labels(data: DataDir) -> None:
+    """``--task cm``: ``bonafide`` / ``spoof`` labels; attack ``-`` for exactly the bona fide."""
+    if data.utt2label is None:
+        raise SpkpeftError(f"{data.path / 'utt2label'}: missing (task cm needs '<utt-id> bonafide|spoof' lines)")
+    for number, (utt, label) in enumerate(data.utt2label.items(), 1):
+        if label not in ("bonafide", "spoof"):
+            raise file_error(data.path / "utt2label", f"label '{label}' of '{utt}' must be bonafide or spoof", number)
+        if data.utt2attack is not None and (data.utt2attack[utt] == "-") != (label == "bonafide"):
+            raise file_error(data.path / "utt2attack", f"attack '{data.utt2attack[utt]}' of '{utt}' does not fit its "
+                             f"label '{label}' ('-' for bona fide only)", number)
+
+
 def validate_corpus_dir(corpus: Path, sample_rate: int, nj: int, audio: bool, task: str = "sv") -> list[str]:
     """Validate every data directory and trials file of ``corpus``; returns report lines."""
     report = []
@@ -127,6 +141,8 @@ def validate_one_dir(path: Path, sample_rate: int, nj: int, audio: bool, task: s
     data = read_data_dir(path)
     if task == "cls":
         check_labels([data])
+    if task == "cm":
+        check_cm_labels(data)
     if audio:
         check_audio(data, sample_rate=sample_rate, nj=nj)
     warning = single_utterance_warning(data) if task == "sv" else None
@@ -141,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sr", type=int, default=SAMPLE_RATE, help="expected sample rate")
     parser.add_argument("--nj", type=int, default=1, help="parallel audio header checks")
     parser.add_argument("--no-audio", action="store_true", help="skip the audio checks")
-    parser.add_argument("--task", choices=("sv", "cls"), default="sv", help="cls: utt2label required")
+    parser.add_argument("--task", choices=("sv", "cls", "cm"), default="sv",
+                        help="cls: utt2label required; cm: bonafide|spoof labels, consistent utt2attack")
     args = parser.parse_args(argv)
     for path in args.paths:
         if (path / "wav.scp").is_file():

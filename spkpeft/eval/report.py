@@ -41,15 +41,17 @@ DEFAULT_TASK = "sv"
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "sv": ("trials", "n_trials", "eer_pct", "mindcf_p0.01", "mindcf_p0.05"),
     "cls": ("set", "n", "accuracy_pct", "macro_f1"),
+    "cm": ("set", "n_bonafide", "n_spoof", "eer_pct"),
 }
 RESULT_KEYS = REQUIRED_KEYS["sv"]
 CLS_RESULT_KEYS = REQUIRED_KEYS["cls"]
 INFO_KEYS = ("config", "upstream", "trainable_params", "total_params", "train_seconds", "peak_memory_mb")
 #: Markdown titles of the result keys (other keys are titled by their name)
 TITLES = {"eer_pct": "EER (%)", "mindcf_p0.01": "minDCF (p=0.01)", "mindcf_p0.05": "minDCF (p=0.05)",
-          "accuracy_pct": "accuracy (%)", "macro_f1": "macro-F1"}
+          "accuracy_pct": "accuracy (%)", "macro_f1": "macro-F1", "min_tdcf": "min t-DCF (2019)",
+          "min_tdcf_2021": "min t-DCF (2021)"}
 #: cell formats of keys whose values should not follow :func:`_format`'s size rule
-FORMATS = {"accuracy_pct": "{:.2f}", "macro_f1": "{:.4f}"}
+FORMATS = {"accuracy_pct": "{:.2f}", "macro_f1": "{:.4f}", "min_tdcf": "{:.4f}", "min_tdcf_2021": "{:.4f}"}
 PER_CLASS_HEADER = ("class", "n", "precision", "recall", "f1")
 CONFUSION_CORNER = "true\\predicted"
 

@@ -8,7 +8,9 @@ byte order (``LC_ALL=C sort``), with unique keys:
 - ``utt2spk``: ``<utt-id> <spk-id>``;
 - ``spk2utt``: ``<spk-id> <utt-id> <utt-id> ...``, derived from ``utt2spk``;
 - optional ``utt2label``: ``<utt-id> <label>`` (classification: a class name; spoofing
-  countermeasures: ``bonafide`` | ``spoof``), for exactly the utterances of ``wav.scp``.
+  countermeasures: ``bonafide`` | ``spoof``), for exactly the utterances of ``wav.scp``;
+- optional ``utt2attack`` (spoofing countermeasures): ``<utt-id> <attack-id>``, ``-`` for
+  bona fide, for exactly the utterances of ``wav.scp``.
   A directory without speakers gives each utterance its own (``utt2spk``: ``u u``).
 
 A corpus directory (``data/<corpus>``) holds data directories (``train``,
@@ -100,6 +102,7 @@ class DataDir:
     wav: "OrderedDict[str, str]"
     utt2spk: "OrderedDict[str, str]"
     utt2label: "OrderedDict[str, str] | None" = None
+    utt2attack: "OrderedDict[str, str] | None" = None
 
     @property
     def spk2utt(self) -> "OrderedDict[str, list[str]]":
@@ -111,11 +114,11 @@ class DataDir:
 
 
 def write_data_dir(out: str | Path, wav: Mapping[str, str], utt2spk: Mapping[str, str],
-                   utt2label: Mapping[str, str] | None = None) -> None:
-    """Write ``wav.scp``, ``utt2spk``, ``spk2utt`` (and ``utt2label``) sorted in ``LC_ALL=C`` order."""
+                   utt2label: Mapping[str, str] | None = None, utt2attack: Mapping[str, str] | None = None) -> None:
+    """Write ``wav.scp``, ``utt2spk``, ``spk2utt`` (and ``utt2label``, ``utt2attack``) sorted in ``LC_ALL=C`` order."""
     out = Path(out)
-    if set(wav) != set(utt2spk) or (utt2label is not None and set(utt2label) != set(wav)):
-        raise SpkpeftError(f"{out}: wav.scp, utt2spk and utt2label must list the same utterances")
+    if set(wav) != set(utt2spk) or any(t is not None and set(t) != set(wav) for t in (utt2label, utt2attack)):
+        raise SpkpeftError(f"{out}: wav.scp, utt2spk, utt2label and utt2attack must list the same utterances")
     for utt in wav:
         if not utt or any(c.isspace() for c in utt):
             raise SpkpeftError(f"{out}: utterance id {utt!r} is empty or contains whitespace")
@@ -124,11 +127,13 @@ def write_data_dir(out: str | Path, wav: Mapping[str, str], utt2spk: Mapping[str
     write_text_atomic(out / "utt2spk", (f"{u} {utt2spk[u]}" for u in utts))
     spk2utt = utt2spk_to_spk2utt(utt2spk)
     write_text_atomic(out / "spk2utt", (f"{s} {' '.join(us)}" for s, us in spk2utt.items()))
-    if utt2label is not None:
-        for utt, label in utt2label.items():
-            if not label or any(c.isspace() for c in label):
-                raise SpkpeftError(f"{out}: label {label!r} of '{utt}' is empty or contains whitespace")
-        write_text_atomic(out / "utt2label", (f"{u} {utt2label[u]}" for u in utts))
+    for name, table in (("utt2label", utt2label), ("utt2attack", utt2attack)):
+        if table is None:
+            continue
+        for utt, value in table.items():
+            if not value or any(c.isspace() for c in value):
+                raise SpkpeftError(f"{out}: {name} value {value!r} of '{utt}' is empty or contains whitespace")
+        write_text_atomic(out / name, (f"{u} {table[u]}" for u in utts))
 
 
 def _check_spk2utt(path: Path, utt2spk: Mapping[str, str]) -> None:
@@ -164,19 +169,20 @@ def read_data_dir(path: str | Path) -> DataDir:
         if utt not in wav:
             raise file_error(path / "utt2spk", f"utterance '{utt}' is missing from wav.scp", number)
     _check_spk2utt(path / "spk2utt", utt2spk)
-    utt2label = read_utt2label(path / "utt2label", wav) if (path / "utt2label").is_file() else None
-    return DataDir(path=path, wav=wav, utt2spk=utt2spk, utt2label=utt2label)
+    utt2label = read_per_utt(path / "utt2label", wav) if (path / "utt2label").is_file() else None
+    utt2attack = read_per_utt(path / "utt2attack", wav) if (path / "utt2attack").is_file() else None
+    return DataDir(path=path, wav=wav, utt2spk=utt2spk, utt2label=utt2label, utt2attack=utt2attack)
 
 
-def read_utt2label(path: Path, wav: Mapping[str, str]) -> "OrderedDict[str, str]":
-    """``utt2label`` of a data directory: sorted, unique, exactly the utterances of ``wav.scp``."""
+def read_per_utt(path: Path, wav: Mapping[str, str]) -> "OrderedDict[str, str]":
+    """A per-utterance file (``utt2label``, ``utt2attack``): sorted, unique, exactly the utterances of ``wav.scp``."""
     labels = read_key_value(path)
     for number, utt in enumerate(labels, 1):
         if utt not in wav:
             raise file_error(path, f"utterance '{utt}' is missing from wav.scp", number)
     missing = [u for u in wav if u not in labels]
     if missing:
-        raise file_error(path, f"utterance '{missing[0]}' of wav.scp has no label")
+        raise file_error(path, f"utterance '{missing[0]}' of wav.scp is missing")
     return labels
 
 

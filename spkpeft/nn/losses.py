@@ -174,12 +174,15 @@ class CrossEntropyConfig:
 
     ``label_smoothing`` ``eps``: targets ``(1 - eps) onehot + eps / K`` (Szegedy et al., 2016);
     ``class_weights: balanced`` weighs class ``c`` by ``N / (K n_c)`` (``n_c`` training
-    utterances of ``c`` out of ``N``), ``none`` weighs all classes equally.
+    utterances of ``c`` out of ``N``), ``none`` weighs all classes equally, ``given`` uses
+    ``weights`` (one per class, in the task's class order; e.g. the weighted cross-entropy
+    of AASIST for spoofing countermeasures: spoof 0.1, bona fide 0.9).
     """
 
     type: str = "ce"
     label_smoothing: float = field(default=0.0, metadata={"check": lambda v: None if 0.0 <= v < 1.0 else f"must be in [0, 1), got {v}"})
-    class_weights: str = field(default="none", metadata={"choices": ("none", "balanced")})
+    class_weights: str = field(default="none", metadata={"choices": ("none", "balanced", "given")})
+    weights: list[float] = field(default_factory=list)
 
 
 class CrossEntropy(nn.Module):
@@ -189,7 +192,13 @@ class CrossEntropy(nn.Module):
         super().__init__()
         self.label_smoothing = cfg.label_smoothing
         weight = None
-        if cfg.class_weights == "balanced":
+        if cfg.class_weights == "given":
+            if len(cfg.weights) != num_classes or min(cfg.weights, default=0.0) <= 0:
+                raise SpkpeftError(f"loss.weights: class_weights given needs {num_classes} positive weights, got {cfg.weights}")
+            weight = torch.tensor(cfg.weights, dtype=torch.float32)
+        elif cfg.weights:
+            raise SpkpeftError("loss.weights goes with loss.class_weights: given")
+        elif cfg.class_weights == "balanced":
             if class_counts is None or len(class_counts) != num_classes:
                 raise SpkpeftError("loss.class_weights: balanced needs the training count of every class")
             counts = torch.as_tensor(class_counts, dtype=torch.float32).clamp_min(1.0)

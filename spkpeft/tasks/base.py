@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
+
 from spkpeft.registry import Registry, tagged_section
 
 #: ``task.type`` -> the task's config dataclass and its :class:`Task` class (``build()``)
@@ -103,6 +105,23 @@ class Task:
     def worst(self) -> float:
         """The starting 'best' value of the selection metric."""
         return float("inf") if self.selection[1] == "min" else float("-inf")
+
+
+def stratified_split(utts: list[str], labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices ``(train, held_out)``: ``round(fraction n_c)`` of every class ``c`` held out
+    (at least one when the class has two or more utterances and ``fraction > 0``)."""
+    rng = np.random.default_rng([seed, 7])
+    held: set[int] = set()
+    by_class: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        by_class.setdefault(label, []).append(index)
+    for label in sorted(by_class):
+        members = by_class[label]
+        k = int(round(fraction * len(members)))
+        if fraction > 0 and len(members) >= 2:
+            k = min(max(k, 1), len(members) - 1)
+        held.update(rng.choice(members, size=k, replace=False).tolist() if k else [])
+    return [i for i in range(len(utts)) if i not in held], sorted(held)
 
 
 def get_task(cfg) -> Task:

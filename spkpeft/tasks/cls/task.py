@@ -29,7 +29,7 @@ from spkpeft.io.atomic import write_text_atomic
 from spkpeft.io.datadir import DataDir, c_sort_key, read_data_dir
 from spkpeft.nn.losses import build_loss
 from spkpeft.nn.model import build_model
-from spkpeft.tasks.base import TASKS, Task, TrainingData
+from spkpeft.tasks.base import TASKS, Task, TrainingData, stratified_split
 
 CLASSES_FILE = "classes.txt"
 
@@ -56,23 +56,6 @@ def labels_of(data: DataDir) -> "dict[str, str]":
     if data.utt2label is None:
         raise SpkpeftError(f"{data.path / 'utt2label'}: missing (task cls needs '<utt-id> <label>' lines)")
     return data.utt2label
-
-
-def stratified_split(utts: list[str], labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices ``(train, held_out)``: ``round(fraction n_c)`` of every class ``c`` held out
-    (at least one when the class has two or more utterances and ``fraction > 0``)."""
-    rng = np.random.default_rng([seed, 7])
-    held: set[int] = set()
-    by_class: dict[int, list[int]] = {}
-    for index, label in enumerate(labels):
-        by_class.setdefault(label, []).append(index)
-    for label in sorted(by_class):
-        members = by_class[label]
-        k = int(round(fraction * len(members)))
-        if fraction > 0 and len(members) >= 2:
-            k = min(max(k, 1), len(members) - 1)
-        held.update(rng.choice(members, size=k, replace=False).tolist() if k else [])
-    return [i for i in range(len(utts)) if i not in held], sorted(held)
 
 
 class ClsTask(Task):

@@ -1,0 +1,69 @@
+"""Spoofing-countermeasure metrics (ASVspoof EER, min t-DCF, per-attack EER) of a CM score file.
+
+Usage::
+
+    python -m spkpeft.bin.compute_cm_metrics --scores S --protocol P [--asv-scores A] [--json]
+
+``S`` holds ``UTT SCORE`` lines (higher = more bona fide, as written by the ``cm``
+task), ``P`` is an ASVspoof 2019 CM protocol (``SPEAKER UTT ENV ATTACK bonafide|spoof``),
+``A`` the organisers' ASV scores (``SOURCE target|nontarget|spoof SCORE``) of the
+same set. Every protocol utterance needs exactly one score and every scored
+utterance must be in the protocol. With ``--json`` stdout is one JSON object with
+the keys ``n_bonafide``, ``n_spoof``, ``eer_pct``, ``min_tdcf`` (ASVspoof 2019
+t-DCF) and ``min_tdcf_2021`` (revised t-DCF; both only with ``--asv-scores``)
+and ``per_attack`` (``{attack: eer_pct}``); otherwise a few human-readable lines.
+EERs use the official ASVspoof convention; see :mod:`spkpeft.eval.cm_metrics`.
+Input errors: one line on stderr naming ``file:line``, exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Sequence
+
+from spkpeft.bin._cli import run_main
+from spkpeft.errors import file_error
+from spkpeft.eval.cm_metrics import (align_cm_scores, compute_cm_metrics, read_asv_scores, read_cm_protocol,
+                                     read_cm_scores)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="compute_cm_metrics", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scores", required=True, help="CM score file: utt score (higher = more bona fide)")
+    parser.add_argument("--protocol", required=True, help="CM protocol: speaker utt env attack bonafide|spoof")
+    parser.add_argument("--asv-scores", help="ASV score file: source target|nontarget|spoof score (for t-DCF)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    return parser
+
+
+def format_text(result: dict) -> str:
+    """Human-readable summary, one metric per line."""
+    lines = [f"utterances: {result['n_bonafide'] + result['n_spoof']} "
+             f"({result['n_bonafide']} bonafide, {result['n_spoof']} spoof)",
+             f"EER: {result['eer_pct']:.4f} %"]
+    if "min_tdcf" in result:
+        lines.append(f"min t-DCF (ASVspoof 2019): {result['min_tdcf']:.5f}")
+        lines.append(f"min t-DCF (ASVspoof 2021, revised): {result['min_tdcf_2021']:.5f}")
+    for attack, eer in result["per_attack"].items():
+        lines.append(f"EER {attack}: {eer:.4f} %")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    protocol = read_cm_protocol(args.protocol)
+    for key in ("bonafide", "spoof"):
+        if key not in protocol.keys:
+            raise file_error(args.protocol, f"no '{key}' utterances (the EER needs both bonafide and spoof)")
+    scores = align_cm_scores(protocol, read_cm_scores(args.scores), args.protocol, args.scores)
+    asv = read_asv_scores(args.asv_scores) if args.asv_scores else None
+    result = compute_cm_metrics(scores, protocol.keys, protocol.attacks, asv)
+    print(json.dumps(result) if args.json else format_text(result))
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

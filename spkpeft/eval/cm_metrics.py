@@ -1,0 +1,512 @@
+"""Spoofing-countermeasure (CM) metrics of ASVspoof: EER, min t-DCF (2019 and 2021), per-attack EER.
+
+Conventions
+-----------
+* CM scores: **higher = more bona fide**. Bona fide is the positive class
+  ("target" of :mod:`spkpeft.eval.metrics`), spoof the negative one.
+  ``P_miss_cm`` = fraction of bona fide rejected, ``P_fa_cm`` = fraction of spoofs accepted.
+* Everything returns **fractions**; the CLI (:mod:`spkpeft.bin.compute_cm_metrics`)
+  reports EERs in percent.
+
+EER, two conventions
+--------------------
+:func:`cm_eer` is the ASVspoof convention: ``compute_eer`` of the official
+evaluation code (``eval_metrics.py`` of the ASVspoof 2021 ``eval-package``, which
+states it is taken from the ASVspoof 2019 ``tDCF_python_v2`` package). Its DET curve has one
+point per **position** of the sorted scores: all ``n = n_bona + n_spoof`` scores
+are sorted with a stable sort of ``[bona..., spoof...]`` (so among equal scores
+bona fide come first), and point ``k = 0..n`` rejects the ``k`` first of that
+order::
+
+    FRR_k = #{bona among the first k} / n_bona     FAR_k = #{spoof after the first k} / n_spoof
+    threshold_0 = min(score) - 0.001,  threshold_k = k-th smallest score (k >= 1)
+
+The EER point is the first ``k`` minimising ``|FRR_k - FAR_k|``; the function
+returns ``((FRR_k + FAR_k) / 2, threshold_k)`` - no interpolation. With tied
+scores the points inside a tie group are not reachable by any threshold (bona
+fide of the group are rejected before its spoofs: a pessimistic tie break; all
+scores equal gives EER 1.0, not 0.5); this is kept on purpose so that the values
+equal the published ones. :func:`cm_eer` is exact and O(n log n) (two sorts and
+``searchsorted``, not the Python loop of a brute force).
+
+:func:`cm_eer_interpolated` is the speaker-verification convention of
+:func:`spkpeft.eval.metrics.compute_eer` (accept iff ``score >= t``, thresholds
+between distinct scores, linear interpolation of the crossing ``P_miss = P_fa``).
+
+ASV error rates
+---------------
+:func:`asv_error_rates`, as ``obtain_asv_error_rates`` of the official code: the
+ASV threshold ``t`` is :func:`cm_eer`'s threshold for (target, nontarget) ASV
+scores, then (accept iff ``score >= t``)::
+
+    Pfa_asv = #{nontarget >= t} / n_non     Pmiss_asv = #{target < t} / n_tar
+    Pmiss_spoof_asv = #{spoof < t} / n_spoof     Pfa_spoof_asv = #{spoof >= t} / n_spoof
+
+t-DCF
+-----
+Both t-DCFs are linear in ``(P_miss_cm, P_fa_cm)`` with non-negative weights, so
+their minimum over the official position-wise DET curve is reached at a point
+that a threshold can reach (between tie groups): the minimum is taken over the
+tie-grouped operating points of :func:`spkpeft.eval.metrics.det_points` and
+equals the official value.
+
+* :func:`min_tdcf_2019`: the ASVspoof 2019 t-DCF (Kinnunen et al., Odyssey 2018;
+  ``compute_tDCF`` of ``tDCF_python`` v1 = ``compute_tDCF_legacy`` of v2 and of the
+  2021 eval-package)::
+
+      C1 = P_tar (C_miss_cm - C_miss_asv Pmiss_asv) - P_non C_fa_asv Pfa_asv
+      C2 = C_fa_cm P_spoof (1 - Pmiss_spoof_asv)
+      min t-DCF = min_s (C1 P_miss_cm(s) + C2 P_fa_cm(s)) / min(C1, C2)
+
+  Costs (:data:`TDCF_2019_COSTS`, ASVspoof 2019 evaluation plan and
+  ``evaluate_tDCF_asvspoof19.py``): ``P_spoof = 0.05``, ``P_tar = (1 - 0.05) * 0.99``,
+  ``P_non = (1 - 0.05) * 0.01``, ``C_miss_asv = 1``, ``C_fa_asv = 10``,
+  ``C_miss_cm = 1``, ``C_fa_cm = 10``.
+* :func:`min_tdcf_2021`: the revised t-DCF (Kinnunen et al., "Tandem assessment
+  of spoofing countermeasures and automatic speaker verification: fundamentals",
+  IEEE/ACM TASLP 2020; ASVspoof 2021 evaluation plan; ``compute_tDCF`` of
+  ``tDCF_python`` v2 and of the 2021 eval-package)::
+
+      C0 = P_tar C_miss Pmiss_asv + P_non C_fa Pfa_asv
+      C1 = P_tar C_miss - C0
+      C2 = P_spoof C_fa_spoof Pfa_spoof_asv
+      min t-DCF = min_s (C0 + C1 P_miss_cm(s) + C2 P_fa_cm(s)) / (C0 + min(C1, C2))
+
+  Costs (:data:`TDCF_2021_COSTS`, ``evaluate.py`` of the 2021 eval-package):
+  ``P_spoof = 0.05``, ``P_tar = (1 - 0.05) * 0.99``, ``P_non = (1 - 0.05) * 0.01``,
+  ``C_miss = 1``, ``C_fa = 10``, ``C_fa_spoof = 10``.
+
+Both normalisations make 1.0 the cost of the better trivial CM (accept all or
+reject all). Unlike the official code, fewer than 3 distinct CM scores are not
+refused (the official package exits, asking for soft scores).
+
+Files
+-----
+(UTF-8, whitespace-separated fields; every line, blank ones included, is a record,
+so errors name ``path:line``; an utterance may appear once per file.)
+
+* CM protocol (ASVspoof 2019 LA/PA ``cm.*.trl.txt``): ``SPEAKER UTT ENV ATTACK KEY``
+  with ``KEY`` ``bonafide`` or ``spoof``; ``ATTACK`` is ``-`` exactly for bona fide;
+  ``ENV`` (``-`` in LA, the environment id in PA) is not used.
+  :func:`read_cm_protocol`.
+* ASV score file (the organisers' ``asv.*.scores.txt``): ``SOURCE KEY SCORE`` with
+  ``KEY`` ``target``, ``nontarget`` or ``spoof``. :func:`read_asv_scores`.
+* CM score file (``EXP/cm_scores/<set>/scores.txt`` of the ``cm`` task):
+  ``UTT SCORE``. :func:`read_cm_scores`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.eval.metrics import compute_eer, det_points
+
+# ---------------------------------------------------------------- cost models
+
+
+@dataclass(frozen=True)
+class Tdcf2019Costs:
+    """Parameters of the ASVspoof 2019 (legacy) t-DCF; names follow the official ``cost_model``."""
+
+    p_spoof: float
+    p_tar: float
+    p_non: float
+    c_miss_asv: float
+    c_fa_asv: float
+    c_miss_cm: float
+    c_fa_cm: float
+
+
+@dataclass(frozen=True)
+class Tdcf2021Costs:
+    """Parameters of the revised (ASVspoof 2021) t-DCF; names follow the official ``cost_model``."""
+
+    p_spoof: float
+    p_tar: float
+    p_non: float
+    c_miss: float
+    c_fa: float
+    c_fa_spoof: float
+
+
+_P_SPOOF = 0.05
+#: ASVspoof 2019 evaluation plan / ``evaluate_tDCF_asvspoof19.py``
+TDCF_2019_COSTS = Tdcf2019Costs(p_spoof=_P_SPOOF, p_tar=(1 - _P_SPOOF) * 0.99, p_non=(1 - _P_SPOOF) * 0.01,
+                                c_miss_asv=1.0, c_fa_asv=10.0, c_miss_cm=1.0, c_fa_cm=10.0)
+#: ASVspoof 2021 evaluation plan / ``evaluate.py`` of the 2021 eval-package
+TDCF_2021_COSTS = Tdcf2021Costs(p_spoof=_P_SPOOF, p_tar=(1 - _P_SPOOF) * 0.99, p_non=(1 - _P_SPOOF) * 0.01,
+                                c_miss=1.0, c_fa=10.0, c_fa_spoof=10.0)
+
+
+def _check_cost_model(costs: Tdcf2019Costs | Tdcf2021Costs) -> None:
+    priors = (costs.p_tar, costs.p_non, costs.p_spoof)
+    if any(not math.isfinite(p) or p < 0 for p in priors) or abs(sum(priors) - 1.0) > 1e-10:
+        raise SpkpeftError(f"t-DCF priors must be non-negative and sum to 1, got p_tar={costs.p_tar:g}, "
+                           f"p_non={costs.p_non:g}, p_spoof={costs.p_spoof:g}")
+    for name, value in vars(costs).items():
+        if name.startswith("c_") and not (math.isfinite(value) and value >= 0):
+            raise SpkpeftError(f"t-DCF cost {name} must be a non-negative number, got {value!r}")
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _as_class_scores(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Sequence[float] | np.ndarray,
+                     names: tuple[str, str] = ("bona fide", "spoof")) -> tuple[np.ndarray, np.ndarray]:
+    """Two non-empty 1-D finite float64 arrays; raise SpkpeftError."""
+    out = []
+    for name, values in zip(names, (bona_scores, spoof_scores)):
+        array = np.asarray(values, dtype=np.float64)
+        if array.ndim != 1:
+            raise SpkpeftError(f"{name} scores must be 1-D, got shape {array.shape}")
+        if array.size == 0:
+            raise SpkpeftError(f"need at least one {name} score")
+        bad = ~np.isfinite(array)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise SpkpeftError(f"{int(bad.sum())} non-finite {name} score(s), the first is {array[i]!r} at index {i}")
+        out.append(array)
+    return out[0], out[1]
+
+
+# ---------------------------------------------------------------- EER
+
+
+def _official_det(bona: np.ndarray, spoof: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The official position-wise DET curve ``(frr, far, thresholds)``, ``n + 1`` points each.
+
+    Without sorting the concatenation: in the stable order of ``[bona, spoof]``
+    the bona fide ``T[i]`` sits after ``i`` bona fide and ``#{N < T[i]}`` spoofs,
+    the spoof ``N[j]`` after ``j`` spoofs and ``#{T <= N[j]}`` bona fide.
+    """
+    tar, non = np.sort(bona), np.sort(spoof)
+    n_tar, n_non = tar.size, non.size
+    spoof_before_tar = np.searchsorted(non, tar, side="left")
+    tar_before_spoof = np.searchsorted(tar, non, side="right")
+    pos_tar = np.arange(1, n_tar + 1) + spoof_before_tar      # 1-based position of each bona fide
+    pos_non = np.arange(1, n_non + 1) + tar_before_spoof
+    n = n_tar + n_non
+    rejected_tar = np.zeros(n + 1, dtype=np.int64)
+    rejected_non = np.zeros(n + 1, dtype=np.int64)
+    thresholds = np.empty(n + 1, dtype=np.float64)
+    rejected_tar[pos_tar] = np.arange(1, n_tar + 1)
+    rejected_non[pos_tar] = spoof_before_tar
+    thresholds[pos_tar] = tar
+    rejected_tar[pos_non] = tar_before_spoof
+    rejected_non[pos_non] = np.arange(1, n_non + 1)
+    thresholds[pos_non] = non
+    thresholds[0] = min(tar[0], non[0]) - 0.001
+    return rejected_tar / n_tar, (n_non - rejected_non) / n_non, thresholds
+
+
+def cm_eer(bona_scores: Sequence[float] | np.ndarray,
+           spoof_scores: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """ASVspoof EER ``(eer, threshold)``, exactly as the official ``compute_eer``.
+
+    Official convention (see the module docstring): over the position-wise DET
+    curve of the stable-sorted scores (bona fide first among equal scores), take
+    the first point minimising ``|FRR - FAR|`` and return ``(FRR + FAR) / 2``
+    there (no interpolation) and its threshold (the largest score rejected at
+    that point, or ``min(score) - 0.001`` for accept-all). EER is a fraction.
+    """
+    bona, spoof = _as_class_scores(bona_scores, spoof_scores)
+    frr, far, thresholds = _official_det(bona, spoof)
+    k = int(np.argmin(np.abs(frr - far)))
+    return float(np.mean((frr[k], far[k]))), float(thresholds[k])
+
+
+def cm_eer_interpolated(bona_scores: Sequence[float] | np.ndarray,
+                        spoof_scores: Sequence[float] | np.ndarray) -> float:
+    """EER (fraction) with the interpolated-crossing convention of :func:`spkpeft.eval.metrics.compute_eer`.
+
+    Accept iff ``score >= t``, thresholds between distinct scores (a tie group
+    moves as a whole), linear interpolation where ``P_miss = P_fa``; all scores
+    tied gives 0.5.
+    """
+    bona, spoof = _as_class_scores(bona_scores, spoof_scores)
+    return compute_eer(np.concatenate([bona, spoof]),
+                       np.concatenate([np.ones(bona.size, dtype=np.bool_), np.zeros(spoof.size, dtype=np.bool_)]))
+
+
+# ---------------------------------------------------------------- ASV
+
+
+class AsvErrorRates(NamedTuple):
+    """ASV error rates at the ASV EER threshold (fractions), in the order the official code returns them."""
+
+    pfa_asv: float
+    pmiss_asv: float
+    pmiss_spoof_asv: float
+    pfa_spoof_asv: float
+    threshold: float
+
+
+def asv_error_rates(asv_target: Sequence[float] | np.ndarray, asv_nontarget: Sequence[float] | np.ndarray,
+                    asv_spoof: Sequence[float] | np.ndarray) -> AsvErrorRates:
+    """ASV false-alarm and miss rates at the threshold of :func:`cm_eer` of (target, nontarget).
+
+    As the official ``obtain_asv_error_rates``: accept iff ``score >= threshold``;
+    ``Pfa_asv = #{non >= t}/n_non``, ``Pmiss_asv = #{tar < t}/n_tar``,
+    ``Pmiss_spoof_asv = #{spoof < t}/n_spoof``, ``Pfa_spoof_asv = 1 - Pmiss_spoof_asv``
+    (counted as ``#{spoof >= t}/n_spoof``). Spoof trials are required.
+    """
+    tar, non = _as_class_scores(asv_target, asv_nontarget, ("ASV target", "ASV nontarget"))
+    _, spoof = _as_class_scores(tar, asv_spoof, ("ASV target", "ASV spoof"))
+    _, t = cm_eer(tar, non)
+    return AsvErrorRates(pfa_asv=int(np.count_nonzero(non >= t)) / non.size,
+                         pmiss_asv=int(np.count_nonzero(tar < t)) / tar.size,
+                         pmiss_spoof_asv=int(np.count_nonzero(spoof < t)) / spoof.size,
+                         pfa_spoof_asv=int(np.count_nonzero(spoof >= t)) / spoof.size,
+                         threshold=t)
+
+
+# ---------------------------------------------------------------- t-DCF
+
+
+def _cm_operating_points(bona_scores, spoof_scores) -> tuple[np.ndarray, np.ndarray]:
+    """``(P_miss_cm, P_fa_cm)`` at every threshold between tie groups (accept all ... reject all)."""
+    bona, spoof = _as_class_scores(bona_scores, spoof_scores)
+    p_fa, p_miss = det_points(np.concatenate([bona, spoof]),
+                              np.concatenate([np.ones(bona.size, dtype=np.bool_),
+                                              np.zeros(spoof.size, dtype=np.bool_)]))
+    return p_miss, p_fa
+
+
+def _check_rates(asv: AsvErrorRates, names: Sequence[str]) -> None:
+    for name in names:
+        value = getattr(asv, name)
+        if value is None or not (0.0 <= value <= 1.0):
+            raise SpkpeftError(f"ASV error rate {name} must be a fraction in [0, 1], got {value!r}")
+
+
+def min_tdcf_2019(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Sequence[float] | np.ndarray,
+                  asv: AsvErrorRates, costs: Tdcf2019Costs = TDCF_2019_COSTS) -> float:
+    """ASVspoof 2019 normalised minimum t-DCF (official ``compute_tDCF`` v1 / ``compute_tDCF_legacy``).
+
+    ``min_s (C1 P_miss_cm(s) + C2 P_fa_cm(s)) / min(C1, C2)`` with
+    ``C1 = P_tar (C_miss_cm - C_miss_asv Pmiss_asv) - P_non C_fa_asv Pfa_asv`` and
+    ``C2 = C_fa_cm P_spoof (1 - Pmiss_spoof_asv)``; uses ``asv.pfa_asv``,
+    ``asv.pmiss_asv``, ``asv.pmiss_spoof_asv``. Negative or zero weights are an error.
+    """
+    _check_cost_model(costs)
+    _check_rates(asv, ("pfa_asv", "pmiss_asv", "pmiss_spoof_asv"))
+    c1 = costs.p_tar * (costs.c_miss_cm - costs.c_miss_asv * asv.pmiss_asv) - costs.p_non * costs.c_fa_asv * asv.pfa_asv
+    c2 = costs.c_fa_cm * costs.p_spoof * (1 - asv.pmiss_spoof_asv)
+    if c1 < 0 or c2 < 0:
+        raise SpkpeftError(f"t-DCF weights must be non-negative, got C1={c1:g}, C2={c2:g}; "
+                           f"check the ASV error rates")
+    if min(c1, c2) == 0:
+        raise SpkpeftError(f"the 2019 t-DCF is undefined when C1 or C2 is 0 (C1={c1:g}, C2={c2:g})")
+    p_miss, p_fa = _cm_operating_points(bona_scores, spoof_scores)
+    return float(np.min((c1 * p_miss + c2 * p_fa) / min(c1, c2)))
+
+
+def min_tdcf_2021(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Sequence[float] | np.ndarray,
+                  asv: AsvErrorRates, costs: Tdcf2021Costs = TDCF_2021_COSTS) -> float:
+    """Revised (ASVspoof 2021) normalised minimum t-DCF (official ``compute_tDCF`` v2 / 2021 eval-package).
+
+    ``min_s (C0 + C1 P_miss_cm(s) + C2 P_fa_cm(s)) / (C0 + min(C1, C2))`` with
+    ``C0 = P_tar C_miss Pmiss_asv + P_non C_fa Pfa_asv``, ``C1 = P_tar C_miss - C0``,
+    ``C2 = P_spoof C_fa_spoof Pfa_spoof_asv``; uses ``asv.pfa_asv``,
+    ``asv.pmiss_asv``, ``asv.pfa_spoof_asv``. Negative weights are an error.
+    """
+    _check_cost_model(costs)
+    _check_rates(asv, ("pfa_asv", "pmiss_asv", "pfa_spoof_asv"))
+    c0 = costs.p_tar * costs.c_miss * asv.pmiss_asv + costs.p_non * costs.c_fa * asv.pfa_asv
+    c1 = costs.p_tar * costs.c_miss - c0
+    c2 = costs.p_spoof * costs.c_fa_spoof * asv.pfa_spoof_asv
+    if c0 < 0 or c1 < 0 or c2 < 0:
+        raise SpkpeftError(f"t-DCF weights must be non-negative, got C0={c0:g}, C1={c1:g}, C2={c2:g}; "
+                           f"check the ASV error rates")
+    default = c0 + min(c1, c2)
+    if default == 0:
+        raise SpkpeftError("the 2021 t-DCF is undefined when C0 + min(C1, C2) is 0")
+    p_miss, p_fa = _cm_operating_points(bona_scores, spoof_scores)
+    return float(np.min((c0 + c1 * p_miss + c2 * p_fa) / default))
+
+
+# ---------------------------------------------------------------- per attack
+
+BONAFIDE, SPOOF = "bonafide", "spoof"
+
+
+def per_attack_eer(scores: Sequence[float] | np.ndarray, keys: Sequence[str], attacks: Sequence[str],
+                   interpolated: bool = False) -> dict[str, float]:
+    """EER (fraction) of each attack's spoofs against **all** bona fide utterances.
+
+    ``keys[i]`` is ``bonafide`` or ``spoof``, ``attacks[i]`` the attack id of a
+    spoof (ignored for bona fide). Returns ``{attack: eer}`` sorted by attack id;
+    :func:`cm_eer` (official) unless ``interpolated`` (:func:`cm_eer_interpolated`).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or not (s.size == len(keys) == len(attacks)):
+        raise SpkpeftError(f"per_attack_eer needs 1-D scores, keys and attacks of equal lengths, got "
+                           f"{s.size}, {len(keys)} and {len(attacks)}")
+    k = np.asarray(keys, dtype=object)
+    bad = ~np.isin(k, (BONAFIDE, SPOOF))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise SpkpeftError(f"key must be '{BONAFIDE}' or '{SPOOF}', got {k[i]!r} at index {i}")
+    is_bona = k == BONAFIDE
+    a = np.asarray(attacks, dtype=object)
+    bona = s[is_bona]
+    eer = cm_eer_interpolated if interpolated else (lambda b, sp: cm_eer(b, sp)[0])
+    return {attack: eer(bona, s[~is_bona & (a == attack)]) for attack in sorted(set(a[~is_bona].tolist()))}
+
+
+# ---------------------------------------------------------------- readers
+
+
+class CmProtocol(NamedTuple):
+    """A CM protocol file, in file order: utterance ids, keys, attack ids, speakers."""
+
+    utts: list[str]
+    keys: list[str]
+    attacks: list[str]
+    speakers: list[str]
+
+
+class AsvScores(NamedTuple):
+    """ASV scores split by key (float64 arrays in file order)."""
+
+    target: np.ndarray
+    nontarget: np.ndarray
+    spoof: np.ndarray
+
+
+def _records(path: str | Path, kind: str, n_fields: int, layout: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)``; every line must hold ``n_fields`` fields (errors name path:line)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise file_error(path, f"cannot read {kind} file ({err})") from None
+    lines = text.split("\n")  # not splitlines(): it also breaks at \f, \x1c, U+2028 ...
+    if lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise file_error(path, f"{kind} file is empty")
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if len(fields) != n_fields:
+            raise file_error(path, f"expected {n_fields} fields '{layout}', found {len(fields)}", number)
+        yield number, fields
+
+
+def _parse_score(text: str, path: str | Path, number: int) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise file_error(path, f"score '{text}' is not a number", number) from None
+    if not math.isfinite(value):
+        raise file_error(path, f"score '{text}' is not finite", number)
+    return value
+
+
+def _check_new(seen: dict[str, int], utt: str, path: str | Path, number: int) -> None:
+    first = seen.setdefault(utt, number)
+    if first != number:
+        raise file_error(path, f"duplicate utterance '{utt}' (first on line {first})", number)
+
+
+def read_cm_protocol(path: str | Path) -> CmProtocol:
+    """Read a CM protocol ``SPEAKER UTT ENV ATTACK KEY`` (ASVspoof 2019 ``cm.*.trl.txt``).
+
+    Errors (naming path:line): unreadable or empty file, a line without 5 fields,
+    a key other than ``bonafide``/``spoof``, a bona fide line whose attack is not
+    ``-``, a spoof line whose attack is ``-``, a duplicate utterance.
+    """
+    out = CmProtocol([], [], [], [])
+    seen: dict[str, int] = {}
+    for number, (speaker, utt, _env, attack, key) in _records(path, "CM protocol", 5,
+                                                              "SPEAKER UTT ENV ATTACK bonafide|spoof"):
+        if key not in (BONAFIDE, SPOOF):
+            raise file_error(path, f"key must be '{BONAFIDE}' or '{SPOOF}', found '{key}'", number)
+        if key == BONAFIDE and attack != "-":
+            raise file_error(path, f"a bona fide utterance must have attack '-', found '{attack}'", number)
+        if key == SPOOF and attack == "-":
+            raise file_error(path, "a spoof utterance needs an attack id, found '-'", number)
+        _check_new(seen, utt, path, number)
+        out.utts.append(utt)
+        out.keys.append(key)
+        out.attacks.append(attack)
+        out.speakers.append(speaker)
+    return out
+
+
+_ASV_KEYS = ("target", "nontarget", "spoof")
+
+
+def read_asv_scores(path: str | Path) -> AsvScores:
+    """Read an ASV score file ``SOURCE KEY SCORE`` (``KEY`` target|nontarget|spoof).
+
+    Errors (naming path:line): unreadable or empty file, a line without 3 fields,
+    an unknown key, a score that is not a finite number; a file without target,
+    nontarget or spoof trials is an error naming the file.
+    """
+    groups: dict[str, list[float]] = {key: [] for key in _ASV_KEYS}
+    for number, (_source, key, text) in _records(path, "ASV score", 3, "SOURCE target|nontarget|spoof SCORE"):
+        if key not in groups:
+            raise file_error(path, f"key must be 'target', 'nontarget' or 'spoof', found '{key}'", number)
+        groups[key].append(_parse_score(text, path, number))
+    for key in _ASV_KEYS:
+        if not groups[key]:
+            raise file_error(path, f"no '{key}' trials (the t-DCF needs target, nontarget and spoof ASV scores)")
+    return AsvScores(*(np.array(groups[key], dtype=np.float64) for key in _ASV_KEYS))
+
+
+def read_cm_scores(path: str | Path) -> dict[str, float]:
+    """Read a CM score file ``UTT SCORE`` -> ``{utt: score}`` in file order.
+
+    Errors (naming path:line): unreadable or empty file, a line without 2 fields,
+    a score that is not a finite number, a duplicate utterance.
+    """
+    scores: dict[str, float] = {}
+    seen: dict[str, int] = {}
+    for number, (utt, text) in _records(path, "CM score", 2, "UTT SCORE"):
+        value = _parse_score(text, path, number)
+        _check_new(seen, utt, path, number)
+        scores[utt] = value
+    return scores
+
+
+def align_cm_scores(protocol: CmProtocol, scores: dict[str, float],
+                    protocol_path: str | Path, scores_path: str | Path) -> np.ndarray:
+    """Scores in protocol order (float64); a scored utterance not in the protocol or vice versa is an error."""
+    wanted = set(protocol.utts)
+    for number, utt in enumerate(scores, start=1):
+        if utt not in wanted:
+            raise file_error(scores_path, f"utterance '{utt}' is not in the protocol {protocol_path}", number)
+    out = np.empty(len(protocol.utts), dtype=np.float64)
+    for index, utt in enumerate(protocol.utts):
+        value = scores.get(utt)
+        if value is None:
+            raise file_error(protocol_path, f"utterance '{utt}' has no score in {scores_path}", index + 1)
+        out[index] = value
+    return out
+
+
+# ---------------------------------------------------------------- all at once
+
+
+def compute_cm_metrics(scores: np.ndarray, keys: Sequence[str], attacks: Sequence[str],
+                       asv: AsvScores | None = None) -> dict:
+    """The CLI's result: ``n_bonafide``, ``n_spoof``, ``eer_pct`` (:func:`cm_eer`), with ``asv``
+    also ``min_tdcf`` (:func:`min_tdcf_2019`) and ``min_tdcf_2021``, and ``per_attack``
+    (``{attack: eer_pct}``). Plain Python numbers, JSON-ready."""
+    s = np.asarray(scores, dtype=np.float64)
+    is_bona = np.asarray(keys, dtype=object) == BONAFIDE
+    bona, spoof = s[is_bona], s[~is_bona]
+    out: dict = {"n_bonafide": int(bona.size), "n_spoof": int(spoof.size), "eer_pct": 100.0 * cm_eer(bona, spoof)[0]}
+    if asv is not None:
+        rates = asv_error_rates(asv.target, asv.nontarget, asv.spoof)
+        out["min_tdcf"] = min_tdcf_2019(bona, spoof, rates)
+        out["min_tdcf_2021"] = min_tdcf_2021(bona, spoof, rates)
+    out["per_attack"] = {a: 100.0 * e for a, e in per_attack_eer(s, keys, attacks).items()}
+    return out

@@ -270,8 +270,8 @@ def test_results_tables_and_read_results(tmp_path):
     path.write_text(json.dumps([{"trials": "x", "n_trials": 3}]))
     with pytest.raises(SpkpeftError, match="lacks key 'eer_pct'"):
         read_results(path)
-    path.write_text(json.dumps([{"task": "cm", **SV_ROW}]))
-    with pytest.raises(SpkpeftError, match="unknown task 'cm'"):
+    path.write_text(json.dumps([{"task": "asr", **SV_ROW}]))
+    with pytest.raises(SpkpeftError, match="unknown task 'asr'"):
         read_results(path)
 
 

@@ -26,7 +26,6 @@ The helpers here are shared by ``prepare_asvspoof2021.py`` and ``prepare_in_the_
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import sys
@@ -41,6 +40,7 @@ from spkpeft.io.atomic import write_text_atomic  # noqa: E402
 from spkpeft.io.corpora import replace_dir, temp_dir_for  # noqa: E402
 from spkpeft.io.datadir import c_sort_key, read_lines, write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
+from spkpeft.io.trials import parse_score  # noqa: E402
 
 BONAFIDE, SPOOF = "bonafide", "spoof"
 CM_KEYS = (BONAFIDE, SPOOF)
@@ -128,12 +128,7 @@ def score_line(source: str, key: str, score: str, where: Path, number: int) -> s
     """A checked ``SOURCE KEY SCORE`` line."""
     if key not in ASV_KEYS:
         raise file_error(where, f"ASV key must be target, nontarget or spoof, found '{key}'", number)
-    try:
-        value = float(score)
-    except ValueError:
-        raise file_error(where, f"score '{score}' is not a number", number) from None
-    if not math.isfinite(value):
-        raise file_error(where, f"score '{score}' is not finite", number)
+    parse_score(score, where, number)
     if key == SPOOF and source == BONAFIDE:
         raise file_error(where, "a spoof ASV trial must name its attack, found source 'bonafide'", number)
     if key != SPOOF and source != BONAFIDE:

@@ -105,6 +105,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.io.trials import parse_score
 from spkpeft.eval.metrics import compute_eer, det_points
 
 # ---------------------------------------------------------------- cost models
@@ -399,16 +400,6 @@ def _records(path: str | Path, kind: str, n_fields: int, layout: str) -> Iterato
         yield number, fields
 
 
-def _parse_score(text: str, path: str | Path, number: int) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise file_error(path, f"score '{text}' is not a number", number) from None
-    if not math.isfinite(value):
-        raise file_error(path, f"score '{text}' is not finite", number)
-    return value
-
-
 def _check_new(seen: dict[str, int], utt: str, path: str | Path, number: int) -> None:
     first = seen.setdefault(utt, number)
     if first != number:
@@ -454,7 +445,7 @@ def read_asv_scores(path: str | Path) -> AsvScores:
     for number, (_source, key, text) in _records(path, "ASV score", 3, "SOURCE target|nontarget|spoof SCORE"):
         if key not in groups:
             raise file_error(path, f"key must be 'target', 'nontarget' or 'spoof', found '{key}'", number)
-        groups[key].append(_parse_score(text, path, number))
+        groups[key].append(parse_score(text, path, number))
     for key in _ASV_KEYS:
         if not groups[key]:
             raise file_error(path, f"no '{key}' trials (the t-DCF needs target, nontarget and spoof ASV scores)")
@@ -470,7 +461,7 @@ def read_cm_scores(path: str | Path) -> dict[str, float]:
     scores: dict[str, float] = {}
     seen: dict[str, int] = {}
     for number, (utt, text) in _records(path, "CM score", 2, "UTT SCORE"):
-        value = _parse_score(text, path, number)
+        value = parse_score(text, path, number)
         _check_new(seen, utt, path, number)
         scores[utt] = value
     return scores

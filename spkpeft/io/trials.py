@@ -78,7 +78,7 @@ def read_trials(path: str | Path) -> Trials:
     return utt1, utt2, np.array(labels, dtype=np.bool_)
 
 
-def _parse_score(text: str, path: str | Path, number: int) -> float:
+def parse_score(text: str, path: str | Path, number: int) -> float:
     """A finite float, else an error naming path:line."""
     try:
         value = float(text)
@@ -99,7 +99,7 @@ def read_scores(path: str | Path) -> dict[Pair, float]:
     scores: dict[Pair, float] = {}
     seen: dict[Pair, int] = {}
     for number, (a, b, text) in _records(path, "score"):
-        value = _parse_score(text, path, number)
+        value = parse_score(text, path, number)
         _check_new_pair(seen, (a, b), path, number)
         scores[(a, b)] = value
     return scores

@@ -34,6 +34,15 @@ Speed perturbation (Kaldi / WeSpeaker convention): playing the signal
 ``factor`` times faster by resampling, which shifts pitch and formants too, so
 each speed of a speaker counts as a separate class, see :func:`speed_label`.
 
+RawBoost (:mod:`spkpeft.data.rawboost`, Tak et al., ICASSP 2022).  With
+``rawboost`` set to an algorithm number 1..8 every training crop is boosted
+(probability 1, as in the reference recipe, independent of ``prob``).  The
+order is: the MUSAN / RIR option first (drawn with ``prob`` as above, when a
+corpus is configured), then RawBoost on its output, i.e. the acoustic
+environment comes before the channel / transmission distortions RawBoost
+models.  RawBoost draws from the same generator after the MUSAN / RIR draws.
+With ``rawboost: 0`` (the default) nothing changes and nothing is drawn for it.
+
 Audio files are read on demand (MUSAN and RIR corpora are large): directories
 are scanned once for ``.wav`` files (sorted paths, symlinks followed), each
 file's header is read the first time it is drawn and memoised.  A file whose
@@ -55,6 +64,7 @@ from scipy.signal import fftconvolve, resample_poly
 
 from spkpeft.io.audio import SAMPLE_RATE, audio_info
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.data.rawboost import RawBoostParams, check_algo, params_from, rawboost
 
 SPEEDS: tuple[float, ...] = (1.0, 0.9, 1.1)
 """Speed factors; index 0 (unperturbed) keeps the original speaker labels."""
@@ -78,6 +88,10 @@ class AugmentConfig:
     ``*_snr``: ``[low, high]`` SNR ranges in dB, drawn uniformly.
     ``babble_speakers``: ``[low, high]`` number of speech files summed (inclusive).
     ``speed_perturb``: add 0.9x / 1.1x copies as new speakers (3x classes).
+    ``rawboost``: RawBoost algorithm applied to every crop, 0 = off, 1..8 as in
+    :mod:`spkpeft.data.rawboost` (e.g. 5 = convolutive then impulsive noise).
+    ``rawboost_params``: its parameters (:class:`~spkpeft.data.rawboost.RawBoostParams`,
+    defaults as published); a mapping given in Python is converted and checked.
     """
 
     musan_dir: str = ""
@@ -88,6 +102,8 @@ class AugmentConfig:
     babble_snr: list[float] = field(default_factory=lambda: [13.0, 20.0])
     babble_speakers: list[int] = field(default_factory=lambda: [3, 7])
     speed_perturb: bool = False
+    rawboost: int = 0
+    rawboost_params: RawBoostParams = field(default_factory=RawBoostParams)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -106,6 +122,8 @@ class AugmentConfig:
             raise SpkpeftError(f"{_KEY}.babble_speakers must be >= 1, got {self.babble_speakers}")
         if not isinstance(self.speed_perturb, bool):
             raise SpkpeftError(f"{_KEY}.speed_perturb must be true or false, got {self.speed_perturb!r}")
+        check_algo(self.rawboost)
+        self.rawboost_params = params_from(self.rawboost_params)
 
 
 def _check_range(name: str, value: object, integer: bool) -> list:
@@ -200,11 +218,13 @@ def reverberate(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
 
 
 class Augmenter:
-    """Random additive noise / reverberation for training waveforms (see module docstring)."""
+    """Random additive noise / reverberation and RawBoost for training waveforms (see module docstring)."""
 
     def __init__(self, cfg: AugmentConfig, sample_rate: int = SAMPLE_RATE) -> None:
-        """Validate ``cfg`` and scan its directories once (sorted file lists)."""
+        """Validate ``cfg`` (and RawBoost's band range against ``sample_rate``) and scan its directories once."""
         cfg.validate()
+        if cfg.rawboost:
+            cfg.rawboost_params.check_sample_rate(sample_rate)
         self.cfg = cfg
         self.sample_rate = sample_rate
         self._files: dict[str, list[Path]] = {}
@@ -230,30 +250,42 @@ class Augmenter:
         return [k for k in ("noise", "music", "babble", "reverb") if k in self._files]
 
     @property
-    def enabled(self) -> bool:
-        """True when some kind is available and ``prob > 0``."""
+    def corpus_enabled(self) -> bool:
+        """True when some MUSAN / RIR kind is available and ``prob > 0``."""
         return bool(self._files) and self.cfg.prob > 0.0
+
+    @property
+    def enabled(self) -> bool:
+        """True when the MUSAN / RIR augmentation or RawBoost (``rawboost != 0``) is on."""
+        return self.corpus_enabled or self.cfg.rawboost != 0
 
     def __call__(self, wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Augmented float32 copy of the 1-D ``wav`` (same length).
 
-        Disabled: an unchanged copy and no draws from ``rng``.  Otherwise one
-        uniform draw decides (``< prob``) whether to augment, then one kind is
-        chosen uniformly among :attr:`kinds`.
+        Disabled: an unchanged copy and no draws from ``rng``.  With a MUSAN /
+        RIR corpus one uniform draw decides (``< prob``) whether to apply it,
+        then one kind is chosen uniformly among :attr:`kinds`.  With
+        ``rawboost != 0`` RawBoost is then applied to the result (always).
         """
         x = np.asarray(wav, dtype=np.float32)
         if x.ndim != 1:
             raise SpkpeftError(f"augmentation expects a 1-D waveform, got shape {x.shape}")
         if not self.enabled:
             return x.copy()
-        if rng.random() >= self.cfg.prob or x.size == 0:
+        y = x.astype(np.float64)
+        changed = False
+        if self.corpus_enabled and rng.random() < self.cfg.prob and x.size > 0:
+            kind = self.kinds[int(rng.integers(len(self.kinds)))]
+            if kind == "reverb":
+                y = reverberate(y, self._read_whole(self._pick("reverb", rng)))
+            else:
+                y = self._add_noise(kind, y, rng)
+            changed = True
+        if self.cfg.rawboost and x.size > 0:
+            y = rawboost(y, self.cfg.rawboost, rng, self.cfg.rawboost_params, self.sample_rate)
+            changed = True
+        if not changed:
             return x.copy()
-        kind = self.kinds[int(rng.integers(len(self.kinds)))]
-        x64 = x.astype(np.float64)
-        if kind == "reverb":
-            y = reverberate(x64, self._read_whole(self._pick("reverb", rng)))
-        else:
-            y = self._add_noise(kind, x64, rng)
         return np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     def _add_noise(self, kind: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

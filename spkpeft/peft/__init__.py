@@ -69,6 +69,9 @@ def apply_peft(upstream: nn.Module, cfg: PeftConfig) -> PeftHandle:
     spec = METHODS.get(cfg.method)
     if not isinstance(cfg, spec.config):
         raise SpkpeftError(f"PEFT method '{cfg.method}' needs a {spec.config.__name__}, got {type(cfg).__name__}")
+    if spec.info["needs_blocks"] and upstream.num_layers == 0:
+        raise SpkpeftError(f"peft.method '{cfg.method}' adapts transformer blocks, and this upstream has none "
+                           f"(use peft.method: frozen)")
     freeze(upstream)
     modules = spec.build(upstream, cfg)
     upstream.peft_method = cfg.method

@@ -59,7 +59,8 @@ def positive_field(default: int | float) -> Any:
 #: (the upstream runs in train mode, dropout on, while training; False: always eval mode,
 #: for methods that train nothing inside it), ``averageable`` (checkpoint averaging of its
 #: parameters averages the model; False for factorised updates ``B A``, whose mean factors
-#: do not give the mean update)
+#: do not give the mean update), ``needs_blocks`` (refused on an upstream without
+#: transformer blocks, e.g. the fbank front end)
 METHODS = Registry("peft", tag_key="method")
 
 
@@ -73,10 +74,10 @@ class PeftConfig:
 
 def register_method(name: str, config: type, apply: Callable[[nn.Module, PeftConfig], list[nn.Module]],
                     description: str = "", mergeable: bool = False, upstream_dropout: bool = True,
-                    averageable: bool = True) -> None:
+                    averageable: bool = True, needs_blocks: bool = True) -> None:
     """Register a PEFT method in :data:`METHODS` (see there for the flags)."""
     METHODS.register(name, config, apply, description, mergeable=mergeable, upstream_dropout=upstream_dropout,
-                     averageable=averageable)
+                     averageable=averageable, needs_blocks=needs_blocks)
 
 
 @dataclass

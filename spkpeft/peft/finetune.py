@@ -64,6 +64,7 @@ def apply_bitfit(upstream: nn.Module, cfg: BitFitConfig) -> list[nn.Module]:
     return []
 
 
-register_method("frozen", FrozenConfig, apply_frozen, description="frozen upstream", upstream_dropout=False)
-register_method("full_ft", FullFinetuneConfig, apply_full_ft, description="full fine-tuning")
+register_method("frozen", FrozenConfig, apply_frozen, description="frozen upstream", upstream_dropout=False,
+                needs_blocks=False)
+register_method("full_ft", FullFinetuneConfig, apply_full_ft, description="full fine-tuning", needs_blocks=False)
 register_method("bitfit", BitFitConfig, apply_bitfit, description="biases only")

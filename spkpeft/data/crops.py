@@ -137,7 +137,7 @@ class BalancedBatchSampler(Sampler):
         batches = []
         order: list[int] = []
         for _ in range(self.batches_per_epoch):
-            if len(order) < self.batch_size:
+            while len(order) < self.batch_size:  # more than once only with fewer classes than batch_size
                 order += rng.permutation(self.speakers).tolist()
             chosen, order = order[:self.batch_size], order[self.batch_size:]
             if len(set(chosen)) < len(chosen) <= len(self.speakers):  # a permutation boundary repeated a speaker

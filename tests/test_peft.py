@@ -472,7 +472,7 @@ def test_weighted_sum_starts_uniform():
 
 def test_attentive_merge_weights_are_convex_and_ignore_padding():
     torch.manual_seed(0)
-    agg = build_aggregation(AttentiveMergeConfig(attention_dim=8), 3, 6)
+    agg = build_aggregation(AttentiveMergeConfig(merge="channel_sum", attention_dim=8), 3, 6)
     assert isinstance(agg, AttentiveMerge)
     hidden = [torch.randn(2, 5, 6) for _ in range(3)]
     lengths = torch.tensor([5, 3])

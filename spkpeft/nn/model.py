@@ -137,6 +137,6 @@ def build_model(cfg, num_classes: int | None = None) -> Encoder:
     upstream = build_upstream(cfg.upstream)
     handle = apply_peft(upstream, cfg.peft)
     aggregation = build_aggregation(cfg.aggregation, upstream.num_hidden, upstream.hidden_dim)
-    head = build_head(cfg.head, upstream.hidden_dim)
+    head = build_head(cfg.head, aggregation.output_dim)
     classifier = nn.Linear(head.embed_dim, num_classes) if num_classes is not None else None
     return Encoder(upstream, handle, aggregation, head, classifier)

@@ -126,3 +126,49 @@ def test_bad_config(kwargs: dict, key: str) -> None:
 def test_bad_sizes() -> None:
     with pytest.raises(SpkpeftError):
         build_loss(LossConfig(), 4, 0)
+
+
+# ----------------------------------------------------------------------------- one-class softmax
+
+
+def test_one_class_softmax_is_the_papers_formula() -> None:
+    from spkpeft.nn.losses import CosineToCentre, OneClassSoftmaxConfig
+
+    centre = CosineToCentre(6)
+    emb, labels = torch.randn(9, 6), torch.tensor([1, 0, 0, 1, 1, 0, 0, 0, 1])
+    cos = centre(emb)
+    assert cos.shape == (9, 1)
+    w = centre.centre[0]
+    brute = [float(torch.dot(e, w) / (e.norm() * w.norm())) for e in emb]
+    torch.testing.assert_close(cos[:, 0], torch.tensor(brute), atol=1e-6, rtol=1e-6)
+    loss = build_loss(OneClassSoftmaxConfig(), 6, 2)
+    value, acc = loss(cos, labels)
+    terms = [math.log1p(math.exp(20 * (0.9 - c))) if y == 1 else math.log1p(math.exp(20 * (c - 0.2)))
+             for c, y in zip(brute, labels.tolist())]
+    assert float(value) == pytest.approx(sum(terms) / len(terms), rel=1e-5)
+    assert float(acc) == pytest.approx(sum((c > 0.55) == (y == 1) for c, y in zip(brute, labels.tolist())) / 9)
+
+
+def test_one_class_softmax_pulls_bonafide_to_the_centre() -> None:
+    from spkpeft.nn.losses import CosineToCentre, OneClassSoftmaxConfig
+
+    centre, loss = CosineToCentre(4), build_loss(OneClassSoftmaxConfig(), 4, 2)
+    emb = torch.randn(32, 4, requires_grad=True)
+    labels = (torch.arange(32) % 2 == 0).long()
+    opt = torch.optim.Adam([emb, *centre.parameters()], lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        value, _ = loss(centre(emb), labels)
+        value.backward()
+        opt.step()
+    cos = centre(emb)[:, 0].detach()
+    assert cos[labels == 1].min() > 0.8 and cos[labels == 0].max() < 0.3
+
+
+def test_one_class_softmax_config_errors() -> None:
+    from spkpeft.nn.losses import OneClassSoftmaxConfig
+
+    with pytest.raises(SpkpeftError, match="m_other .* must be below loss.m_target"):
+        build_loss(OneClassSoftmaxConfig(m_target=0.2, m_other=0.5), 4, 2)
+    with pytest.raises(SpkpeftError, match="separates 2 classes"):
+        build_loss(OneClassSoftmaxConfig(), 4, 3)

@@ -224,3 +224,75 @@ def build_loss(cfg, embed_dim: int, num_classes: int, class_counts=None) -> nn.M
 LOSSES.register("aam", LossConfig, build_margin_softmax, description="additive angular margin softmax (ArcFace)")
 LOSSES.register("am", LossConfig, build_margin_softmax, description="additive margin softmax (CosFace)")
 LOSSES.register("ce", CrossEntropyConfig, build_cross_entropy, description="cross-entropy on logits")
+
+
+# ----------------------------------------------------------------------------- one-class softmax
+
+
+@dataclass
+class OneClassSoftmaxConfig:
+    """``loss.type: ocsoftmax``: the one-class softmax of Zhang, Jiang and Duan, "One-class
+    learning towards synthetic voice spoofing detection", IEEE SPL 2021 (defaults: the
+    paper's ``m_0 = 0.9``, ``m_1 = 0.2``, ``alpha = 20``, which its training script passes;
+    the reference code's function default ``r_fake = 0.5`` is not the paper's).
+
+    The model ends in :class:`CosineToCentre` (one output, ``cos(x, w)`` to a learnable
+    centre ``w`` of the target class), and with ``y = 1`` for the target class (bona fide)::
+
+        L = mean_i log(1 + exp(alpha (m_0 - cos_i)))      for y_i = 1
+                   log(1 + exp(alpha (cos_i - m_1)))      for y_i = 0
+
+    pulling the target class inside the angle ``acos m_0`` of ``w`` and pushing the other
+    class beyond ``acos m_1``; the score of an utterance is ``cos(x, w)``.
+    """
+
+    type: str = "ocsoftmax"
+    m_target: float = field(default=0.9, metadata={"check": lambda v: None if -1.0 < v < 1.0 else f"must be in (-1, 1), got {v}"})
+    m_other: float = field(default=0.2, metadata={"check": lambda v: None if -1.0 < v < 1.0 else f"must be in (-1, 1), got {v}"})
+    alpha: float = field(default=20.0, metadata={"check": lambda v: None if v > 0 else f"must be > 0, got {v}"})
+
+
+class CosineToCentre(nn.Module):
+    """``(B, E) -> (B, 1)``: ``cos(x, w)`` to a learnable centre ``w`` (the one-class
+    softmax's "classifier"; ``w`` initialised as the reference code does, Kaiming-uniform
+    with ``a = 0.25``)."""
+
+    out_features = 1
+
+    def __init__(self, embed_dim: int) -> None:
+        super().__init__()
+        self.centre = nn.Parameter(torch.empty(1, embed_dim))
+        nn.init.kaiming_uniform_(self.centre, a=0.25)
+
+    def forward(self, embeddings: Tensor) -> Tensor:
+        return F.normalize(embeddings.float(), dim=1) @ F.normalize(self.centre.float(), dim=1).T
+
+
+class OneClassSoftmax(nn.Module):
+    """``forward(cos (B, 1), labels (B,) with 1 = target) -> (loss, accuracy)``; the
+    accuracy counts ``cos > (m_0 + m_1) / 2`` as the target class."""
+
+    def __init__(self, cfg: OneClassSoftmaxConfig) -> None:
+        super().__init__()
+        if cfg.m_other >= cfg.m_target:
+            raise SpkpeftError(f"loss.m_other ({cfg.m_other}) must be below loss.m_target ({cfg.m_target})")
+        self.m_target, self.m_other, self.alpha = cfg.m_target, cfg.m_other, cfg.alpha
+
+    def forward(self, cos: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        cos = cos.float().reshape(-1)
+        target = labels.reshape(-1) == 1
+        margin = torch.where(target, self.m_target - cos, cos - self.m_other)
+        loss = F.softplus(self.alpha * margin).mean()
+        accuracy = ((cos.detach() > 0.5 * (self.m_target + self.m_other)) == target).float().mean()
+        return loss, accuracy
+
+
+def build_one_class_softmax(cfg: OneClassSoftmaxConfig, embed_dim: int, num_classes: int,
+                            class_counts=None) -> OneClassSoftmax:
+    if num_classes != 2:
+        raise SpkpeftError(f"loss.type ocsoftmax separates 2 classes, got {num_classes}")
+    return OneClassSoftmax(cfg)
+
+
+LOSSES.register("ocsoftmax", OneClassSoftmaxConfig, build_one_class_softmax,
+                description="one-class softmax on the cosine to a target-class centre (spoofing countermeasures)")

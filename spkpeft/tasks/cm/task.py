@@ -4,7 +4,9 @@ Labels: ``utt2label`` holds ``bonafide`` or ``spoof`` (anything else is an error
 file and line); classes are ``[spoof, bonafide]`` (index 1 bona fide, as in AASIST).  The
 score of an utterance is the log posterior ratio ``log p(bonafide | x) - log p(spoof | x)``
 of the 2-class layer (for long utterances: of its length-weighted mean chunk logits), a
-log-likelihood ratio up to the training prior's log odds: higher = more bona fide.
+log-likelihood ratio up to the training prior's log odds: higher = more bona fide.  With
+``loss.type: ocsoftmax`` (one-class softmax, Zhang et al. 2021) the layer is instead
+:class:`~spkpeft.nn.losses.CosineToCentre` and the score its cosine to the bona fide centre.
 Validation (never the evaluation set): a ``dev`` directory (``run.sh`` passes
 ``data/<corpus>/dev``) or a stratified held-out fraction of ``train``; the lowest dev EER
 picks ``best.pt``.  Stage 4 writes ``EXP/cm_scores/<set>/scores.txt`` (``<utt-id> <score>``,
@@ -28,12 +30,13 @@ from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.eval.metrics import compute_eer
 from spkpeft.io.atomic import write_text_atomic
 from spkpeft.io.datadir import DataDir, read_data_dir
-from spkpeft.nn.losses import build_loss
+from spkpeft.nn.losses import CosineToCentre, build_loss
 from spkpeft.nn.model import build_model
 from spkpeft.tasks.base import TASKS, Task, TrainingData, stratified_split
 
 CLASSES = ("spoof", "bonafide")
 BONAFIDE = CLASSES.index("bonafide")
+CM_LOSSES = ("ce", "ocsoftmax")
 
 
 @dataclass
@@ -59,9 +62,29 @@ def cm_labels(data: DataDir) -> list[int]:
     return labels
 
 
-def bonafide_scores(logits: np.ndarray) -> np.ndarray:
-    """``logit_bonafide - logit_spoof`` = ``log p(bonafide) - log p(spoof)`` of 2-class logits ``(N, 2)``."""
-    return logits[:, BONAFIDE] - logits[:, 1 - BONAFIDE]
+def bonafide_scores(outputs):
+    """``logit_bonafide - logit_spoof`` = ``log p(bonafide) - log p(spoof)`` of 2-class logits
+    ``(N, 2)``; the one column of a one-class model's ``(N, 1)`` cosines as it is."""
+    if outputs.shape[1] == 1:
+        return outputs[:, 0]
+    return outputs[:, BONAFIDE] - outputs[:, 1 - BONAFIDE]
+
+
+def check_cm_loss(cfg) -> None:
+    if cfg.loss.type not in CM_LOSSES:
+        raise SpkpeftError(f"loss.type '{cfg.loss.type}' is not a countermeasure loss "
+                           f"(task cm expects: {', '.join(CM_LOSSES)})")
+
+
+def build_cm_model(cfg):
+    """The model with its last layer: 2 logits (``loss.type: ce``) or the cosine to the
+    bona fide centre (``ocsoftmax``)."""
+    check_cm_loss(cfg)
+    if cfg.loss.type == "ce":
+        return build_model(cfg, num_classes=2)
+    model = build_model(cfg)
+    model.classifier = CosineToCentre(model.head.embed_dim)
+    return model
 
 
 def eer_pct(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -96,14 +119,13 @@ class CMTask(Task):
                             speed_changes_label=False, validation=validation)
 
     def build_model(self, cfg, data: TrainingData):
-        return build_model(cfg, num_classes=2)
+        return build_cm_model(cfg)
 
     def inference_model(self, cfg, exp):
-        return build_model(cfg, num_classes=2)
+        return build_cm_model(cfg)
 
     def build_loss(self, cfg, model, data: TrainingData):
-        if cfg.loss.type != "ce":
-            raise SpkpeftError(f"loss.type '{cfg.loss.type}' is not a countermeasure loss (task cm expects: ce)")
+        check_cm_loss(cfg)
         return build_loss(cfg.loss, model.output_dim, 2, data.class_counts)
 
     @torch.no_grad()
@@ -133,16 +155,16 @@ class CMTask(Task):
 
 
 class BonafideScore(nn.Module):
-    """``(B, 1)`` bona fide scores of a 2-class model (the mean over chunks stays a score of
-    the mean logits: the difference of logits is linear in them)."""
+    """``(B, 1)`` bona fide scores (:func:`bonafide_scores`) of the model's outputs (for a
+    2-class model the mean over chunks stays a score of the mean logits: the difference of
+    logits is linear in them)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, wavs, wav_lens):
-        logits = self.model(wavs, wav_lens).float()
-        return (logits[:, BONAFIDE] - logits[:, 1 - BONAFIDE]).unsqueeze(1)
+        return bonafide_scores(self.model(wavs, wav_lens).float()).unsqueeze(1)
 
 
 TASKS.register("cm", CMTaskConfig, CMTask, description="spoofing countermeasures")

@@ -186,3 +186,27 @@ def test_missing_audio_during_training_is_one_line(tiny_data, tmp_path):
     assert res.returncode == 1
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("train: error: ") and "gone.wav: audio file does not exist" in last
+
+
+def test_two_phase_schedule_trains_the_back_end_first(tiny_data, tmp_path):
+    overrides = {**SMALL, "train.epochs": 2, "train.freeze_upstream_epochs": 1, "train.save_every_steps": 0,
+                 "train.warmup_epochs": 0.0}
+    trainer = make_trainer(load_config(REPO / "conf" / "full_ft.yaml", overrides), tiny_data / "train", tmp_path)
+    start = {k: v.clone() for k, v in trainer.trainee.model.trainable_state_dict().items()}
+    trainer.run()
+    epoch1 = load_checkpoint(tmp_path / "checkpoints" / "epoch_001.pt")["trainable"]
+    epoch2 = load_checkpoint(tmp_path / "checkpoints" / "epoch_002.pt")["trainable"]
+    upstream = [k for k in start if k.startswith("upstream.")]
+    back_end = [k for k in start if k.startswith(("aggregation.", "head."))]
+    assert upstream and back_end
+    assert all(torch.equal(epoch1[f"model.{k}"], start[k]) for k in upstream)  # phase 1: upstream untouched
+    assert any(not torch.equal(epoch1[f"model.{k}"], start[k]) for k in back_end)
+    assert any(not torch.equal(epoch2[f"model.{k}"], epoch1[f"model.{k}"]) for k in upstream)  # phase 2: fine-tuned
+    steps, peft, head = trainer.steps_per_epoch, trainer.lr_lambda("peft"), trainer.lr_lambda("head")
+    assert peft(0) == peft(steps - 1) == 0.0 and peft(steps) == 1.0 == head(0)  # its schedule starts in phase 2
+
+
+def test_two_phase_schedule_needs_a_second_phase():
+    with pytest.raises(SpkpeftError, match=r"train.freeze_upstream_epochs must be in \[0, train.epochs = 2\), got 2"):
+        make_trainer(load_config(REPO / "conf" / "full_ft.yaml", {**SMALL, "train.freeze_upstream_epochs": 2}),
+                     "unused", "unused")

@@ -32,6 +32,13 @@ Learning rate (per parameter group, ``lr0`` = ``lr_peft`` or ``lr_head``),
 with ``w`` warm-up steps out of ``T`` and ``r = final_lr_ratio``:
 ``lr(t) = lr0 * t / w`` for ``t < w``, then with ``p = (t - w) / (T - w)``
 cosine: ``lr0 * (r + (1 - r) * (1 + cos(pi p)) / 2)``; exponential: ``lr0 * r ** p``.
+
+Two-phase schedule (``train.freeze_upstream_epochs: F``, e.g. the attentive-merging
+recipe of Pan et al. 2024: back-end first, then fine-tuning): during the first ``F`` epochs
+the upstream runs without gradients and in eval mode, so only the aggregation and the head
+(and the loss classes) learn, and the ``peft`` group's learning rate is 0; from epoch
+``F + 1`` its schedule starts, warm-up included, over the remaining steps
+(``lr_peft * lr_factor(t - F S, w, T - F S)``, ``S`` steps per epoch).
 """
 
 from __future__ import annotations
@@ -84,6 +91,7 @@ class TrainConfig:
     deterministic: bool = False
     log_every_steps: int = 10
     init_from: str = ""  # checkpoint whose trainable weights start a new run (large-margin fine-tuning)
+    freeze_upstream_epochs: int = 0  # two-phase schedule: epochs of back-end-only training first
 
 
 def validate_train_config(cfg: TrainConfig) -> None:
@@ -97,10 +105,16 @@ def validate_train_config(cfg: TrainConfig) -> None:
             raise SpkpeftError(f"train.{key} must be >= 1")
     if not 0 < cfg.final_lr_ratio <= 1:
         raise SpkpeftError("train.final_lr_ratio must be in (0, 1]")
+    if not 0 <= cfg.freeze_upstream_epochs < cfg.epochs:
+        raise SpkpeftError(f"train.freeze_upstream_epochs must be in [0, train.epochs = {cfg.epochs}), "
+                           f"got {cfg.freeze_upstream_epochs}")
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int, scheduler: str, final_ratio: float) -> float:
-    """Multiplier of the base learning rate at optimizer step ``step`` (see the module docstring)."""
+    """Multiplier of the base learning rate at optimizer step ``step`` (see the module docstring);
+    0 before step 0 (the ``peft`` group during the frozen phase of a two-phase schedule)."""
+    if step < 0:
+        return 0.0
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
@@ -237,15 +251,14 @@ class Trainer:
         loss = task.build_loss(cfg, model, self.data)
         self.trainee = Trainee(model, loss).to(self.device)
         self.ddp = None
-        if self.dist.enabled:
+        if self.dist.enabled:  # the frozen phase leaves the upstream's trainable parameters without gradients
             self.ddp = torch.nn.parallel.DistributedDataParallel(
-                self.trainee, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+                self.trainee, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=cfg.train.freeze_upstream_epochs > 0)
         self.optimizer = build_optimizer(self.trainee, cfg.train)
         self.steps_per_epoch = math.ceil(len(self.sampler) / cfg.train.grad_accum)
-        total = self.steps_per_epoch * cfg.train.epochs
-        warmup = int(round(cfg.train.warmup_epochs * self.steps_per_epoch))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, warmup, total, cfg.train.scheduler, cfg.train.final_lr_ratio))
+            self.optimizer, [self.lr_lambda(g["name"]) for g in self.optimizer.param_groups])
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and self.device.type == "cuda")
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best_metric, self.best_epoch = task.worst(), -1
@@ -253,6 +266,18 @@ class Trainer:
         self.seconds_before = 0.0  # training wall time of earlier (interrupted) runs
         self.run_start = time.time()
         self.csv_fields = csv_fields(task.metrics)
+
+    def lr_lambda(self, group: str):
+        """The learning-rate multiplier of parameter group ``group`` by optimizer step (module docstring)."""
+        cfg = self.cfg.train
+        total = self.steps_per_epoch * cfg.epochs
+        delay = self.steps_per_epoch * cfg.freeze_upstream_epochs if group == "peft" else 0
+        warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
+        return lambda s: lr_factor(s - delay, warmup, total - delay, cfg.scheduler, cfg.final_lr_ratio)
+
+    def upstream_frozen(self) -> bool:
+        """Whether the current epoch is in the back-end-only phase of a two-phase schedule."""
+        return self.epoch < self.cfg.train.freeze_upstream_epochs
 
     # ---- checkpoints -------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -347,6 +372,9 @@ class Trainer:
         cfg = self.cfg.train
         module = self.ddp or self.trainee
         self.trainee.train()
+        self.trainee.model.upstream_frozen = self.upstream_frozen()
+        if self.trainee.model.upstream_frozen:
+            self.trainee.model.upstream.eval()
         self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
         n_batches = len(self.sampler) + self.batch_in_epoch
         totals = self.epoch_totals  # restored by resume() when resuming mid-epoch

@@ -46,6 +46,7 @@ class Encoder(nn.Module):
         self.head = head
         self.classifier = classifier
         self.peft = handle
+        self.upstream_frozen = False  # True: the upstream runs without gradients (a two-phase schedule's first phase)
 
     @property
     def output_dim(self) -> int:
@@ -54,7 +55,8 @@ class Encoder(nn.Module):
 
     def embed(self, wavs: Tensor, wav_lens: Tensor) -> Tensor:
         """The head's embeddings ``(B, E)`` (before any classifier)."""
-        hidden, lengths = self.upstream(wavs, wav_lens)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.upstream_frozen):
+            hidden, lengths = self.upstream(wavs, wav_lens)
         return self.head(self.aggregation(hidden, lengths), lengths)
 
     def forward(self, wavs: Tensor, wav_lens: Tensor) -> Tensor:

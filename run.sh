@@ -177,12 +177,12 @@ fi
 
 if in_stages 6; then
   # The results table on stdout; sv: DET and score-distribution plots, cls: per-class
-  # tables and confusion matrices, in $exp/plots/.
+  # tables and confusion matrices, cm: per-attack DET and score histograms, in $exp/plots/.
   log "Stage 6: report and plots"
   require_file "$exp/results.json"
   trials_opt=()
   [ ! -d "$data/trials" ] || trials_opt=(--trials-dir "$data/trials")
-  python -m spkpeft.bin.report "$exp/results.json" "${trials_opt[@]}" --plot-dir "$exp/plots" \
+  python -m spkpeft.bin.report "$exp/results.json" "${trials_opt[@]}" --corpus-dir "$data" --plot-dir "$exp/plots" \
     | tee "$exp/log/stage6_report.log"
 fi
 

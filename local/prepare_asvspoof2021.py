@@ -28,7 +28,8 @@ Output (``OUT`` is replaced as a whole)::
     OUT/<track>_<subset>/{wav.scp,utt2spk,spk2utt,utt2label,utt2attack,utt2condition}
         track la|df, subset eval (default; --subsets eval,progress,hidden adds the others)
         utt = TRIAL, spk = SPEAKER, label bonafide|spoof, attack Axx (DF: the ATTACK column) or "-"
-        utt2condition: LA "<codec>_<transmission>", DF "<codec>" (the compression condition)
+        utt2condition: the condition of the official evaluation package, from the CODEC column
+        (LA "LA-C1".."LA-C7", DF "DF-C1".."DF-C9", see CONDITIONS), bona fide and spoof alike
     OUT/protocols/<set>.txt    "SPEAKER UTT - ATTACK KEY", sorted (LC_ALL=C) by UTT
     OUT/asv/la_<subset>.scores "SOURCE KEY SCORE" (SOURCE = bonafide or the attack id) from the
                                organisers' ASV scores of that subset, for t-DCF (LA only)
@@ -48,7 +49,7 @@ from spkpeft.bin._cli import run_main  # noqa: E402
 from spkpeft.io.datadir import read_lines  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 from prepare_asvspoof2019_la import (  # noqa: E402
-    BONAFIDE, NO_ATTACK, SPOOF, CmSet, audio_files, audio_of, check_key, check_token, parse_list,
+    BONAFIDE, NO_ATTACK, SPOOF, CmSet, audio_files, audio_of, check_key, parse_list,
     score_line, summarize, write_cm_corpus,
 )
 
@@ -64,6 +65,14 @@ CM_FORMAT = {
 ASV_KEYS_FILE = "keys/LA/ASV/trial_metadata.txt"
 ASV_SCORE_FILES = ("keys/LA/ASV/ASVTorch_Kaldi/score.txt", "keys/LA/ASV/ASVtorch_kaldi/score.txt")
 BONAFIDE_ATTACKS = (BONAFIDE, NO_ATTACK)
+#: CODEC column -> condition, in the official 2021 evaluation package's grouping
+#: (``eval-package/config.py``: ``ConfigLA`` / ``ConfigDF`` ``factor_2_list`` -> ``factor_2_tag_list``;
+#: LA groups by the codec alone, not by codec x transmission; DF by the compression "compr")
+CONDITIONS = {
+    "la": {"none": "C1", "alaw": "C2", "pstn": "C3", "g722": "C4", "ulaw": "C5", "gsm": "C6", "opus": "C7"},
+    "df": {"nocodec": "C1", "low_mp3": "C2", "high_mp3": "C3", "low_m4a": "C4", "high_m4a": "C5",
+           "low_ogg": "C6", "high_ogg": "C7", "mp3m4a": "C8", "oggm4a": "C9"},
+}
 
 
 def check_subset(subset: str, path: Path, number: int) -> None:
@@ -82,6 +91,15 @@ def normalised_attack(attack: str, key: str, path: Path, number: int) -> str:
     return attack
 
 
+def condition_of(track: str, codec: str, path: Path, number: int) -> str:
+    """``<TRACK>-C<k>`` of a CODEC value (:data:`CONDITIONS`); an unknown codec is an error naming the line."""
+    tag = CONDITIONS[track].get(codec)
+    if tag is None:
+        raise file_error(path, f"codec '{codec}' is not an ASVspoof 2021 {track.upper()} condition "
+                               f"(expected one of {', '.join(CONDITIONS[track])})", number)
+    return f"{track.upper()}-{tag}"
+
+
 def read_cm_keys(track: str, root: Path, subsets: Sequence[str]) -> dict[str, CmSet]:
     """``keys/<TRACK>/CM/trial_metadata.txt`` -> {``<track>_<subset>``: CmSet} for the chosen subsets."""
     path = root / CM_KEYS_FILE[track]
@@ -96,10 +114,11 @@ def read_cm_keys(track: str, root: Path, subsets: Sequence[str]) -> dict[str, Cm
         if len(fields) not in CM_COLUMNS[track]:
             raise file_error(path, f"expected {' or '.join(map(str, CM_COLUMNS[track]))} columns "
                                    f"'{CM_FORMAT[track]}', got {len(fields)}: {' '.join(fields)!r}", number)
-        spk, utt, codec, second, attack, key, _trim, subset = fields[:8]
+        spk, utt, codec, _second, attack, key, _trim, subset = fields[:8]
         check_key(key, path, number)
         check_subset(subset, path, number)
         attack = normalised_attack(attack, key, path, number)
+        condition = condition_of(track, codec, path, number)
         if utt in seen:
             raise file_error(path, f"trial '{utt}' listed twice", number)
         seen.add(utt)
@@ -107,8 +126,6 @@ def read_cm_keys(track: str, root: Path, subsets: Sequence[str]) -> dict[str, Cm
         if target is None:
             continue
         target.add(utt, audio_of(audio, utt, path, number, audio_dir, ".flac"), spk, key, attack, path, number)
-        condition = f"{codec}_{second}" if track == "la" else codec
-        check_token(condition, "condition", path, number)
         target.utt2condition[utt] = condition
     if not seen:
         raise file_error(path, "keys file is empty")

@@ -12,9 +12,10 @@ import pytest
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.eval.cm_metrics import (TDCF_2019_COSTS, TDCF_2021_COSTS, AsvErrorRates, Tdcf2019Costs,
-                                     align_cm_scores, asv_error_rates, cm_eer, cm_eer_interpolated,
-                                     min_tdcf_2019, min_tdcf_2021, per_attack_eer, read_asv_scores,
-                                     read_cm_protocol, read_cm_scores)
+                                     align_cm_scores, align_conditions, asv_error_rates, cm_eer,
+                                     cm_eer_interpolated, compute_cm_metrics, min_tdcf_2019, min_tdcf_2021,
+                                     per_attack_eer, per_condition_eer, read_asv_scores, read_cm_protocol,
+                                     read_cm_scores, read_conditions)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -212,6 +213,46 @@ def test_per_attack_eer() -> None:
         per_attack_eer([1.0], ["bonafide", "spoof"], ["-", "A01"])
 
 
+@pytest.mark.parametrize("kind, seed", CASES)
+def test_per_condition_eer_matches_brute_force(kind, seed) -> None:
+    """Each condition: its bona fide against its spoofs (all attacks), as the 2021 eval-package."""
+    rng = np.random.default_rng(200 + seed)
+    n = int(rng.integers(4, 80))
+    bona, spoof = draw(rng, kind, n, n)
+    keys = rng.choice(["bonafide", "spoof"], n).tolist()
+    scores = np.where(np.array(keys) == "bonafide", bona, spoof)
+    conditions = rng.choice(["LA-C1", "LA-C2", "LA-C3", "LA-C7"], n).tolist()
+    attacks = [("-" if k == "bonafide" else str(rng.choice(["A07", "A08"]))) for k in keys]
+    expected = {}
+    for c in sorted(set(conditions)):
+        b = [x for x, k, cc in zip(scores, keys, conditions) if cc == c and k == "bonafide"]
+        sp = [x for x, k, cc in zip(scores, keys, conditions) if cc == c and k == "spoof"]
+        if b and sp:  # a condition without one of the classes has no EER
+            expected[c] = brute_official_eer(b, sp)[0]
+    got = per_condition_eer(scores, keys, conditions)
+    assert got == expected and list(got) == sorted(expected)
+    interp = per_condition_eer(scores, keys, conditions, interpolated=True)
+    assert interp == pytest.approx({c: cm_eer_interpolated(
+        [x for x, k, cc in zip(scores, keys, conditions) if cc == c and k == "bonafide"],
+        [x for x, k, cc in zip(scores, keys, conditions) if cc == c and k == "spoof"]) for c in expected}, abs=1e-12)
+    if "bonafide" in keys and "spoof" in keys:
+        result = compute_cm_metrics(scores, keys, attacks, conditions=conditions)
+        assert result["per_condition"] == {c: 100.0 * e for c, e in expected.items()}
+        assert "per_condition" not in compute_cm_metrics(scores, keys, attacks)
+
+
+def test_per_condition_eer_known_case_and_errors() -> None:
+    scores = [2.0, 0.0, 1.0, 3.0, -1.0, 5.0]
+    keys = ["bonafide", "bonafide", "spoof", "spoof", "spoof", "bonafide"]
+    conditions = ["C1", "C2", "C1", "C2", "C2", "C3"]
+    # C1: bona [2] vs spoof [1] -> 0; C2: bona [0] vs spoof [3, -1] -> official 0.5; C3 has no spoof
+    assert per_condition_eer(scores, keys, conditions) == {"C1": 0.0, "C2": cm_eer([0.0], [3.0, -1.0])[0]}
+    with pytest.raises(SpkpeftError, match="conditions of equal lengths"):
+        per_condition_eer(scores, keys, conditions[:-1])
+    with pytest.raises(SpkpeftError, match="'bonafide' or 'spoof'"):
+        per_condition_eer([1.0], ["fake"], ["C1"])
+
+
 # ---------------------------------------------------------------- readers
 
 PROTOCOL = ("LA_0079 LA_T_1 - - bonafide\n"
@@ -282,6 +323,30 @@ def test_asv_score_errors(tmp_path, text, line, match) -> None:
         read_asv_scores(path)
 
 
+CONDITIONS = "LA_T_1 LA-C1\nLA_T_2 LA-C1\nLA_T_3 LA-C2\nLA_T_4 LA-C2\nLA_T_5 LA-C2\n"
+
+
+def test_conditions_reader_and_alignment(tmp_path) -> None:
+    protocol = read_cm_protocol(write(tmp_path / "p", PROTOCOL))
+    conditions = read_conditions(write(tmp_path / "c", "LA_T_5 LA-C2\n" + CONDITIONS.replace("LA_T_5 LA-C2\n", "")))
+    assert align_conditions(protocol, conditions, "p", "c") == ["LA-C1", "LA-C1", "LA-C2", "LA-C2", "LA-C2"]
+    with pytest.raises(SpkpeftError, match="^p:5: utterance 'LA_T_5' has no condition in c$"):
+        align_conditions(protocol, {u: c for u, c in conditions.items() if u != "LA_T_5"}, "p", "c")
+    with pytest.raises(SpkpeftError, match="^c:6: utterance 'LA_T_9' is not in the protocol p$"):
+        align_conditions(protocol, {**conditions, "LA_T_9": "LA-C1"}, "p", "c")
+
+
+@pytest.mark.parametrize("text, line, match", [
+    ("a C1\nb\n", 2, "expected 2 fields 'UTT CONDITION', found 1"),
+    ("a C1\nb C1 x\n", 2, "found 3"),
+    ("a C1\na C2\n", 2, "duplicate utterance 'a'"),
+])
+def test_condition_file_errors(tmp_path, text, line, match) -> None:
+    path = write(tmp_path / "c", text)
+    with pytest.raises(SpkpeftError, match=f"^{path}:{line}: .*{match}"):
+        read_conditions(path)
+
+
 def test_whole_file_errors(tmp_path) -> None:
     with pytest.raises(SpkpeftError, match="no 'spoof' trials"):
         read_asv_scores(write(tmp_path / "a", "bonafide target 1\nbonafide nontarget 0\n"))
@@ -340,6 +405,29 @@ def test_cli_mismatch_errors(files, tmp_path) -> None:
     assert proc.stderr.strip() == f"compute_cm_metrics: error: {protocol}:5: utterance 'LA_T_5' has no score in {missing}"
     bad = write(tmp_path / "bad", "a 1\nb\n")
     proc = run_cli("--scores", bad, "--protocol", protocol)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and f"{bad}:2:" in proc.stderr
+
+
+def test_cli_conditions(files, tmp_path) -> None:
+    scores, protocol, _ = files
+    conditions = write(tmp_path / "utt2condition", CONDITIONS)
+    proc = run_cli("--scores", scores, "--protocol", protocol, "--conditions", conditions, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    # LA-C1: bona [2.0] vs spoof [0.5]; LA-C2: bona [1.0] vs spoof [1.5, -1.0]
+    assert result["per_condition"] == {"LA-C1": 100 * cm_eer([2.0], [0.5])[0],
+                                       "LA-C2": 100 * cm_eer([1.0], [1.5, -1.0])[0]}
+    assert set(result) == {"n_bonafide", "n_spoof", "eer_pct", "per_attack", "per_condition"}
+    proc = run_cli("--scores", scores, "--protocol", protocol, "--conditions", conditions)
+    assert proc.returncode == 0, proc.stderr
+    assert f"EER condition LA-C2: {result['per_condition']['LA-C2']:.4f} %" in proc.stdout.splitlines()
+    short = write(tmp_path / "short", CONDITIONS.replace("LA_T_3 LA-C2\n", ""))
+    proc = run_cli("--scores", scores, "--protocol", protocol, "--conditions", short)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"compute_cm_metrics: error: {protocol}:3: utterance 'LA_T_3' "
+                                   f"has no condition in {short}")
+    bad = write(tmp_path / "bad", "LA_T_1 LA-C1\nLA_T_2\n")
+    proc = run_cli("--scores", scores, "--protocol", protocol, "--conditions", bad)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and f"{bad}:2:" in proc.stderr
 
 

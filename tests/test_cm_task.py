@@ -1,5 +1,5 @@
 """The spoofing-countermeasure task: labels, training with the dev EER, bona fide scores,
-stage 5 (EER, t-DCF, per attack), the validator, and the XLS-R LoRA parameter count."""
+stage 5 (EER, t-DCF, per attack, per condition), the validator, and the XLS-R LoRA parameter count."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from spkpeft.data.synth_spoof import CmCorpusSpec, write_cm_corpus
 from spkpeft.engine.checkpoint import load_checkpoint
 from spkpeft.engine.trainer import Trainer
 from spkpeft.errors import SpkpeftError
+from spkpeft.eval.cm_metrics import cm_eer
+from spkpeft.io.audio import read_audio
 from spkpeft.io.datadir import read_data_dir, write_data_dir
 from spkpeft.tasks.base import get_task
 from spkpeft.tasks.cm.evaluate import evaluate_cm
@@ -116,6 +118,69 @@ def test_validator_checks_labels_and_attacks(corpus, tmp_path):
         f"train/utt2attack:{list(data.utt2label).index(spoof) + 1}: attack '-' of '{spoof}' does not fit its label 'spoof' ('-' for bona fide only)")
 
 
+def with_conditions(corpus, out):
+    """The eval set of ``corpus`` as ``out/la_eval`` with a utt2condition: bona fide and spoofs
+    alternate between LA-C1 and LA-C2; the last bona fide alone is LA-C3 (no spoof: no EER)."""
+    data = read_data_dir(corpus / "eval")
+    conditions, turn = {}, {"bonafide": 0, "spoof": 0}
+    for utt, label in data.utt2label.items():
+        conditions[utt] = f"LA-C{1 + turn[label] % 2}"
+        turn[label] += 1
+    last_bona = [u for u, label in data.utt2label.items() if label == "bonafide"][-1]
+    conditions[last_bona] = "LA-C3"
+    write_data_dir(out / "la_eval", data.wav, data.utt2spk, dict(data.utt2label), dict(data.utt2attack), conditions)
+    return out / "la_eval", conditions
+
+
+def test_evaluate_per_condition(corpus, tmp_path):
+    set_dir, conditions = with_conditions(corpus, tmp_path / "asvspoof2021")
+    data = read_data_dir(set_dir)
+    assert dict(data.utt2condition) == conditions
+    rng = np.random.default_rng(0)
+    scores = {u: float(rng.normal()) + (label == "bonafide") for u, label in data.utt2label.items()}
+    exp = tmp_path / "exp"
+    (exp / "cm_scores" / "la_eval").mkdir(parents=True)
+    (exp / "cm_scores" / "la_eval" / "scores.txt").write_text("".join(f"{u} {v!r}\n" for u, v in scores.items()))
+    (row,) = evaluate_cm(exp, [set_dir], exp / "results.json")
+    expected = {}
+    for c in ("LA-C1", "LA-C2"):
+        bona = [scores[u] for u, cc in conditions.items() if cc == c and data.utt2label[u] == "bonafide"]
+        spoof = [scores[u] for u, cc in conditions.items() if cc == c and data.utt2label[u] == "spoof"]
+        expected[c] = 100 * cm_eer(bona, spoof)[0]
+    assert row["per_condition"] == expected  # LA-C3 has no spoof
+    n = {c: list(conditions.values()).count(c) for c in expected}
+    assert (exp / "scores" / "la_eval" / "per_condition.tsv").read_text().splitlines() == [
+        "condition\tn\teer_pct", *(f"{c}\t{n[c]}\t{e:.4f}" for c, e in expected.items())]
+    assert json.loads((exp / "results.json").read_text())[0]["per_condition"] == expected
+
+    (set_dir / "utt2condition").unlink()  # 2019 LA, In-the-Wild: no conditions
+    (exp / "scores" / "la_eval" / "per_condition.tsv").unlink()
+    (row,) = evaluate_cm(exp, [set_dir], exp / "results.json")
+    assert "per_condition" not in row and not (exp / "scores" / "la_eval" / "per_condition.tsv").exists()
+
+
+def test_validator_checks_utt2condition(corpus, tmp_path):
+    set_dir, _ = with_conditions(corpus, tmp_path / "c")
+
+    def validate():
+        return subprocess.run([sys.executable, "-m", "spkpeft.bin.validate_data_dir", "--task", "cm", "--no-audio",
+                               str(tmp_path / "c")], capture_output=True, text=True, cwd=REPO)
+
+    proc = validate()
+    assert proc.returncode == 0, proc.stderr
+    lines = (set_dir / "utt2condition").read_text().splitlines()
+    (set_dir / "utt2condition").write_text("\n".join(lines[:2] + [lines[2] + " extra"] + lines[3:]) + "\n")
+    proc = validate()
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].endswith(f"la_eval/utt2condition:3: expected 2 fields, got 3: "
+                                                         f"{lines[2] + ' extra'!r}")
+    (set_dir / "utt2condition").write_text("\n".join(lines[1:]) + "\n")
+    proc = validate()
+    assert proc.returncode == 1
+    assert proc.stderr.strip().endswith(
+        f"la_eval/utt2condition: utterance '{lines[0].split()[0]}' of wav.scp is missing")
+
+
 def test_lora_on_xlsr_trains_about_198x_fewer_upstream_parameters_than_full_fine_tuning():
     lora = summarize(str(REPO / "conf" / "cm" / "lora_xlsr.yaml"), "random:wav2vec2_large")
     full = summarize(str(REPO / "conf" / "cm" / "full_ft.yaml"), "random:wav2vec2_large")
@@ -127,3 +192,22 @@ def test_cm_refuses_other_losses():
     cfg = load_config(REPO / "conf" / "cm" / "mini.yaml", {"loss": {"type": "aam"}})
     with pytest.raises(SpkpeftError, match="task cm expects: ce"):
         CMTask().build_loss(cfg, None, None)
+
+
+def test_one_class_softmax_model_scores_the_cosine_to_the_bonafide_centre(corpus, tmp_path):
+    exp = tmp_path / "exp"
+    config = tmp_path / "oc.yaml"
+    config.write_text(f"base: {REPO / 'conf' / 'cm' / 'mini.yaml'}\n" + SMALL + "loss: {type: ocsoftmax}\n")
+    cfg = prepare_experiment(config, exp)
+    Trainer(cfg, get_task(cfg), corpus / "train", exp, dev_dir=corpus / "dev").run()
+    model, cfg, source = load_trained_model(exp, "best", torch.device("cpu"))
+    assert model.output_dim == 1 and cfg.loss.m_target == 0.9
+    get_task(cfg).infer(model, cfg, exp, corpus / "eval", torch.device("cpu"), source)
+    scores = [float(line.split()[1]) for line in (exp / "cm_scores" / "eval" / "scores.txt").read_text().splitlines()]
+    assert len(scores) == 12 and all(-1.0 <= s <= 1.0 for s in scores)
+    first = next(iter(read_data_dir(corpus / "eval").wav.values()))
+    wav = torch.from_numpy(np.asarray(read_audio(first), dtype=np.float32))
+    with torch.no_grad():
+        cos = model.eval()(wav[None], torch.tensor([wav.numel()]))
+    assert cos.shape == (1, 1) and abs(float(cos) - scores[0]) < 1e-4
+    assert evaluate_cm(exp, [corpus / "eval"], exp / "results.json")[0]["eer_pct"] >= 0.0

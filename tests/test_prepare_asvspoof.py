@@ -3,12 +3,14 @@ on synthetic trees in the released layouts."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO, run, write_tone
+from spkpeft.errors import SpkpeftError
 from spkpeft.io.datadir import read_data_dir
 
 DATA_FILES = ["spk2utt", "utt2attack", "utt2label", "utt2spk", "wav.scp"]
@@ -196,6 +198,10 @@ DF21_CM = [  # SPEAKER TRIAL CODEC SOURCE ATTACK KEY TRIM SUBSET VOCODER TASK TE
     "LA_0024 DF_E_2000014 high_ogg asvspoof A16 spoof notrim progress waveform_concatenation - - - -",
     "LA_0025 DF_E_2000015 nocodec asvspoof - bonafide notrim progress bonafide - - - -",
 ]
+# the official eval-package's conditions (config.py factor_2_list -> factor_2_tag_list) of the codecs used here
+CONDITION_OF_CODEC = {"alaw": "LA-C2", "g722": "LA-C4", "none": "LA-C1", "opus": "LA-C7", "gsm": "LA-C6",
+                      "ulaw": "LA-C5", "nocodec": "DF-C1", "mp3m4a": "DF-C8", "low_m4a": "DF-C4",
+                      "high_ogg": "DF-C7"}
 LA21_ASV = [  # keys line, score line
     ("LA_0009 LA_E_5013670 alaw ita_tx bonafide target notrim eval", "LA_0009 LA_E_5013670 3.25"),
     ("LA_0009 LA_E_5013671 alaw ita_tx bonafide nontarget notrim eval", "LA_0009 LA_E_5013671 -4.85"),
@@ -233,9 +239,10 @@ def check_2021_set(out: Path, name: str, lines: list[str], track: str) -> None:
     assert dict(d.utt2label) == {r[1]: r[5] for r in rows}
     assert dict(d.utt2attack) == {r[1]: "-" if r[5] == "bonafide" else r[4] for r in rows}
     assert all(d.wav[r[1]].endswith(f"ASVspoof2021_{track}_eval/flac/{r[1]}.flac") for r in rows)
-    condition = {r[1]: (f"{r[2]}_{r[3]}" if track == "LA" else r[2]) for r in rows}
+    condition = {r[1]: CONDITION_OF_CODEC[r[2]] for r in rows}  # by the CODEC column alone
     assert (out / name / "utt2condition").read_text().splitlines() == [
         f"{u} {condition[u]}" for u in d.wav]
+    assert dict(d.utt2condition) == condition
     protocol = sorted((f"{r[0]} {r[1]} - {d.utt2attack[r[1]]} {r[5]}" for r in rows),
                       key=lambda line: line.split()[1])
     assert (out / "protocols" / f"{name}.txt").read_text().splitlines() == protocol
@@ -307,6 +314,10 @@ def test_2021_one_track_and_subset_without_trials(tmp_path):
      "expected 8 or 13 columns"),
     ("DF", 1, "VCC2TM2 DF_E_7777777 mp3m4a vcc2018 - bonafide notrim eval bonafide - - - -",
      "'DF_E_7777777' has no audio file"),
+    ("LA", 0, "LA_0009 LA_E_9332881 mp3 ita_tx A07 spoof notrim eval",
+     "codec 'mp3' is not an ASVspoof 2021 LA condition (expected one of none, alaw, pstn"),
+    ("DF", 4, "LA_0025 DF_E_2000015 alaw asvspoof - bonafide notrim progress bonafide - - - -",
+     "codec 'alaw' is not an ASVspoof 2021 DF condition"),
 ])
 def test_2021_bad_cm_keys_name_file_and_line(tmp_path, track, index, bad, message):
     root = make_2021(tmp_path / "r")
@@ -317,6 +328,46 @@ def test_2021_bad_cm_keys_name_file_and_line(tmp_path, track, index, bad, messag
     out = tmp_path / "out"
     assert_one_line_error(prepare("asvspoof2021", root, out), f"keys/{track}/CM/trial_metadata.txt:{index + 1}:",
                           message, out)
+
+
+def test_2021_all_official_conditions(tmp_path):
+    root = make_2021(tmp_path / "r")
+    keys = root / "keys" / "LA" / "CM" / "trial_metadata.txt"
+    codecs = ["none", "alaw", "pstn", "g722", "ulaw", "gsm", "opus"]
+    lines = [f"LA_0009 LA_E_{i}00 {c} tx bonafide bonafide notrim eval" for i, c in enumerate(codecs)]
+    keys.write_text("".join(line + "\n" for line in lines))
+    for line in lines:
+        write_tone(root / "ASVspoof2021_LA_eval" / "flac" / f"{line.split()[1]}.flac", seconds=0.02)
+    (root / "keys" / "LA" / "ASV" / "trial_metadata.txt").write_text("")
+    (root / "keys" / "LA" / "ASV" / "ASVTorch_Kaldi" / "score.txt").write_text("")
+    res = prepare("asvspoof2021", root, tmp_path / "out", "--tracks", "la")
+    assert res.returncode == 0, res.stderr
+    d = read_data_dir(tmp_path / "out" / "la_eval")
+    assert [d.utt2condition[f"LA_E_{i}00"] for i in range(7)] == [f"LA-C{k}" for k in range(1, 8)]
+
+
+@pytest.mark.parametrize("bad, line, message", [
+    ("LA_E_7294490 LA-C4 extra", 2, "expected 2 fields"),
+    ("LA_E_7777777 LA-C4", 2, "utterance 'LA_E_7777777' is missing from wav.scp"),
+    (None, None, "utterance 'LA_E_9332881' of wav.scp is missing"),
+])
+def test_2021_bad_utt2condition_names_file_and_line(tmp_path, bad, line, message):
+    root = make_2021(tmp_path / "r")
+    out = tmp_path / "out"
+    assert prepare("asvspoof2021", root, out, "--tracks", "la").returncode == 0
+    path = out / "la_eval" / "utt2condition"
+    lines = path.read_text().splitlines()
+    assert lines[1].startswith("LA_E_7294490 ")
+    if bad is None:
+        del lines[-1]
+    else:
+        lines[1] = bad
+    path.write_text("".join(x + "\n" for x in lines))
+    where = f"{path}:{line}: " if line else f"{path}: "
+    with pytest.raises(SpkpeftError, match=re.escape(where) + ".*" + re.escape(message)):
+        read_data_dir(out / "la_eval")
+    res = run([sys.executable, "-m", "spkpeft.bin.validate_data_dir", "--task", "cm", "--no-audio", str(out)])
+    assert_one_line_error(res, where.rstrip(), message)
 
 
 def test_2021_missing_audio_only_matters_for_selected_subsets(tmp_path):

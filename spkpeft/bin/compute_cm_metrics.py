@@ -1,8 +1,8 @@
-"""Spoofing-countermeasure metrics (ASVspoof EER, min t-DCF, per-attack EER) of a CM score file.
+"""Spoofing-countermeasure metrics (ASVspoof EER, min t-DCF, per-attack and per-condition EER) of a CM score file.
 
 Usage::
 
-    python -m spkpeft.bin.compute_cm_metrics --scores S --protocol P [--asv-scores A] [--json]
+    python -m spkpeft.bin.compute_cm_metrics --scores S --protocol P [--asv-scores A] [--conditions C] [--json]
 
 ``S`` holds ``UTT SCORE`` lines (higher = more bona fide, as written by the ``cm``
 task), ``P`` is an ASVspoof 2019 CM protocol (``SPEAKER UTT ENV ATTACK bonafide|spoof``),
@@ -10,8 +10,12 @@ task), ``P`` is an ASVspoof 2019 CM protocol (``SPEAKER UTT ENV ATTACK bonafide|
 same set. Every protocol utterance needs exactly one score and every scored
 utterance must be in the protocol. With ``--json`` stdout is one JSON object with
 the keys ``n_bonafide``, ``n_spoof``, ``eer_pct``, ``min_tdcf`` (ASVspoof 2019
-t-DCF) and ``min_tdcf_2021`` (revised t-DCF; both only with ``--asv-scores``)
-and ``per_attack`` (``{attack: eer_pct}``); otherwise a few human-readable lines.
+t-DCF) and ``min_tdcf_2021`` (revised t-DCF; both only with ``--asv-scores``),
+``per_attack`` (``{attack: eer_pct}``, each attack against all bona fide) and, only
+with ``--conditions`` (``C``: ``UTT CONDITION`` lines, e.g. a data directory's
+``utt2condition``, covering exactly the protocol's utterances), ``per_condition``
+(``{condition: eer_pct}``, each condition's bona fide against its spoofs, as the
+ASVspoof 2021 evaluation package); otherwise a few human-readable lines.
 EERs use the official ASVspoof convention; see :mod:`spkpeft.eval.cm_metrics`.
 Input errors: one line on stderr naming ``file:line``, exit status 1.
 """
@@ -24,8 +28,8 @@ from typing import Sequence
 
 from spkpeft.bin._cli import run_main
 from spkpeft.errors import file_error
-from spkpeft.eval.cm_metrics import (align_cm_scores, compute_cm_metrics, read_asv_scores, read_cm_protocol,
-                                     read_cm_scores)
+from spkpeft.eval.cm_metrics import (align_cm_scores, align_conditions, compute_cm_metrics, read_asv_scores,
+                                     read_cm_protocol, read_cm_scores, read_conditions)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scores", required=True, help="CM score file: utt score (higher = more bona fide)")
     parser.add_argument("--protocol", required=True, help="CM protocol: speaker utt env attack bonafide|spoof")
     parser.add_argument("--asv-scores", help="ASV score file: source target|nontarget|spoof score (for t-DCF)")
+    parser.add_argument("--conditions", help="condition file: utt condition (e.g. utt2condition); "
+                                             "adds the per-condition EER")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
 
@@ -48,6 +54,8 @@ def format_text(result: dict) -> str:
         lines.append(f"min t-DCF (ASVspoof 2021, revised): {result['min_tdcf_2021']:.5f}")
     for attack, eer in result["per_attack"].items():
         lines.append(f"EER {attack}: {eer:.4f} %")
+    for condition, eer in result.get("per_condition", {}).items():
+        lines.append(f"EER condition {condition}: {eer:.4f} %")
     return "\n".join(lines)
 
 
@@ -60,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise file_error(args.protocol, f"no '{key}' utterances (the EER needs both bonafide and spoof)")
     scores = align_cm_scores(protocol, read_cm_scores(args.scores), args.protocol, args.scores)
     asv = read_asv_scores(args.asv_scores) if args.asv_scores else None
-    result = compute_cm_metrics(scores, protocol.keys, protocol.attacks, asv)
+    conditions = None
+    if args.conditions:
+        conditions = align_conditions(protocol, read_conditions(args.conditions), args.protocol, args.conditions)
+    result = compute_cm_metrics(scores, protocol.keys, protocol.attacks, asv, conditions)
     print(json.dumps(result) if args.json else format_text(result))
     return 0
 

@@ -3,7 +3,7 @@
 Usage::
 
     python -m spkpeft.bin.report EXP/results.json [--trials-dir data/C/trials] \
-        [--score-dir EXP/scores] [--plot-dir EXP/plots]
+        [--corpus-dir data/C ...] [--score-dir EXP/scores] [--plot-dir EXP/plots]
 
 The results table (one per task when ``results.json`` mixes tasks) goes to stdout.
 
@@ -16,6 +16,16 @@ The results table (one per task when ``results.json`` mixes tasks) goes to stdou
   ``<score-dir>/<set>/per_class.tsv``) follows on stdout, and
   ``<plot-dir>/confusion_<set>.png`` is drawn from ``<score-dir>/<set>/confusion.tsv``
   (both written by stage 5, ``spkpeft.bin.evaluate``), with or without ``--trials-dir``.
+* Spoofing countermeasures (``cm`` rows): for every set, its per-attack EERs and (ASVspoof
+  2021, when the row has them) per-condition EERs follow on stdout. With ``--corpus-dir``
+  (a corpus directory ``data/<corpus>``, repeatable: the first holding ``<set>/wav.scp``
+  is used), it also writes ``<plot-dir>/<set>_cm_det.png`` (DET: pooled and one curve per
+  attack, all bona fide vs that attack's spoofs) and ``<plot-dir>/<set>_cm_scores.png``
+  (bona fide vs pooled spoof and per-attack score histograms), from the set's stage-4
+  scores ``EXP/cm_scores/<set>/scores.txt`` and its ``utt2label`` / ``utt2attack``
+  (:func:`spkpeft.eval.plots.plot_cm`). A set found in no corpus directory (a row of
+  another corpus scored with the same model) is skipped with a note on stderr; missing
+  or mismatching scores of a found set are an error, as missing score files are for ``sv``.
 
 Both directories default to ``scores/`` and ``plots/`` next to ``results.json``.
 """
@@ -28,7 +38,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.eval.report import markdown_table, per_class_table, read_confusion, read_results, results_table, task_of
+from spkpeft.eval.report import cm_breakdown_tables, per_class_table, read_confusion, read_results, results_table, \
+    task_of
 
 
 def plot_confusions(results: Sequence[dict[str, Any]], score_dir: Path, plot_dir: Path) -> list[Path]:
@@ -44,11 +55,40 @@ def plot_confusions(results: Sequence[dict[str, Any]], score_dir: Path, plot_dir
     return written
 
 
+def find_set_dir(name: str, corpus_dirs: Sequence[Path]) -> Path | None:
+    """The first ``<corpus>/<name>`` of ``corpus_dirs`` holding ``wav.scp`` (None when there is none)."""
+    return next((Path(c) / name for c in corpus_dirs if (Path(c) / name / "wav.scp").is_file()), None)
+
+
+def plot_cm_sets(results: Sequence[dict[str, Any]], exp: Path, corpus_dirs: Sequence[Path],
+                 plot_dir: Path) -> list[Path]:
+    """``<plot-dir>/<set>_cm_det.png`` and ``<set>_cm_scores.png`` for every ``cm`` row whose set is
+    in ``corpus_dirs`` (others: a note on stderr); returns the files written."""
+    from spkpeft.eval.plots import plot_cm
+    from spkpeft.tasks.cm.evaluate import load_scored_set
+
+    written = []
+    for row in results:
+        if task_of(row) != "cm":
+            continue
+        set_dir = find_set_dir(row["set"], corpus_dirs)
+        if set_dir is None:
+            print(f"report: NOTE: cm set '{row['set']}' is in no corpus directory "
+                  f"({', '.join(map(str, corpus_dirs))}): no cm plots for it", file=sys.stderr)
+            continue
+        scored = load_scored_set(exp, set_dir)
+        written += plot_cm(scored.scores, scored.keys, scored.attacks, plot_dir, row["set"])
+    return written
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, help="results.json written by stage 5")
     parser.add_argument("--trials-dir", type=Path, default=None,
                         help="directory of the trial lists; enables the verification plots")
+    parser.add_argument("--corpus-dir", type=Path, action="append", default=[],
+                        help="corpus directory holding the cm sets (<dir>/<set>/utt2label); repeatable; "
+                             "enables the countermeasure plots")
     parser.add_argument("--score-dir", type=Path, default=None, help="score files (default: scores/ beside results)")
     parser.add_argument("--plot-dir", type=Path, default=None,
                         help="where to write the plots (default: plots/ beside results)")
@@ -63,11 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(results_table(results))
     for name, table in per_class:
         print(f"\n### per class: {name}\n\n{table}")
-    for row in cm_rows:  # the EER of each attack's spoofs against all bona fide
-        attacks = row.get("per_attack", {})
-        table = markdown_table(["attack", "EER (%)"], [[a, f"{e:.2f}"] for a, e in attacks.items()])
-        print(f"\n### per attack: {row['set']}\n\n{table}")
+    for row in cm_rows:  # per attack: against all bona fide; per condition: within the condition
+        for section in cm_breakdown_tables(row):
+            print(f"\n{section}")
     written = plot_confusions(cls_rows, score_dir, plot_dir)
+    if args.corpus_dir and cm_rows:
+        written += plot_cm_sets(cm_rows, exp, args.corpus_dir, plot_dir)
     if args.trials_dir is not None and any(task_of(row) == "sv" for row in results):
         from spkpeft.eval.plots import plot_experiment
 

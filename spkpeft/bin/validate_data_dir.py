@@ -25,7 +25,9 @@ one utterance per speaker, e.g. enrollment ids; nothing is reported there.)
 files: sorted, unique, exactly the utterances of ``wav.scp``), and every label of an
 evaluation directory must occur in ``train``; the speaker warning does not apply.
 ``--task cm``: labels are ``bonafide`` or ``spoof``, and with ``utt2attack`` the attack
-is ``-`` exactly for the bona fide utterances.
+is ``-`` exactly for the bona fide utterances.  The optional ``utt2attack`` and
+``utt2condition`` (``<utt-id> <condition-id>``, ASVspoof 2021) are checked like
+``utt2label`` with any task: sorted, unique, exactly the utterances of ``wav.scp``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Spoofing-countermeasure (CM) metrics of ASVspoof: EER, min t-DCF (2019 and 2021), per-attack EER.
+"""Spoofing-countermeasure (CM) metrics of ASVspoof: EER, min t-DCF (2019 and 2021), per-attack and
+per-condition EER.
 
 Conventions
 -----------
@@ -80,6 +81,19 @@ Both normalisations make 1.0 the cost of the better trivial CM (accept all or
 reject all). Unlike the official code, fewer than 3 distinct CM scores are not
 refused (the official package exits, asking for soft scores).
 
+Per attack, per condition
+-------------------------
+* :func:`per_attack_eer`: each attack's spoofs against **all** bona fide
+  (``EER_a = cm_eer(bona, {spoof of attack a})``; bona fide have no attack).
+* :func:`per_condition_eer`: each condition's bona fide against the same
+  condition's spoofs, pooled over attacks
+  (``EER_c = cm_eer({bona of condition c}, {spoof of condition c})``), as the
+  official ASVspoof 2021 evaluation package computes its per-condition pooled
+  EERs (``main.py``: a factor of type ``both`` restricts bona fide and spoof
+  trials alike; LA conditions C1..C7 are the codecs, DF C1..C9 the
+  compressions, ``config.py``). A condition without bona fide or without
+  spoofs has no EER and is left out.
+
 Files
 -----
 (UTF-8, whitespace-separated fields; every line, blank ones included, is a record,
@@ -93,6 +107,8 @@ so errors name ``path:line``; an utterance may appear once per file.)
   ``KEY`` ``target``, ``nontarget`` or ``spoof``. :func:`read_asv_scores`.
 * CM score file (``EXP/cm_scores/<set>/scores.txt`` of the ``cm`` task):
   ``UTT SCORE``. :func:`read_cm_scores`.
+* Condition file (a data directory's ``utt2condition``, any order here):
+  ``UTT CONDITION``. :func:`read_conditions`.
 """
 
 from __future__ import annotations
@@ -337,6 +353,25 @@ def min_tdcf_2021(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Seque
 BONAFIDE, SPOOF = "bonafide", "spoof"
 
 
+def _split_by_key(scores: Sequence[float] | np.ndarray, keys: Sequence[str], groups: Sequence[str],
+                  what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(scores float64, is_bona bool, groups object)`` after checking lengths and keys."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or not (s.size == len(keys) == len(groups)):
+        raise SpkpeftError(f"per_{what}_eer needs 1-D scores, keys and {what}s of equal lengths, got "
+                           f"{s.size}, {len(keys)} and {len(groups)}")
+    k = np.asarray(keys, dtype=object)
+    bad = ~np.isin(k, (BONAFIDE, SPOOF))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise SpkpeftError(f"key must be '{BONAFIDE}' or '{SPOOF}', got {k[i]!r} at index {i}")
+    return s, k == BONAFIDE, np.asarray(groups, dtype=object)
+
+
+def _eer_function(interpolated: bool):
+    return cm_eer_interpolated if interpolated else (lambda b, sp: cm_eer(b, sp)[0])
+
+
 def per_attack_eer(scores: Sequence[float] | np.ndarray, keys: Sequence[str], attacks: Sequence[str],
                    interpolated: bool = False) -> dict[str, float]:
     """EER (fraction) of each attack's spoofs against **all** bona fide utterances.
@@ -345,20 +380,29 @@ def per_attack_eer(scores: Sequence[float] | np.ndarray, keys: Sequence[str], at
     spoof (ignored for bona fide). Returns ``{attack: eer}`` sorted by attack id;
     :func:`cm_eer` (official) unless ``interpolated`` (:func:`cm_eer_interpolated`).
     """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 1 or not (s.size == len(keys) == len(attacks)):
-        raise SpkpeftError(f"per_attack_eer needs 1-D scores, keys and attacks of equal lengths, got "
-                           f"{s.size}, {len(keys)} and {len(attacks)}")
-    k = np.asarray(keys, dtype=object)
-    bad = ~np.isin(k, (BONAFIDE, SPOOF))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise SpkpeftError(f"key must be '{BONAFIDE}' or '{SPOOF}', got {k[i]!r} at index {i}")
-    is_bona = k == BONAFIDE
-    a = np.asarray(attacks, dtype=object)
+    s, is_bona, a = _split_by_key(scores, keys, attacks, "attack")
     bona = s[is_bona]
-    eer = cm_eer_interpolated if interpolated else (lambda b, sp: cm_eer(b, sp)[0])
+    eer = _eer_function(interpolated)
     return {attack: eer(bona, s[~is_bona & (a == attack)]) for attack in sorted(set(a[~is_bona].tolist()))}
+
+
+def per_condition_eer(scores: Sequence[float] | np.ndarray, keys: Sequence[str], conditions: Sequence[str],
+                      interpolated: bool = False) -> dict[str, float]:
+    """EER (fraction) of each condition: its bona fide against its spoofs (official ASVspoof 2021 grouping).
+
+    ``EER_c = cm_eer({s_i: key_i = bonafide, cond_i = c}, {s_i: key_i = spoof, cond_i = c})``,
+    all attacks pooled. Returns ``{condition: eer}`` sorted by condition id; a condition
+    without bona fide or without spoof utterances is left out. :func:`cm_eer` (official)
+    unless ``interpolated`` (:func:`cm_eer_interpolated`).
+    """
+    s, is_bona, c = _split_by_key(scores, keys, conditions, "condition")
+    eer = _eer_function(interpolated)
+    out = {}
+    for condition in sorted(set(c.tolist())):
+        here = c == condition
+        if (here & is_bona).any() and (here & ~is_bona).any():
+            out[condition] = eer(s[here & is_bona], s[here & ~is_bona])
+    return out
 
 
 # ---------------------------------------------------------------- readers
@@ -467,30 +511,55 @@ def read_cm_scores(path: str | Path) -> dict[str, float]:
     return scores
 
 
+def read_conditions(path: str | Path) -> dict[str, str]:
+    """Read a condition file ``UTT CONDITION`` (a data directory's ``utt2condition``) -> ``{utt: condition}``.
+
+    Errors (naming path:line): unreadable or empty file, a line without 2 fields, a duplicate utterance.
+    """
+    conditions: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for number, (utt, condition) in _records(path, "condition", 2, "UTT CONDITION"):
+        _check_new(seen, utt, path, number)
+        conditions[utt] = condition
+    return conditions
+
+
+def _align(protocol: CmProtocol, table: dict, what: str, protocol_path: str | Path, path: str | Path) -> list:
+    """``table``'s values in protocol order; an utterance of ``table`` not in the protocol or vice versa is an error."""
+    wanted = set(protocol.utts)
+    for number, utt in enumerate(table, start=1):
+        if utt not in wanted:
+            raise file_error(path, f"utterance '{utt}' is not in the protocol {protocol_path}", number)
+    out = []
+    for index, utt in enumerate(protocol.utts):
+        if utt not in table:
+            raise file_error(protocol_path, f"utterance '{utt}' has no {what} in {path}", index + 1)
+        out.append(table[utt])
+    return out
+
+
 def align_cm_scores(protocol: CmProtocol, scores: dict[str, float],
                     protocol_path: str | Path, scores_path: str | Path) -> np.ndarray:
     """Scores in protocol order (float64); a scored utterance not in the protocol or vice versa is an error."""
-    wanted = set(protocol.utts)
-    for number, utt in enumerate(scores, start=1):
-        if utt not in wanted:
-            raise file_error(scores_path, f"utterance '{utt}' is not in the protocol {protocol_path}", number)
-    out = np.empty(len(protocol.utts), dtype=np.float64)
-    for index, utt in enumerate(protocol.utts):
-        value = scores.get(utt)
-        if value is None:
-            raise file_error(protocol_path, f"utterance '{utt}' has no score in {scores_path}", index + 1)
-        out[index] = value
-    return out
+    return np.array(_align(protocol, scores, "score", protocol_path, scores_path), dtype=np.float64)
+
+
+def align_conditions(protocol: CmProtocol, conditions: dict[str, str],
+                     protocol_path: str | Path, conditions_path: str | Path) -> list[str]:
+    """Conditions in protocol order; an utterance of one file missing from the other is an error."""
+    return _align(protocol, conditions, "condition", protocol_path, conditions_path)
 
 
 # ---------------------------------------------------------------- all at once
 
 
 def compute_cm_metrics(scores: np.ndarray, keys: Sequence[str], attacks: Sequence[str],
-                       asv: AsvScores | None = None) -> dict:
+                       asv: AsvScores | None = None, conditions: Sequence[str] | None = None) -> dict:
     """The CLI's result: ``n_bonafide``, ``n_spoof``, ``eer_pct`` (:func:`cm_eer`), with ``asv``
-    also ``min_tdcf`` (:func:`min_tdcf_2019`) and ``min_tdcf_2021``, and ``per_attack``
-    (``{attack: eer_pct}``). Plain Python numbers, JSON-ready."""
+    also ``min_tdcf`` (:func:`min_tdcf_2019`) and ``min_tdcf_2021``, ``per_attack``
+    (``{attack: eer_pct}``, :func:`per_attack_eer`) and, with ``conditions`` (one per score),
+    ``per_condition`` (``{condition: eer_pct}``, :func:`per_condition_eer`). Plain Python
+    numbers, JSON-ready."""
     s = np.asarray(scores, dtype=np.float64)
     is_bona = np.asarray(keys, dtype=object) == BONAFIDE
     bona, spoof = s[is_bona], s[~is_bona]
@@ -500,4 +569,6 @@ def compute_cm_metrics(scores: np.ndarray, keys: Sequence[str], attacks: Sequenc
         out["min_tdcf"] = min_tdcf_2019(bona, spoof, rates)
         out["min_tdcf_2021"] = min_tdcf_2021(bona, spoof, rates)
     out["per_attack"] = {a: 100.0 * e for a, e in per_attack_eer(s, keys, attacks).items()}
+    if conditions is not None:
+        out["per_condition"] = {c: 100.0 * e for c, e in per_condition_eer(s, keys, conditions).items()}
     return out

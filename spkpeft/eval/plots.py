@@ -1,5 +1,5 @@
-"""Plots of verification scores and classification results (stage 6 and ``spkpeft.bin.compare``),
-PNG through matplotlib's Agg backend.
+"""Plots of verification scores, classification results and spoofing countermeasures (stage 6 and
+``spkpeft.bin.compare``), PNG through matplotlib's Agg backend.
 
 * :func:`det_curve`: detection error trade-off curves, one per system. Both
   axes are on the normal-deviate (probit) scale, as in the NIST DET plots:
@@ -10,8 +10,16 @@ PNG through matplotlib's Agg backend.
   The points are those of :func:`spkpeft.eval.metrics.det_points` (thinned to at
   most :data:`MAX_POINTS` along the drawn path); each curve's EER point
   ``(EER, EER)`` is marked and its value given in the legend.
+  ``eer`` replaces the EER convention (default :func:`spkpeft.eval.metrics.compute_eer`);
+  more than 10 curves take the 20 colours of ``tab20`` (then line styles) and a
+  legend beside the axes; ``highlight`` draws one curve black and thicker.
 * :func:`score_distribution`: histograms (densities) of target and
-  non-target scores, one panel per score set (e.g. per normalisation).
+  non-target scores (``positive`` / ``negative`` name them), one panel per score
+  set (e.g. per normalisation), ``ncols`` panels a row (default: all in one row).
+* :func:`plot_cm`: a countermeasure set's DET (one curve per attack: all bona fide
+  vs that attack's spoofs, plus pooled; official ASVspoof EERs in the legend) and
+  score histograms (bona fide vs pooled spoof, then one panel per attack); above
+  :data:`MAX_ATTACKS` attacks only the ones with the highest EER are drawn.
 * :func:`plot_experiment`: both plots for every trial list of a ``results.json``
   (its speaker-verification rows; other tasks' rows are skipped).
 * :func:`plot_confusion`: the confusion matrix of a classification set, counts in
@@ -21,7 +29,7 @@ PNG through matplotlib's Agg backend.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib
 
@@ -31,6 +39,7 @@ import numpy as np  # noqa: E402
 from scipy.special import ndtri  # noqa: E402
 
 from spkpeft.errors import SpkpeftError  # noqa: E402
+from spkpeft.eval.cm_metrics import BONAFIDE, cm_eer, per_attack_eer  # noqa: E402
 from spkpeft.io.atomic import write_bytes_atomic  # noqa
 from spkpeft.eval.metrics import compute_eer, det_points  # noqa: E402
 from spkpeft.io.trials import load_scored_trials, score_file_name  # noqa: E402
@@ -42,8 +51,11 @@ MAX_POINTS = 4000
 _CLIP = 1e-6  # probabilities 0 and 1 are drawn at Phi^-1(1e-6) and Phi^-1(1 - 1e-6), off the axes
 
 NORM_LABELS = {"none": "raw", "snorm": "S-norm", "asnorm": "AS-norm"}
+MAX_ATTACKS = 20  # per-attack curves / panels of a countermeasure plot
+POOLED = "pooled"
 
 Curves = Mapping[str, tuple[np.ndarray, np.ndarray]]  # label -> (scores, labels)
+EerFunction = Callable[[np.ndarray, np.ndarray], float]  # (scores, labels) -> EER (fraction)
 
 
 def probit(p: np.ndarray | float) -> np.ndarray:
@@ -70,17 +82,34 @@ def _percent(p: float) -> str:
     return f"{100 * p:g}"
 
 
-def det_curve(curves: Curves, out: str | Path, title: str = "") -> Path:
-    """Write a DET plot of ``{label: (scores, labels)}`` to the PNG ``out``; return its path."""
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+def _styles(n: int) -> list[dict[str, Any]]:
+    """Line styles of ``n`` curves: matplotlib's default 10 colours, or ``tab20`` then dashes and dots."""
+    if n <= 10:
+        return [{"color": f"C{i}", "linestyle": "-"} for i in range(n)]
+    colours = plt.get_cmap("tab20").colors
+    return [{"color": colours[i % 20], "linestyle": ("-", "--", ":")[(i // 20) % 3]} for i in range(n)]
+
+
+def det_curve(curves: Curves, out: str | Path, title: str = "", eer: EerFunction | None = None,
+              highlight: str | None = None) -> Path:
+    """Write a DET plot of ``{label: (scores, labels)}`` to the PNG ``out``; return its path.
+
+    ``labels`` are True for the positive class (target, bona fide); ``eer(scores, labels)``
+    gives each curve's EER (default :func:`spkpeft.eval.metrics.compute_eer`).
+    """
+    eer = eer or compute_eer
+    many = len(curves) > 8
+    fig, ax = plt.subplots(figsize=(8.5 if many else 5.5, 5.5))
     worst = 0.0
-    for name, (scores, labels) in curves.items():
+    for (name, (scores, labels)), style in zip(curves.items(), _styles(len(curves))):
         p_fa, p_miss = det_points(scores, labels)
-        eer = compute_eer(scores, labels)
-        worst = max(worst, eer)
+        value = eer(np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool))
+        worst = max(worst, value)
+        if name == highlight:
+            style = {"color": "black", "linestyle": "-", "linewidth": 2.5, "zorder": 3}
         x, y = thin_path(probit(p_fa), probit(p_miss))
-        (line,) = ax.plot(x, y, linewidth=1.5, label=f"{name} (EER {100 * eer:.2f}%)")
-        ax.plot(probit(eer), probit(eer), "o", color=line.get_color(), markersize=6)
+        ax.plot(x, y, **{"linewidth": 1.5, **style}, label=f"{name} (EER {100 * value:.2f}%)")
+        ax.plot(probit(value), probit(value), "o", color=style["color"], markersize=6 if not many else 4)
     tick_values = DET_TICKS + (WIDE_TICKS if worst > 0.45 else ())
     lo, hi = probit(np.array([DET_LIMITS[0], DET_LIMITS[1] if worst <= 0.45 else 0.995]))
     ax.plot([lo, hi], [lo, hi], ":", color="grey", linewidth=0.8)  # P_miss = P_fa
@@ -92,25 +121,80 @@ def det_curve(curves: Curves, out: str | Path, title: str = "") -> Path:
     ax.set_ylabel("Miss probability (%)")
     ax.grid(True, linestyle=":", linewidth=0.6)
     ax.set_aspect("equal")
-    ax.legend(loc="best", fontsize="small")
+    if many:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="x-small", borderaxespad=0.0)
+    else:
+        ax.legend(loc="best", fontsize="small")
     ax.set_title(title)
     return _save(fig, out)
 
 
-def score_distribution(panels: Curves, out: str | Path, title: str = "", bins: int = 60) -> Path:
-    """Write histograms (densities) of target vs non-target scores, one panel per entry of ``panels``."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
-    for ax, (name, (scores, labels)) in zip(axes[0], panels.items()):
+def score_distribution(panels: Curves, out: str | Path, title: str = "", bins: int = 60,
+                       positive: str = "target", negative: str = "non-target", ncols: int | None = None,
+                       sharex: bool = False) -> Path:
+    """Write histograms (densities) of positive (``labels`` True) vs negative scores, one panel per
+    entry of ``panels`` (its title the key), ``ncols`` panels a row (default: one row), with one
+    score axis for all panels when ``sharex``; return the path."""
+    ncols = max(1, min(ncols or len(panels), len(panels)))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.5 * ncols, 3.6 * nrows), squeeze=False, sharex=sharex)
+    for ax, (name, (scores, labels)) in zip(axes.flat, panels.items()):
         scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
         edges = np.histogram_bin_edges(scores, bins=bins)
-        ax.hist(scores[~labels], bins=edges, density=True, alpha=0.55, label=f"non-target ({(~labels).sum()})")
-        ax.hist(scores[labels], bins=edges, density=True, alpha=0.55, label=f"target ({labels.sum()})")
+        for mask, label in ((~labels, negative), (labels, positive)):  # one polygon each: fast for many panels
+            ax.hist(scores[mask], bins=edges, density=True, alpha=0.55, histtype="stepfilled",
+                    label=f"{label} ({mask.sum()})")
         ax.set_xlabel("score")
         ax.set_ylabel("density")
         ax.set_title(name)
         ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
     fig.suptitle(title)
     return _save(fig, out)
+
+
+def official_cm_eer(scores: np.ndarray, labels: np.ndarray) -> float:
+    """:func:`spkpeft.eval.cm_metrics.cm_eer` (official ASVspoof EER) of ``(scores, labels = bona fide)``."""
+    return cm_eer(scores[labels], scores[~labels])[0]
+
+
+def cm_curves(scores: np.ndarray, keys: Sequence[str], attacks: Sequence[str],
+              max_attacks: int = MAX_ATTACKS) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], int]:
+    """``({"pooled": (all scores, is_bona), <attack>: (bona + that attack's spoofs, is_bona)}, n_attacks)``.
+
+    Attacks in id order; above ``max_attacks`` attacks only the ``max_attacks`` with the highest
+    EER (:func:`spkpeft.eval.cm_metrics.per_attack_eer`) are kept.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    is_bona = np.asarray(keys, dtype=object) == BONAFIDE
+    a = np.asarray(attacks, dtype=object)
+    eers = per_attack_eer(s, keys, attacks)
+    kept = sorted(sorted(eers, key=lambda k: -eers[k])[:max_attacks]) if len(eers) > max_attacks else list(eers)
+    bona = s[is_bona]
+    curves = {POOLED: (s, is_bona)}
+    for attack in kept:
+        spoof = s[~is_bona & (a == attack)]
+        curves[attack] = (np.concatenate([bona, spoof]), np.r_[np.ones(bona.size, bool), np.zeros(spoof.size, bool)])
+    return curves, len(eers)
+
+
+def plot_cm(scores: np.ndarray, keys: Sequence[str], attacks: Sequence[str], plot_dir: str | Path,
+            name: str) -> list[Path]:
+    """``<plot_dir>/<name>_cm_det.png`` and ``<plot_dir>/<name>_cm_scores.png`` of one countermeasure set.
+
+    ``keys[i]`` bonafide | spoof, ``attacks[i]`` the attack of a spoof (higher score = more
+    bona fide). DET: pooled (black) and one curve per attack, all bona fide vs that
+    attack's spoofs, EERs by :func:`spkpeft.eval.cm_metrics.cm_eer`; histograms: bona
+    fide vs pooled spoof, then one panel per attack, 4 panels a row.
+    """
+    curves, n_attacks = cm_curves(scores, keys, attacks)
+    shown = len(curves) - 1
+    title = name if shown == n_attacks else f"{name} ({shown} of {n_attacks} attacks: highest EER)"
+    plot_dir = Path(plot_dir)
+    return [det_curve(curves, plot_dir / f"{name}_cm_det.png", title=title, eer=official_cm_eer, highlight=POOLED),
+            score_distribution(curves, plot_dir / f"{name}_cm_scores.png", title=title, positive="bona fide",
+                               negative="spoof", ncols=4, sharex=True)]
 
 
 def _save(fig: Any, out: str | Path) -> Path:

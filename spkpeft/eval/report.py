@@ -17,6 +17,10 @@ per class of ``classes.txt``) and ``confusion.tsv`` (:func:`confusion_lines`: a 
 row of predicted classes, one row of counts per true class); stage 6 reads them back
 (:func:`per_class_table`, :func:`read_confusion`).
 
+Spoofing countermeasures (stage 5, :mod:`spkpeft.tasks.cm.evaluate`) keep their breakdowns
+in the row itself: ``per_attack`` (``{attack: eer_pct}``) and, for ASVspoof 2021 sets,
+``per_condition`` (``{condition: eer_pct}``); :func:`cm_breakdown_tables` renders them.
+
 Tables are Markdown (pipe tables) rendered by pandas' ``DataFrame.to_markdown``
 (through ``tabulate``) with alignment off: cells are written as given, ``| a | b |``.
 """
@@ -133,7 +137,9 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
 
     ``sv`` rows: trials, n_trials, EER (%), minDCF (p=0.01), minDCF (p=0.05), then the
     other scalar keys (``norm``, the experiment info, ...); ``cls`` rows: set, n,
-    accuracy (%), macro-F1, then the other scalar keys. ``task`` itself is not a
+    accuracy (%), macro-F1, then the other scalar keys; ``cm`` rows: set, n_bonafide,
+    n_spoof, EER (%), then the other scalar keys (min t-DCFs, ...; the per-attack and
+    per-condition dicts are :func:`cm_breakdown_tables`). ``task`` itself is not a
     column; with several tasks each table follows a ``### <task>`` line.
     """
     if not results:
@@ -148,6 +154,26 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
     if len(tables) == 1:
         return next(iter(tables.values()))
     return "\n\n".join(f"### {task}\n\n{table}" for task, table in tables.items())
+
+
+# ---------------------------------------------------------------- countermeasure breakdowns
+
+#: dict-valued keys of a ``cm`` row -> (section title, first column title)
+CM_BREAKDOWNS = {"per_attack": ("per attack", "attack"), "per_condition": ("per condition", "condition")}
+
+
+def cm_breakdown_tables(row: dict[str, Any]) -> list[str]:
+    """Markdown sections of a ``cm`` row's EER breakdowns, ``### per attack: <set>`` then (only when
+    the row has ``per_condition``) ``### per condition: <set>``, each a table ``<attack|condition> |
+    EER (%)`` (2 decimals) in the row's order. ``per_attack`` is always rendered (empty when absent)."""
+    sections = []
+    for key, (title, column) in CM_BREAKDOWNS.items():
+        if key not in row and key != "per_attack":
+            continue
+        values = row.get(key) or {}
+        table = markdown_table([column, "EER (%)"], [[k, f"{v:.2f}"] for k, v in values.items()])
+        sections.append(f"### {title}: {row['set']}\n\n{table}")
+    return sections
 
 
 # ---------------------------------------------------------------- classification files

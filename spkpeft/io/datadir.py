@@ -10,7 +10,10 @@ byte order (``LC_ALL=C sort``), with unique keys:
 - optional ``utt2label``: ``<utt-id> <label>`` (classification: a class name; spoofing
   countermeasures: ``bonafide`` | ``spoof``), for exactly the utterances of ``wav.scp``;
 - optional ``utt2attack`` (spoofing countermeasures): ``<utt-id> <attack-id>``, ``-`` for
-  bona fide, for exactly the utterances of ``wav.scp``.
+  bona fide, for exactly the utterances of ``wav.scp``;
+- optional ``utt2condition`` (spoofing countermeasures, ASVspoof 2021 LA/DF):
+  ``<utt-id> <condition-id>`` (the codec / transmission condition, e.g. ``LA-C3``, for bona
+  fide and spoofed utterances alike), for exactly the utterances of ``wav.scp``.
   A directory without speakers gives each utterance its own (``utt2spk``: ``u u``).
 
 A corpus directory (``data/<corpus>``) holds data directories (``train``,
@@ -103,6 +106,7 @@ class DataDir:
     utt2spk: "OrderedDict[str, str]"
     utt2label: "OrderedDict[str, str] | None" = None
     utt2attack: "OrderedDict[str, str] | None" = None
+    utt2condition: "OrderedDict[str, str] | None" = None
 
     @property
     def spk2utt(self) -> "OrderedDict[str, list[str]]":
@@ -114,11 +118,15 @@ class DataDir:
 
 
 def write_data_dir(out: str | Path, wav: Mapping[str, str], utt2spk: Mapping[str, str],
-                   utt2label: Mapping[str, str] | None = None, utt2attack: Mapping[str, str] | None = None) -> None:
-    """Write ``wav.scp``, ``utt2spk``, ``spk2utt`` (and ``utt2label``, ``utt2attack``) sorted in ``LC_ALL=C`` order."""
+                   utt2label: Mapping[str, str] | None = None, utt2attack: Mapping[str, str] | None = None,
+                   utt2condition: Mapping[str, str] | None = None) -> None:
+    """Write ``wav.scp``, ``utt2spk``, ``spk2utt`` (and the optional ``utt2label``, ``utt2attack``,
+    ``utt2condition``) sorted in ``LC_ALL=C`` order."""
     out = Path(out)
-    if set(wav) != set(utt2spk) or any(t is not None and set(t) != set(wav) for t in (utt2label, utt2attack)):
-        raise SpkpeftError(f"{out}: wav.scp, utt2spk, utt2label and utt2attack must list the same utterances")
+    optional = (("utt2label", utt2label), ("utt2attack", utt2attack), ("utt2condition", utt2condition))
+    if set(wav) != set(utt2spk) or any(t is not None and set(t) != set(wav) for _, t in optional):
+        raise SpkpeftError(f"{out}: wav.scp, utt2spk, utt2label, utt2attack and utt2condition must list "
+                           "the same utterances")
     for utt in wav:
         if not utt or any(c.isspace() for c in utt):
             raise SpkpeftError(f"{out}: utterance id {utt!r} is empty or contains whitespace")
@@ -127,7 +135,7 @@ def write_data_dir(out: str | Path, wav: Mapping[str, str], utt2spk: Mapping[str
     write_text_atomic(out / "utt2spk", (f"{u} {utt2spk[u]}" for u in utts))
     spk2utt = utt2spk_to_spk2utt(utt2spk)
     write_text_atomic(out / "spk2utt", (f"{s} {' '.join(us)}" for s, us in spk2utt.items()))
-    for name, table in (("utt2label", utt2label), ("utt2attack", utt2attack)):
+    for name, table in optional:
         if table is None:
             continue
         for utt, value in table.items():
@@ -169,13 +177,18 @@ def read_data_dir(path: str | Path) -> DataDir:
         if utt not in wav:
             raise file_error(path / "utt2spk", f"utterance '{utt}' is missing from wav.scp", number)
     _check_spk2utt(path / "spk2utt", utt2spk)
-    utt2label = read_per_utt(path / "utt2label", wav) if (path / "utt2label").is_file() else None
-    utt2attack = read_per_utt(path / "utt2attack", wav) if (path / "utt2attack").is_file() else None
-    return DataDir(path=path, wav=wav, utt2spk=utt2spk, utt2label=utt2label, utt2attack=utt2attack)
+    optional = {name: read_per_utt(path / name, wav) if (path / name).is_file() else None
+                for name in OPTIONAL_PER_UTT}
+    return DataDir(path=path, wav=wav, utt2spk=utt2spk, **optional)
+
+
+#: the optional per-utterance files of a data directory (also the :class:`DataDir` fields)
+OPTIONAL_PER_UTT = ("utt2label", "utt2attack", "utt2condition")
 
 
 def read_per_utt(path: Path, wav: Mapping[str, str]) -> "OrderedDict[str, str]":
-    """A per-utterance file (``utt2label``, ``utt2attack``): sorted, unique, exactly the utterances of ``wav.scp``."""
+    """A per-utterance file (``utt2label``, ``utt2attack``, ``utt2condition``): ``<utt> <value>``
+    lines, sorted, unique, exactly the utterances of ``wav.scp`` (errors name file and line)."""
     labels = read_key_value(path)
     for number, utt in enumerate(labels, 1):
         if utt not in wav:

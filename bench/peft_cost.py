@@ -225,15 +225,25 @@ def autocast(device):
     return contextlib.nullcontext()
 
 
-def build_trainee(cfg, num_classes: int, device):
-    """(Trainee, AdamW) as :class:`spkpeft.engine.trainer.Trainer` builds them."""
-    from spkpeft.nn.losses import build_loss
-    from spkpeft.nn.model import build_model
-    from spkpeft.engine.trainer import Trainee, build_optimizer
+def task_classes(cfg, num_classes: int) -> int:
+    """Classes of the config's task: 2 for countermeasures (``cm``), else ``num_classes``."""
+    return 2 if cfg.task.type == "cm" else num_classes
 
-    model = build_model(cfg)
-    loss = build_loss(cfg.loss, model.head.embed_dim, num_classes)
-    loss.set_epoch(1e9)  # full margin, as after the warm-up
+
+def build_trainee(cfg, num_classes: int, device):
+    """(Trainee, AdamW) as :class:`spkpeft.engine.trainer.Trainer` builds them: the model and
+    loss of the config's task (``sv``: embeddings + margin softmax over ``num_classes``
+    speakers; ``cm``: the 2-class layer + its loss)."""
+    from spkpeft.engine.trainer import Trainee, build_optimizer
+    from spkpeft.tasks.base import TrainingData, get_task
+
+    task = get_task(cfg)
+    n = task_classes(cfg, num_classes)
+    data = TrainingData(items=[], class_names=[str(c) for c in range(n)], num_classes=n, class_counts=[1] * n)
+    model = task.build_model(cfg, data)
+    loss = task.build_loss(cfg, model, data)
+    if hasattr(loss, "set_epoch"):
+        loss.set_epoch(1e9)  # full margin, as after the warm-up
     trainee = Trainee(model, loss).to(device)
     return trainee, build_optimizer(trainee, cfg.train)
 
@@ -284,7 +294,7 @@ def random_batch(batch: int, seconds: float, num_classes: int, device):
 def measure_training(trainee, optimizer, cfg, args, device) -> dict:
     """Peak memory over the first :data:`MEMORY_STEPS` steps (rise over the built model, and
     absolute), then the median time of ``args.steps`` steps after ``args.warmup`` more."""
-    batch = random_batch(args.batch, args.seconds, args.num_classes, device)
+    batch = random_batch(args.batch, args.seconds, task_classes(cfg, args.num_classes), device)
     step = lambda: train_step(trainee, optimizer, batch, cfg.train.grad_clip, device)  # noqa: E731
     trainee.train()
     meter = MemoryMeter(device)
@@ -363,10 +373,12 @@ def measure_one(args) -> dict:
     trainable = counts["peft"] + counts["aggregation"] + counts["head"]
     result = {
         "config": Path(args.one).stem,
+        "task": cfg.task.type,
         "upstream": args.upstream,
         "device": args.device,
         "trainable": trainable,
         "trainable_pct": 100.0 * trainable / counts["total"],
+        "trainable_upstream": counts["peft"],
         "total_params": counts["total"],
         "settings": {key: getattr(args, key) for key in SETTINGS},
     }
@@ -446,7 +458,7 @@ def _ratio(value: float | None, ref: float | None) -> str:
 
 
 def table_row(row: dict, ref: dict | None, clock: str) -> str:
-    """One Markdown row; ratios against the ``full_ft`` row ``ref`` and the bare upstream."""
+    """One Markdown row; ratios against the reference row ``ref`` and the bare upstream."""
     step = row["step_s"][clock]
     ref_step = ref["step_s"][clock] if ref else None
     ref_mem = ref["peak_mb"] if ref else None
@@ -469,21 +481,26 @@ def table_row(row: dict, ref: dict | None, clock: str) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-HEADER = (
-    "| config | trainable params | trainable % | step time (s) | step vs full_ft | peak mem (MB) "
-    "| mem vs full_ft | peak abs (MB) | infer s/s bare | infer unmerged | infer merged "
-    "| unmerged vs bare | merged vs bare |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-)
+def header(ref: str) -> str:
+    """The table header, ratios against the config ``ref``."""
+    return (f"| config | trainable params | trainable % | step time (s) | step vs {ref} | peak mem (MB) "
+            f"| mem vs {ref} | peak abs (MB) | infer s/s bare | infer unmerged | infer merged "
+            "| unmerged vs bare | merged vs bare |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def reference_row(rows: list[dict]) -> dict:
+    """The row the ratios refer to: ``full_ft`` when measured, else the upstream's first row."""
+    return next((r for r in rows if r["config"] == "full_ft"), rows[0])
 
 
 def upstream_table(rows: list[dict], clock: str) -> str:
     """The Markdown table of one upstream's rows."""
-    ref = next((r for r in rows if r["config"] == "full_ft"), None)
-    return "\n".join([HEADER] + [table_row(r, ref, clock) for r in rows])
+    ref = reference_row(rows)
+    return "\n".join([header(ref["config"])] + [table_row(r, ref, clock) for r in rows])
 
 
-def settings_lines(settings: dict, device: str, clock: str) -> list[str]:
+def settings_lines(settings: dict, device: str, clock: str, task: str = "sv") -> list[str]:
     """The bullet list explaining the columns, with the settings the rows were measured with."""
     amp = "bf16 autocast" if device == "cuda" else "fp32"
     mem = ("CUDA `max_memory_allocated`" if device == "cuda"
@@ -492,11 +509,13 @@ def settings_lines(settings: dict, device: str, clock: str) -> list[str]:
             "CPU seconds of the measuring process (`time.process_time`: on a shared machine the wall "
             "clock mostly measures the other jobs)")
     threads = settings.get("threads") or "torch default"
+    back_end = (f"ECAPA head (channels 512: the head is part of the cost), AAM softmax over "
+                f"{settings['num_classes']} speakers" if task == "sv" else
+                "head (the back-end is part of the cost), the 2-class layer and the config's loss")
     return [
         f"- Each config runs in its own process on a random-weight upstream (same architecture, hence "
-        f"same cost, as the published checkpoint), with the config's aggregation and ECAPA head "
-        f"(channels 512: the head is part of the cost), AAM softmax over {settings['num_classes']} "
-        f"speakers and AdamW as in training; {amp}; torch intra-op threads: {threads}; times are {when}.",
+        f"same cost, as the published checkpoint), with the config's aggregation and {back_end} "
+        f"and AdamW as in training; {amp}; torch intra-op threads: {threads}; times are {when}.",
         f"- **step time**: forward + backward + grad clipping + AdamW on a batch of B = {settings['batch']} "
         f"random {settings['seconds']:g} s crops, median of N = {settings['steps']} steps after the "
         f"{MEMORY_STEPS} memory steps and {settings['warmup']} warm-up step(s).",
@@ -510,9 +529,10 @@ def settings_lines(settings: dict, device: str, clock: str) -> list[str]:
         f"{settings['infer_runs']} runs after {settings['warmup']} warm-up; bare upstream (`load_upstream` "
         f"alone), method unmerged, and merged (`model.merge()`, LoRA and Spectral-LoRA only; n/a for the "
         f"others) timed in turn, round after round. The bare upstream is the config's own "
-        f"(`attentive_merge` keeps 8 blocks).",
+        f"(a config with `upstream.num_layers` keeps its first blocks only: `attentive_merge` 8 for sv, 12 for cm).",
         "- **trainable params**: method + aggregation + head (not the loss's class weights), and their "
-        "share of all parameters. Ratios: to `full_ft` of the same upstream, and to the bare upstream.",
+        "share of all parameters. Ratios: to `full_ft` of the same upstream (else to the table's first "
+        "row, named in the header), and to the bare upstream.",
     ]
 
 
@@ -527,12 +547,17 @@ def check_lines(rows: list[dict], clock: str) -> list[str]:
         noise = f"; `frozen` (unmerged = bare, an A/A comparison) gives {ratio(by_name['frozen'], 'unmerged'):.2f}" \
             if "frozen" in by_name else ""
         lines.append(f"- merged vs bare inference: {', '.join(merged)}{noise}.")
-    full = by_name.get("full_ft")
-    others = [r for r in rows if r["config"] != "full_ft"]
-    if full and others:
+    full = reference_row(rows)
+    others = [r for r in rows if r is not full]
+    if others:
         worst = max(others, key=lambda r: r["peak_mb"])
-        lines.append(f"- training memory vs `full_ft` ({full['peak_mb']:.0f} MB): at most "
+        lines.append(f"- training memory vs `{full['config']}` ({full['peak_mb']:.0f} MB): at most "
                      f"{worst['peak_mb'] / full['peak_mb']:.2f} (`{worst['config']}`, {worst['peak_mb']:.0f} MB).")
+    fewer = [f"`{r['config']}` {full['trainable_upstream'] / r['trainable_upstream']:.0f}x"
+             for r in others if r.get("trainable_upstream") and full.get("trainable_upstream")]
+    if fewer:
+        lines.append(f"- trainable upstream parameters, `{full['config']}` "
+                     f"({full['trainable_upstream'] / 1e6:.2f} M) over each: {', '.join(fewer)}.")
     return ["Checks:", "", *lines, ""] if lines else []
 
 
@@ -540,9 +565,11 @@ def render(results: list[dict], clock: str | None = None) -> str:
     """The whole Markdown section: settings, one table per upstream, machine."""
     device = results[0]["device"]
     clock = clock or ("wall" if device == "cuda" else "cpu")
-    lines = [f"## PEFT cost ({'GPU' if device == 'cuda' else 'CPU'})", "",
+    task = results[0].get("task", "sv")
+    title = "PEFT cost" + (" of the countermeasure configs" if task == "cm" else "")
+    lines = [f"## {title} ({'GPU' if device == 'cuda' else 'CPU'})", "",
              f"`bench/peft_cost.py --device {device}` (see its docstring).", ""]
-    lines += settings_lines(results[0]["settings"], device, clock) + [""]
+    lines += settings_lines(results[0]["settings"], device, clock, task) + [""]
     for upstream in dict.fromkeys(r["upstream"] for r in results):
         rows = [r for r in results if r["upstream"] == upstream]
         lines += [f"### `{upstream}`", "", upstream_table(rows, clock), ""] + check_lines(rows, clock)
@@ -597,6 +624,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", default=None, help="append every result as a JSON line to this file; rows already there are reused")
     parser.add_argument("--from-results", default=None, help="only render the tables of this JSON-lines file")
     parser.add_argument("--doc", default=str(DEFAULT_DOC), help="Markdown file to update ('' : print only)")
+    parser.add_argument("--section", default=None,
+                        help="section of --doc to write (default peft_cost_<device>; e.g. peft_cost_cm_cpu)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child mode: one config
     parser.add_argument("--upstream", default=DEFAULT_UPSTREAM, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -622,7 +651,7 @@ def main(argv: list[str] | None = None) -> None:
     text = render(results, args.clock)
     print(text)
     if args.doc:
-        update_section(Path(args.doc), f"peft_cost_{results[0]['device']}", text)
+        update_section(Path(args.doc), args.section or f"peft_cost_{results[0]['device']}", text)
 
 
 if __name__ == "__main__":

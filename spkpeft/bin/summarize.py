@@ -44,7 +44,7 @@ def summarize(config: str, upstream: str | None = None, num_frames: int = DEFAUL
         "upstream_params": counts["upstream"],
         "trainable": trainable,
         "trainable_pct": 100.0 * sum(trainable.values()) / counts["total"],
-        "head_cost": head_cost_vs_plain(cfg.head, model.upstream.hidden_dim, num_frames, head=model.head),
+        "head_cost": head_cost_vs_plain(cfg.head, model.aggregation.output_dim, num_frames, head=model.head),
     }
 
 

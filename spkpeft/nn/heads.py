@@ -38,6 +38,8 @@ thus divided by G.  The input layer, the ASP and the final layers stay dense.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -486,14 +488,22 @@ def count_params(module: nn.Module) -> int:
 
 
 def _layer_macs(module: nn.Module, inputs: tuple, output: Tensor) -> int:
-    """Analytic MACs of one call of a Conv1d, Linear or PartitionFusion layer.
+    """Analytic MACs of one call of a Conv1d, Conv2d, Linear, LSTM or PartitionFusion layer.
 
     :class:`PartitionFusion` has no Conv1d/Linear children: its cost is
-    counted here in closed form from the input shape.
+    counted here in closed form from the input shape.  An LSTM layer of ``H``
+    units on ``I`` inputs costs ``4 H (I + H)`` per time step and direction.
     """
-    if isinstance(module, nn.Conv1d):
-        per_out = module.in_channels // module.groups * module.kernel_size[0]
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        per_out = module.in_channels // module.groups * math.prod(module.kernel_size)
         return output.numel() * per_out
+    if isinstance(module, nn.LSTM):
+        x = inputs[0]
+        steps = x.data.shape[0] if isinstance(x, nn.utils.rnn.PackedSequence) else x.shape[0] * x.shape[1]
+        dirs = 2 if module.bidirectional else 1
+        hidden = module.hidden_size
+        sizes = [module.input_size] + [hidden * dirs] * (module.num_layers - 1)
+        return steps * dirs * sum(4 * hidden * (size + hidden) for size in sizes)
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
     if isinstance(module, PartitionFusion):
@@ -532,7 +542,7 @@ def count_macs(module_or_cfg: nn.Module | HeadConfig, feat_dim: int, num_frames:
         total[0] += _layer_macs(mod, inputs, output)
 
     handles = [m.register_forward_hook(hook) for m in module.modules()
-               if isinstance(m, (nn.Conv1d, nn.Linear, PartitionFusion))]
+               if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear, nn.LSTM, PartitionFusion))]
     was_training = module.training
     try:
         module.eval()

@@ -288,3 +288,24 @@ def test_transform_config_loads(tmp_path) -> None:
     path.write_text(f"base: {root / 'conf' / 'sv' / 'base.yaml'}\nhead:\n  partition_groups: 4\n")
     with pytest.raises(SpkpeftError, match=r"head\.partition_groups"):
         load_config(path)
+
+
+def test_lstm_and_conv2d_macs_are_counted_from_their_shapes():
+    import torch.nn as nn
+
+    from spkpeft.nn.heads import count_macs
+    from spkpeft.nn.lstm_head import LSTMConfig, LSTMHead
+
+    head = LSTMHead(LSTMConfig(hidden_size=12, num_layers=2, bidirectional=True), 10)
+    per_step = 2 * (4 * 12 * (10 + 12) + 4 * 12 * (24 + 12))  # two directions, layer inputs 10 and 2 x 12
+    assert count_macs(head, 10, 7) == 7 * per_step
+
+    class Conv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 3, (2, 5), padding=(1, 2))
+
+        def forward(self, x, lengths):
+            return self.conv(x[:, None])
+
+    assert count_macs(Conv(), 6, 8) == (3 * 9 * 6) * (1 * 2 * 5)  # output (3, 8 + 1, 6) elements x kernel

@@ -211,3 +211,26 @@ def test_one_class_softmax_model_scores_the_cosine_to_the_bonafide_centre(corpus
         cos = model.eval()(wav[None], torch.tensor([wav.numel()]))
     assert cos.shape == (1, 1) and abs(float(cos) - scores[0]) < 1e-4
     assert evaluate_cm(exp, [corpus / "eval"], exp / "results.json")[0]["eer_pct"] >= 0.0
+
+
+CM_CONFIGS = sorted(p.stem for p in (REPO / "conf" / "cm").glob("*.yaml") if p.stem != "base")
+
+
+@pytest.mark.parametrize("name", CM_CONFIGS)
+def test_every_cm_config_trains_and_scores(name, corpus, tmp_path):
+    """Every method variant and back-end of conf/cm/ on a tiny upstream: one short epoch
+    moves its trainable weights, and the model gives one finite bona fide score per utterance."""
+    cfg = load_config(REPO / "conf" / "cm" / f"{name}.yaml", {
+        "upstream.name": "fbank" if name == "mini" else "random:tiny_wavlm",
+        "data.crop_seconds": 0.5, "data.batch_size": 8, "data.num_workers": 0,
+        "train.epochs": 1, "train.freeze_upstream_epochs": 0, "train.save_every_steps": 0,
+        "train.log_every_steps": 0})
+    trainer = Trainer(cfg, get_task(cfg), corpus / "train", tmp_path, dev_dir=corpus / "dev")
+    before = {k: v.clone() for k, v in trainer.trainee.model.trainable_state_dict().items()}
+    trainer.run()
+    after = trainer.trainee.model.trainable_state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    model = trainer.trainee.model.eval()
+    with torch.no_grad():
+        scores = bonafide_scores(model(torch.randn(3, 8000) * 0.1, torch.tensor([8000, 6000, 4000])).numpy())
+    assert scores.shape == (3,) and np.isfinite(scores).all()

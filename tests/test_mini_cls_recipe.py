@@ -18,7 +18,7 @@ def test_mini_cls_recipe_beats_the_mfcc_baseline(recipe, tmp_path):
     exp = tmp_path / "exp"
     root = tmp_path / "mini_cls"
     res = run_sh(recipe, "--corpus", "mini_cls", "--data-root", str(root), "--config", "conf/cls/mini.yaml",
-                 "--exp", str(exp), timeout=2400)  # about 3 min alone on 2 cores
+                 "--exp", str(exp), timeout=2400)  # about 2 min alone on 2 cores
     assert res.returncode == 0, res.stderr[-3000:]
     baseline = mfcc_logreg_baseline(root / "train", root / "test")
     rows = {r["set"]: r for r in json.loads((exp / "results.json").read_text())}

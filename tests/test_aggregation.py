@@ -168,18 +168,26 @@ def test_output_dims():
     assert build_aggregation(AttentiveMergeConfig(proj_dim=11), 4, 6).output_dim == 11
 
 
-@pytest.mark.parametrize("yaml, message", [
+AGGREGATION_CONFIG_ERRORS = [
     ("aggregation:\n  type: attentive_merge\n  merge: sum\n",
      r"key 'aggregation\.merge' must be one of: concat, channel_sum"),
     ("aggregation:\n  type: attentive_merge\n  reduction: 0\n", r"key 'aggregation\.reduction' must be >= 1, got 0"),
     ("aggregation:\n  type: attentive_merge\n  proj_dim: -1\n", r"key 'aggregation\.proj_dim' must be >= 0"),
     ("aggregation:\n  type: weighted_sum\n  merge: concat\n", r"aggregation\.merge"),
-])
-def test_aggregation_config_errors(tmp_path, yaml, message):
-    path = tmp_path / "a.yaml"
+]
+
+
+def config_error(tmp_path, yaml: str, message: str) -> None:
+    """Loading a config file of ``yaml`` fails with ``message``."""
+    path = tmp_path / "c.yaml"
     path.write_text(yaml)
     with pytest.raises(SpkpeftError, match=message):
         load_config(path)
+
+
+@pytest.mark.parametrize("yaml, message", AGGREGATION_CONFIG_ERRORS)
+def test_aggregation_config_errors(tmp_path, yaml, message):
+    config_error(tmp_path, yaml, message)
 
 
 def test_aggregation_config_reads_the_new_keys(tmp_path):
@@ -227,18 +235,18 @@ def test_lstm_output_is_the_mean_of_the_valid_outputs():
     torch.testing.assert_close(head(feats, torch.tensor([4])), out.mean(1), atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("yaml, message", [
+LSTM_CONFIG_ERRORS = [
     ("head:\n  type: lstm\n  hidden_size: 0\n", r"key 'head\.hidden_size' must be >= 1, got 0"),
     ("head:\n  type: lstm\n  num_layers: 0\n", r"key 'head\.num_layers' must be >= 1, got 0"),
     ("head:\n  type: lstm\n  dropout: 1.5\n", r"key 'head\.dropout' must be in \[0, 1\), got 1.5"),
     ("head:\n  type: lstm\n  bidirectional: 2\n", r"head\.bidirectional"),
     ("head:\n  type: lstm\n  channels: 8\n", r"head\.channels"),
-])
+]
+
+
+@pytest.mark.parametrize("yaml, message", LSTM_CONFIG_ERRORS)
 def test_lstm_config_errors(tmp_path, yaml, message):
-    path = tmp_path / "h.yaml"
-    path.write_text(yaml)
-    with pytest.raises(SpkpeftError, match=message):
-        load_config(path)
+    config_error(tmp_path, yaml, message)
 
 
 def test_lstm_builder_validates():

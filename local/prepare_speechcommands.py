@@ -172,22 +172,30 @@ def write_background(noise: Mapping[str, np.ndarray], release: Path, wav_out: Pa
         write_audio(out / f"{name}.wav", x[a:b])
 
 
-def silence_clips(noise: Mapping[str, np.ndarray], name: str, count: int, seed: int,
-                  release: Path, wav_out: Path) -> dict[str, str]:
-    """``count`` 1-s ``_silence_`` clips of set ``name`` (see the module), written once; ``{utt: path}``."""
+def silence_plan(noise: Mapping[str, np.ndarray], name: str, count: int, seed: int,
+                 release: Path) -> list[tuple[str, int, float]]:
+    """``(noise file, first sample, gain)`` of the ``count`` 1-s ``_silence_`` clips of set ``name``:
+    a file drawn uniformly, a start uniform in that set's share of it, a gain uniform in [0, 1]."""
     rng = np.random.default_rng([seed, SETS.index(name)])
     names = sorted(noise)
-    out = wav_out / "silence" / name
-    remove_stale_temps(out)
-    clips = {}
-    for i in range(count):
+    plan = []
+    for _ in range(count):
         key = names[int(rng.integers(len(names)))]
         a, b = noise_region(noise[key], name)
         if b - a < SAMPLE_RATE:
             raise file_error(release / NOISE_DIR / f"{key}.wav",
                              f"too short: its {name} share {NOISE_SPLIT[name]} is under 1 s")
-        start = a + int(rng.integers(b - a - SAMPLE_RATE + 1))
-        gain = float(rng.uniform(0.0, 1.0))
+        plan.append((key, a + int(rng.integers(b - a - SAMPLE_RATE + 1)), float(rng.uniform(0.0, 1.0))))
+    return plan
+
+
+def silence_clips(noise: Mapping[str, np.ndarray], name: str, count: int, seed: int,
+                  release: Path, wav_out: Path) -> dict[str, str]:
+    """Write the clips of :func:`silence_plan` to ``WAV_OUT/silence/<set>/``; ``{utt: path}``."""
+    out = wav_out / "silence" / name
+    remove_stale_temps(out)
+    clips = {}
+    for i, (key, start, gain) in enumerate(silence_plan(noise, name, count, seed, release)):
         path = out / f"{name}_{i:05d}.wav"
         write_audio(path, noise[key][start:start + SAMPLE_RATE] * gain)
         clips[f"{SILENCE}/{name}_{i:05d}"] = str(path)

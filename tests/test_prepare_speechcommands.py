@@ -126,6 +126,15 @@ def test_background_noise_feeds_the_augmenter(tmp_path):
     assert y.shape == x.shape and not np.allclose(y, x)
 
 
+def test_noise_overlay_points_at_the_default_wav_dir(tmp_path):
+    from spkpeft.tasks.experiment import prepare_experiment
+
+    cfg = prepare_experiment(REPO / "conf" / "cls" / "frozen.yaml", tmp_path / "exp", write=False,
+                             overlays=[REPO / "conf" / "overlays" / "speechcommands_noise.yaml"])
+    assert cfg.data.augment.musan_dir == "data/raw/speechcommands/background" and cfg.data.augment.prob == 0.8
+    assert "wav_dir:=data/raw/speechcommands}" in (REPO / "local" / "prepare_corpus.sh").read_text()
+
+
 @pytest.mark.parametrize("case, where, message", [
     ("bad_name", "yes/notahash_0.wav", "file name is not <hash>_nohash_<n>.wav"),
     ("unknown_word", "/hello", "not one of the 35 Speech Commands v2 words"),

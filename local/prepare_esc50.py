@@ -35,7 +35,6 @@ on the fold before the test fold), whose best validation accuracy picks the mode
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import sys
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
-from spkpeft.io.corpora import write_corpus  # noqa: E402
+from spkpeft.io.corpora import csv_rows, write_corpus  # noqa: E402
 from spkpeft.io.resample import ConvertJob, convert_files  # noqa: E402
 
 HEADER = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
@@ -110,23 +109,15 @@ def read_meta(release: Path) -> list[Clip]:
     clips: list[Clip] = []
     category_of: dict[int, str] = {}
     seen: set[str] = set()
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != HEADER:
-            raise file_error(path, f"expected the header '{','.join(HEADER)}', got {','.join(header or [])!r}", 1)
-        for row in reader:
-            number = reader.line_num
-            if not "".join(row).strip():
-                continue
-            clip, target = parse_row(row, path, number, release / "audio")
-            if clip.utt in seen:
-                raise file_error(path, f"'{clip.utt}.wav' is listed twice", number)
-            known = category_of.setdefault(target, clip.category)
-            if known != clip.category:
-                raise file_error(path, f"target {target} is '{clip.category}' here but '{known}' earlier", number)
-            seen.add(clip.utt)
-            clips.append(clip)
+    for number, row in csv_rows(path, HEADER):
+        clip, target = parse_row(row, path, number, release / "audio")
+        if clip.utt in seen:
+            raise file_error(path, f"'{clip.utt}.wav' is listed twice", number)
+        known = category_of.setdefault(target, clip.category)
+        if known != clip.category:
+            raise file_error(path, f"target {target} is '{clip.category}' here but '{known}' earlier", number)
+        seen.add(clip.utt)
+        clips.append(clip)
     missing = [k for k in FOLDS if not any(c.fold == k for c in clips)]
     if missing:
         raise file_error(path, f"no clip of fold {missing[0]} (5-fold cross-validation needs every fold)")

@@ -14,9 +14,11 @@ directory holding ``speech_commands_v0.02/``)::
 malformed file name, list line, or a file listed twice or in both lists is one error naming
 the file (and line).
 
-``--task 35`` (the task of AST, Gong et al. 2021, and of PETL-AST, Cappellazzo et al. 2023,
-whose code uses the 35 words, no ``_silence_``/``_unknown_``, no background noise): label =
-word.  ``--task 12`` (Warden 2018, the TensorFlow ``speech_commands`` recipe): the ten words
+``--task 35``: label = word.  The task of AST (Gong et al. 2021; its ``egs/speechcommands``:
+``--n_class 35``, train = every utterance but the two lists' and the background noise,
+SpecAugment and mixup, no ``_silence_``/``_unknown_``) and of PETL-AST (Cappellazzo et al.
+2023; ``dataset/google_speech_commands_v2.py``: the 35 words, the same split, no background
+noise).  ``--task 12`` (Warden 2018, the TensorFlow ``speech_commands`` recipe): the ten words
 yes, no, up, down, left, right, on, off, stop, go; the 25 others become ``_unknown_``,
 subsampled per set to ``ceil(unknown_pct / 100 * n)`` utterances (``n`` = the set's
 utterances of the ten words; TensorFlow's default 10 %); ``_silence_`` adds

@@ -1,6 +1,6 @@
 """Speech Commands v2 preparation on synthetic trees in the release layout: the 35-word and the
 12-class task (``_unknown_``, ``_silence_`` from disjoint parts of the background noise), the
-background noise as a MUSAN-style augmentation source, the one-line errors, run.sh stage 1."""
+background noise as a MUSAN-style augmentation source, the one-line errors, the stage-1 dispatch."""
 
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def test_malformed_input_is_named(tmp_path, case, where, message):
     assert not (tmp_path / "data").exists()
 
 
-def test_cli_and_run_sh(recipe, tmp_path):
+def test_cli_prepare_corpus_and_run_sh_options(recipe, tmp_path):
     make_sc(tmp_path / "sc")
     (tmp_path / "sc" / "testing_list.txt").write_text("yes/x.wav\n")
     res = run([sys.executable, str(REPO / "local" / "prepare_speechcommands.py"), str(tmp_path / "sc"),
@@ -185,11 +185,15 @@ def test_cli_and_run_sh(recipe, tmp_path):
         f"prepare_speechcommands: error: {tmp_path / 'sc' / 'testing_list.txt'}:1: "
         "expected <word>/<hash>_nohash_<n>.wav, got 'yes/x.wav'"]
     make_sc(tmp_path / "sc")
-    res = run_sh(recipe, "--corpus", "speechcommands", "--sc-task", "12", "--data-root", str(tmp_path / "sc"),
-                 "--wav-dir", str(tmp_path / "w"), "--config", "conf/cls/frozen.yaml", "--stop-stage", "1",
-                 "--exp", str(tmp_path / "exp"))
+    out = tmp_path / "data" / "speechcommands_12"
+    prepare = ["bash", str(recipe / "local" / "prepare_corpus.sh"), "--corpus", "speechcommands", "--sc-task", "12",
+               "--wav-dir", str(tmp_path / "w"), str(tmp_path / "sc"), str(out)]
+    res = run(prepare, cwd=recipe)
     assert res.returncode == 0, res.stderr[-3000:]
-    labels = (recipe / "data" / "speechcommands_12" / "train" / "utt2label").read_text().split()
+    labels = (out / "train" / "utt2label").read_text().split()
     assert labels.count("_silence_") == math.ceil(0.1 * 32) and labels.count("_unknown_") == math.ceil(0.1 * 32)
+    assert len(list((tmp_path / "w" / "silence" / "train").glob("*.wav"))) == math.ceil(0.1 * 32)
+    res = run(prepare, cwd=recipe)
+    assert res.returncode == 0 and "is up to date" in res.stderr
     res = run_sh(recipe, "--corpus", "speechcommands", "--sc-task", "20", "--data-root", str(tmp_path / "sc"))
     assert res.returncode == 1 and "--sc-task takes 35 or 12" in res.stderr

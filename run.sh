@@ -11,6 +11,7 @@ cd "$(dirname "$0")"
 stage=1          # first stage to run
 stop_stage=6     # last stage to run
 corpus=mini      # mini | mini_cls | mini_cm | voxceleb1 | cnceleb1 | kaldi | asvspoof2019_la | asvspoof2021 | in_the_wild
+                 # | esc50 | speechcommands
 data_root=       # corpus root; mini, mini_cls: where the synthetic corpus is written (default data/raw/<corpus>)
 config=          # YAML config (default conf/sv/mini.yaml)
 upstream=        # overrides upstream.name of the config (s3prl name, checkpoint path, random:<arch>)
@@ -29,12 +30,17 @@ kaldi_trials=    # kaldi: trials file for the Kaldi data directory given as --da
 kaldi_train=     # kaldi: Kaldi data directory to train on
 kaldi_enroll=    # kaldi: Kaldi data directory whose speakers are enrollment ids
 kaldi_dev=       # kaldi, cls task: Kaldi data directory (with utt2label) to validate on
+fold=            # esc50: the cross-validation fold (1-5) stages 2-6 use (steps/cv.sh runs every fold)
+esc50_dev=previous  # esc50: previous = validate on the fold before the test fold (PETL-AST); none = no dev
+sc_task=35       # speechcommands: 35 (the 35 words) | 12 (ten words + _unknown_ + _silence_)
+wav_dir=         # esc50: the 16 kHz wavs (default data/raw/esc50_16k); speechcommands: _silence_
+                 # clips and background noise (default data/raw/speechcommands)
 
 usage="Usage: $0 [options]
   --stage N          first stage (default $stage)      1 data prep, 2 validation, 3 training,
   --stop-stage M     last stage (default $stop_stage)       4 extraction, 5 scoring, 6 report
   --corpus NAME      mini | mini_cls | mini_cm | voxceleb1 | cnceleb1 | kaldi | asvspoof2019_la |
-                     asvspoof2021 | in_the_wild (default $corpus)
+                     asvspoof2021 | in_the_wild | esc50 | speechcommands (default $corpus)
   --data-root DIR    corpus root (mini, mini_cls, mini_cm: where to write it; default data/raw/<corpus>)
   --config FILE      YAML config (default conf/sv/mini.yaml); its task.type picks stages 2, 4-6
   --upstream NAME    override the config's upstream (hub name, checkpoint path, random:<arch>)
@@ -53,6 +59,13 @@ usage="Usage: $0 [options]
   --kaldi-train DIR  kaldi: Kaldi data directory to train on
   --kaldi-enroll DIR kaldi: Kaldi data directory of enrollment ids (first field of the trials)
   --kaldi-dev DIR    kaldi, cls task: Kaldi data directory (with utt2label) to validate on
+  --fold K           esc50: cross-validation fold 1-5 of stages 2-6 (data/esc50/foldK, exp .../foldK);
+                     steps/cv.sh runs all five and writes the mean +- std
+  --esc50-dev WHICH  esc50: previous (validate on the fold before the test fold, PETL-AST) | none
+                     (train on the four other folds; validation from task.val_fraction) (default $esc50_dev)
+  --sc-task 35|12    speechcommands: the 35 words, or ten words + _unknown_ + _silence_ (default $sc_task)
+  --wav-dir DIR      esc50: where the 16 kHz wavs go; speechcommands: the _silence_ clips and
+                     DIR/background/noise/ (default data/raw/esc50_16k, data/raw/speechcommands)
   -h, --help         this message"
 
 cmdline="$(printf '%q ' "$0" "$@")"
@@ -60,17 +73,24 @@ cmdline="$(printf '%q ' "$0" "$@")"
 . steps/common.sh
 
 # Paths given on the command line are relative to where run.sh was called from.
-for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll kaldi_dev; do
+for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll kaldi_dev wav_dir; do
   value=${!var}
   [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
 done
 
+[[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || usage_error "--stage and --stop-stage take integers"
+[[ "$sc_task" =~ ^(35|12)$ ]] || usage_error "--sc-task takes 35 or 12"
+[[ "$esc50_dev" =~ ^(previous|none)$ ]] || usage_error "--esc50-dev takes previous or none"
+[ -z "$fold" ] || [ "$corpus" = esc50 ] || usage_error "--fold goes with --corpus esc50"
+[ -z "$fold" ] || [[ "$fold" =~ ^[1-5]$ ]] || usage_error "--fold takes 1 to 5"
+[ "$corpus" != esc50 ] || [ -n "$fold" ] || [ "$stop_stage" -lt 2 ] \
+  || usage_error "--corpus esc50 needs --fold 1..5 for stages 2-6 (steps/cv.sh runs the 5-fold cross-validation)"
 : "${config:=conf/sv/mini.yaml}"
 require_file "$config"
 task=$(python -m spkpeft.bin.config_value --config "$config" task.type)
 case "$corpus" in
   mini|mini_cls|mini_cm) : "${data_root:=data/raw/$corpus}" ;;
-  asvspoof2019_la|asvspoof2021|in_the_wild)
+  asvspoof2019_la|asvspoof2021|in_the_wild|esc50|speechcommands)
     [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the release root)" ;;
   voxceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the VoxCeleb1 root holding wav/ and the trial lists)" ;;
   cnceleb1) [ -n "$data_root" ] || usage_error "--corpus $corpus needs --data-root (the CN-Celeb1 root holding data/ and eval/)" ;;
@@ -81,28 +101,32 @@ case "$corpus" in
            [ -n "$data_root" ] && [ -n "$kaldi_trials" ] \
              || usage_error "--corpus $corpus needs --data-root (a Kaldi data directory: wav.scp, utt2spk) and --kaldi-trials FILE"
          fi ;;
-  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, mini_cm, voxceleb1, cnceleb1, kaldi, asvspoof2019_la, asvspoof2021 or in_the_wild)" ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, mini_cm, voxceleb1, cnceleb1, kaldi, asvspoof2019_la, asvspoof2021, in_the_wild, esc50 or speechcommands)" ;;
 esac
 [ -z "$vox2_root" ] || [ "$corpus" = voxceleb1 ] || usage_error "--vox2-root goes with --corpus voxceleb1"
-[[ "$stage" =~ ^[0-9]+$ && "$stop_stage" =~ ^[0-9]+$ ]] || usage_error "--stage and --stop-stage take integers"
 
+# Stage 1 writes data/<name>; the later stages read $data (esc50: one fold of it).
+name=$corpus
+[ "$corpus" != speechcommands ] || name="speechcommands_$sc_task"
+prepared="data/$name" data="data/$name"
+[ "$corpus" != esc50 ] || [ -z "$fold" ] || data="$prepared/fold$fold"
 if [ -z "$exp" ]; then
-  exp="exp/$corpus/$(basename "$config" .yaml)"
+  exp="exp/$name/$(basename "$config" .yaml)"
   [ -z "$upstream" ] || exp="${exp}_${upstream//[^A-Za-z0-9_.-]/_}"
   [ -z "$overlay" ] || exp="${exp}_$(basename "$overlay" .yaml)"
+  [ -z "$fold" ] || exp="$exp/fold$fold"
 fi
-data="data/$corpus"
 mkdir -p "$exp/log"
 { echo "# $(date '+%Y-%m-%dT%H:%M:%S')"; echo "$cmdline"; } >> "$exp/run.cmd"
 
 if in_stages 1; then
-  log "Stage 1: data preparation ($corpus from $data_root) -> $data"
+  log "Stage 1: data preparation ($corpus from $data_root) -> $prepared"
   run_logged "$exp/log/stage1_prepare.log" \
     local/prepare_corpus.sh --corpus "$corpus" --mini-opts "$mini_opts" --vox1-lists "$vox1_lists" \
       --vox2-root "$vox2_root" --vox2-wav "$vox2_wav" --cnc-per-genre "$cnc_per_genre" \
       --kaldi-trials "$kaldi_trials" --kaldi-train "$kaldi_train" --kaldi-enroll "$kaldi_enroll" \
-      --kaldi-dev "$kaldi_dev" --task "$task" \
-      --nj "$nj" "$data_root" "$data"
+      --kaldi-dev "$kaldi_dev" --task "$task" --esc50-dev "$esc50_dev" --sc-task "$sc_task" --wav-dir "$wav_dir" \
+      --nj "$nj" "$data_root" "$prepared"
 fi
 
 if in_stages 2; then

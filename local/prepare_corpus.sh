@@ -12,6 +12,10 @@
 #   mini_cm    ROOT = where the synthetic countermeasure corpus is written, in the ASVspoof 2019 LA layout
 #              (local/make_mini_cm_corpus.sh), then local/prepare_asvspoof2019_la.sh
 #   asvspoof2019_la, asvspoof2021, in_the_wild   ROOT = the release (local/prepare_<corpus>.sh)
+#   esc50      ROOT = the ESC-50 release: 44.1 kHz -> 16 kHz wavs in --wav-dir, OUT/fold{1..5}/{train,dev,test}
+#              (local/prepare_esc50.sh)
+#   speechcommands  ROOT = the Speech Commands v2 release: OUT/{train,dev,test}, --sc-task 35|12
+#              (local/prepare_speechcommands.sh; _silence_ clips and background noise in --wav-dir)
 # Usage: local/prepare_corpus.sh --corpus NAME [options] ROOT OUT
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +30,11 @@ kaldi_train=
 kaldi_enroll=
 kaldi_dev=
 task=sv
+esc50_dev=previous
+sc_task=35
+wav_dir=
 nj=1
-usage="Usage: $0 --corpus mini|mini_cls|mini_cm|voxceleb1|cnceleb1|kaldi|asvspoof2019_la|asvspoof2021|in_the_wild [options] ROOT OUT
+usage="Usage: $0 --corpus mini|mini_cls|mini_cm|voxceleb1|cnceleb1|kaldi|asvspoof2019_la|asvspoof2021|in_the_wild|esc50|speechcommands [options] ROOT OUT
   --mini-opts STR       mini, mini_cls: options for local/make_mini_corpus.py / local/make_mini_cls_corpus.py
   --vox1-lists L        voxceleb1: trial lists in use (default: every official list present)
   --vox2-root DIR       voxceleb1: train on VoxCeleb2 dev (DIR/dev/aac/<spk>/<session>/<utt>.m4a)
@@ -38,27 +45,38 @@ usage="Usage: $0 --corpus mini|mini_cls|mini_cm|voxceleb1|cnceleb1|kaldi|asvspoo
   --kaldi-enroll DIR    kaldi: Kaldi data directory whose speakers are enrollment ids
   --kaldi-dev DIR       kaldi, --task cls: Kaldi data directory (with utt2label) to validate on
   --task sv|cls         kaldi: a trials corpus (sv, default) or labelled directories (cls)
-  --nj N                parallel jobs (VoxCeleb2 conversion; default $nj)"
+  --esc50-dev WHICH     esc50: previous (dev = the fold before the test fold) | none (default $esc50_dev)
+  --sc-task 35|12       speechcommands: the 35 words or the 12-class task (default $sc_task)
+  --wav-dir DIR         esc50: the 16 kHz wavs (default data/raw/esc50_16k); speechcommands: the
+                        _silence_ clips and background/noise/ (default data/raw/speechcommands)
+  --nj N                parallel jobs (VoxCeleb2 and ESC-50 conversion; default $nj)"
 allow_positional=true
 . steps/parse_options.sh
 . steps/common.sh
 [ $# -eq 2 ] || usage_error "expected ROOT and OUT"
 root=$1 out=$2
 case "$corpus" in
-  mini|mini_cls|mini_cm|voxceleb1|cnceleb1|kaldi|asvspoof2019_la|asvspoof2021|in_the_wild) ;;
-  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, mini_cm, voxceleb1, cnceleb1, kaldi, asvspoof2019_la, asvspoof2021 or in_the_wild)" ;;
+  mini|mini_cls|mini_cm|voxceleb1|cnceleb1|kaldi|asvspoof2019_la|asvspoof2021|in_the_wild|esc50|speechcommands) ;;
+  *) usage_error "unknown corpus '$corpus' (expected mini, mini_cls, mini_cm, voxceleb1, cnceleb1, kaldi, asvspoof2019_la, asvspoof2021, in_the_wild, esc50 or speechcommands)" ;;
 esac
 [ -z "$vox2_root" ] || [ "$corpus" = voxceleb1 ] || usage_error "--vox2-root goes with --corpus voxceleb1"
 [ "$corpus" != kaldi ] || [ "$task" = cls ] || [ -n "$kaldi_trials" ] || usage_error "--corpus kaldi needs --kaldi-trials FILE"
 : "${vox2_wav:=data/raw/voxceleb2_wav}"
+case "$corpus" in
+  esc50) : "${wav_dir:=data/raw/esc50_16k}" ;;
+  speechcommands) : "${wav_dir:=data/raw/speechcommands}" ;;
+esac
 
 abs_or_empty() { [ -z "$1" ] || realpath -m "$1"; }
 options="corpus=$corpus root=$(realpath -m "$root") mini_opts=$mini_opts vox1_lists=$vox1_lists"
 [ -z "$vox2_root" ] || options+=" vox2_root=$(realpath -m "$vox2_root") vox2_wav=$(realpath -m "$vox2_wav")"
 [ "$corpus" != cnceleb1 ] || options+=" cnc_per_genre=$cnc_per_genre"
+[ "$corpus" != esc50 ] || options+=" esc50_dev=$esc50_dev wav_dir=$(realpath -m "$wav_dir")"
+[ "$corpus" != speechcommands ] || options+=" sc_task=$sc_task wav_dir=$(realpath -m "$wav_dir")"
 [ "$corpus" != kaldi ] || options+=" task=$task kaldi_trials=$(abs_or_empty "$kaldi_trials") kaldi_train=$(abs_or_empty "$kaldi_train") kaldi_enroll=$(abs_or_empty "$kaldi_enroll") kaldi_dev=$(abs_or_empty "$kaldi_dev")"
 stamp="$out/.stage1_options"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$options" ] && compgen -G "$out/*/wav.scp" > /dev/null; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$options" ] \
+   && { compgen -G "$out/*/wav.scp" || compgen -G "$out/fold*/*/wav.scp"; } > /dev/null; then
   log "$out is up to date with the options ($options); skipping"
   exit 0
 fi
@@ -72,6 +90,10 @@ case "$corpus" in
     local/prepare_asvspoof2019_la.sh "$root" "$out" ;;
   asvspoof2019_la|asvspoof2021|in_the_wild)
     "local/prepare_$corpus.sh" "$root" "$out" ;;
+  esc50)
+    local/prepare_esc50.sh --nj "$nj" --dev-fold "$esc50_dev" "$root" "$wav_dir" "$out" ;;
+  speechcommands)
+    local/prepare_speechcommands.sh --task "$sc_task" "$root" "$wav_dir" "$out" ;;
   mini_cls)
     local/make_mini_cls_corpus.sh --mini-opts "$mini_opts" "$root"
     local/prepare_kaldi_dir.sh --task cls --train-dir "$root/train" --dev-dir "$root/dev" "$root/test" "$out" ;;

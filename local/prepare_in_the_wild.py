@@ -21,7 +21,6 @@ There are no ASV scores for this corpus (no t-DCF; EER only).
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
+from spkpeft.io.corpora import csv_rows  # noqa: E402
 from prepare_asvspoof2019_la import BONAFIDE, SPOOF, CmSet, audio_files, summarize, write_cm_corpus  # noqa: E402
 
 RELEASE_DIR = "release_in_the_wild"
@@ -49,30 +49,22 @@ def find_release_dir(root: Path) -> Path:
 
 def read_meta(path: Path, audio: dict[str, str]) -> CmSet:
     s = CmSet()
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != HEADER:
-            raise file_error(path, f"expected the header '{','.join(HEADER)}', got {','.join(header or [])!r}", 1)
-        for row in reader:
-            number = reader.line_num
-            if not row or not "".join(row).strip():
-                continue
-            if len(row) != 3:
-                raise file_error(path, f"expected 'file,speaker,label', got {','.join(row)!r}", number)
-            name, speaker, label = (field.strip() for field in row)
-            if not name.endswith(".wav") or "/" in name or len(name) <= 4 or any(c.isspace() for c in name):
-                raise file_error(path, f"file '{name}' is not a <name>.wav file name", number)
-            if label not in LABELS:
-                raise file_error(path, f"label must be bona-fide or spoof, found '{label}'", number)
-            spk = "_".join(speaker.split())
-            if not spk:
-                raise file_error(path, "speaker is empty", number)
-            utt = name[:-4]
-            if utt not in audio:
-                raise file_error(path, f"'{name}' not found in {path.parent}", number)
-            key = LABELS[label]
-            s.add(utt, audio[utt], spk, key, SPOOF, path, number)
+    for number, row in csv_rows(path, HEADER):
+        if len(row) != 3:
+            raise file_error(path, f"expected 'file,speaker,label', got {','.join(row)!r}", number)
+        name, speaker, label = (field.strip() for field in row)
+        if not name.endswith(".wav") or "/" in name or len(name) <= 4 or any(c.isspace() for c in name):
+            raise file_error(path, f"file '{name}' is not a <name>.wav file name", number)
+        if label not in LABELS:
+            raise file_error(path, f"label must be bona-fide or spoof, found '{label}'", number)
+        spk = "_".join(speaker.split())
+        if not spk:
+            raise file_error(path, "speaker is empty", number)
+        utt = name[:-4]
+        if utt not in audio:
+            raise file_error(path, f"'{name}' not found in {path.parent}", number)
+        key = LABELS[label]
+        s.add(utt, audio[utt], spk, key, SPOOF, path, number)
     if not s.wav:
         raise file_error(path, "meta.csv lists no file")
     return s

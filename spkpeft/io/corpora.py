@@ -14,10 +14,11 @@ half-prepared corpus that looks finished.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from spkpeft.io.atomic import write_text_atomic
 from spkpeft.io.datadir import c_sort_key, write_data_dir
@@ -120,3 +121,16 @@ def find_audio(path: Path) -> Path | None:
         if other.is_file():
             return other
     return None
+
+
+def csv_rows(path: Path, header: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of every non-blank row of a comma-separated file whose first
+    line must be exactly ``header`` (an error naming line 1 otherwise)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        first = next(reader, None)
+        if first is None or [h.strip() for h in first] != list(header):
+            raise file_error(path, f"expected the header '{','.join(header)}', got {','.join(first or [])!r}", 1)
+        for row in reader:
+            if "".join(row).strip():
+                yield reader.line_num, row

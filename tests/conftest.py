@@ -14,6 +14,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: Modules whose tests run whole recipes or training runs (minutes, not seconds).  tests/run.sh
+#: runs the suite in two xdist workers; collecting these first lets both workers start on them,
+#: so that the suite does not end with one worker busy on a recipe while the other idles.
+SLOW_MODULES = ("test_mini_recipe", "test_mini_cls_recipe", "test_mini_cm_recipe", "test_reliability",
+                "test_run_sh", "test_compare", "test_train", "test_cm_task", "test_cls_task")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Order the known slow modules first (stable: the order inside each group is kept)."""
+    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))
+
 
 def run(cmd: list[str], cwd: Path = REPO, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run a command with the test interpreter's environment; capture text output.

@@ -8,4 +8,10 @@ SPKPEFT_EXTRA_REQS="requirements-test.txt" . ./path.sh
 # One BLAS/OpenMP thread per process: tests run small models, often several
 # processes at once (DDP, recipe runs), and 2 cores oversubscribe easily.
 export OMP_NUM_THREADS=1
-exec python -m pytest -q tests "$@"
+# Two worker processes (pytest-xdist), one per core; SPKPEFT_TEST_WORKERS=0 runs in-process
+# (e.g. for pdb).  The slow recipe tests are collected first (tests/conftest.py).
+workers="${SPKPEFT_TEST_WORKERS:-2}"
+if [ "$workers" = 0 ]; then
+  exec python -m pytest -q -p no:xdist tests "$@"
+fi
+exec python -m pytest -q -n "$workers" --dist load tests "$@"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -21,11 +21,13 @@ def pad_batch(wavs: Sequence[np.ndarray], device: torch.device) -> tuple[torch.T
 
 @torch.no_grad()
 def embed_waveforms(model: nn.Module, wavs: Sequence[np.ndarray], device: torch.device,
-                    max_batch_samples: int = 16000 * 60) -> np.ndarray:
+                    max_batch_samples: int = 16000 * 60,
+                    progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Embeddings ``(N, E)`` of variable-length waveforms, batched by length.
 
     Waveforms are sorted by length and grouped so that a padded batch holds at
-    most ``max_batch_samples`` samples (at least one waveform per batch).
+    most ``max_batch_samples`` samples (at least one waveform per batch);
+    ``progress(n)`` is called after each batch with its number of waveforms.
     """
     order = sorted(range(len(wavs)), key=lambda i: wavs[i].shape[0])
     out: list[np.ndarray | None] = [None] * len(wavs)
@@ -36,6 +38,8 @@ def embed_waveforms(model: nn.Module, wavs: Sequence[np.ndarray], device: torch.
         emb = model(x, lens).float().cpu().numpy()
         for i, e in zip(batch, emb):
             out[i] = e
+        if progress is not None:
+            progress(len(batch))
         batch.clear()
 
     for i in order:

@@ -125,6 +125,9 @@ def test_embed_and_score_equal_stages_4_and_5(sv):
     (a, b) = pairs[0]
     result = model.score(wav[a], wav[b])
     assert not result.calibrated and result.value == pytest.approx(scores[(a, b)], abs=1e-5)
+    with pytest.raises(SpkpeftError, match=r"embeddings/train/source.json: the training embeddings come from another "
+                                           r"checkpoint than .*last.pt; run stage 4"):
+        spkpeft.load(exp, checkpoint="last")  # stage 4 ran with best.pt: its mean is not last.pt's
 
 
 def test_cli_embeds_a_wav_scp_to_ark_and_scores_a_trials_file(sv, tmp_path, capsys):

@@ -22,8 +22,9 @@ largest absolute output difference reaches :data:`TOLERANCE`.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
+import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -71,6 +72,24 @@ def _dynamo(module: nn.Module, example: tuple, handle) -> None:
 EXPORTERS = {"torchscript": _torchscript, "dynamo": _dynamo}
 
 
+@contextlib.contextmanager
+def silenced_output():
+    """Send file descriptors 1 and 2 (and Python's streams) to /dev/null: the exporters print
+    pages of notes and, on failure, the whole graph from C++; a failure's message is kept."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    try:
+        with open(os.devnull, "w") as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
 def export_onnx(module: nn.Module, path: str | Path) -> str:
     """Write ``module`` (``forward(wavs, wav_lens) -> (B, D)``, eval mode, CPU) as ONNX to ``path``;
     returns the exporter that succeeded (``torchscript``, else ``dynamo``)."""
@@ -79,7 +98,7 @@ def export_onnx(module: nn.Module, path: str | Path) -> str:
     failures = []
     for name, exporter in EXPORTERS.items():
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            with warnings.catch_warnings(), silenced_output():  # the exporters' notes and graph dumps
                 warnings.simplefilter("ignore")  # tracer notes on shape-dependent Python branches
                 data = buffered(lambda handle: exporter(module, example, handle))
         except Exception as err:  # the exporters raise assorted types

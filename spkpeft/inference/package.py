@@ -50,8 +50,8 @@ from spkpeft.io.atomic import write_bytes_atomic, write_json_atomic, write_text_
 from spkpeft.tasks.base import get_task
 from spkpeft.tasks.cls.task import CLASSES_FILE, read_classes
 from spkpeft.tasks.config import Config, config_from_dict
-from spkpeft.tasks.experiment import (build_trained_model, checkpoint_path, read_experiment_config,
-                                      trainable_state)
+from spkpeft.tasks.experiment import (build_trained_model, checkpoint_path, checkpoint_source,
+                                      read_experiment_config, trainable_state)
 from spkpeft.tasks.sv.scoring import embedding_mean, load_embeddings
 from spkpeft.upstream.base import BASE_MARK, base_checksum, upstream_file
 from spkpeft.inference.decision import CALIBRATION_FILE, Calibration, find_calibration
@@ -80,14 +80,14 @@ class Loaded:
 # ------------------------------------------------------------------ experiments
 
 
-def training_mean(exp: Path, source: dict | None) -> np.ndarray | None:
+def training_mean(exp: Path, source: dict) -> np.ndarray | None:
     """Mean of ``EXP/embeddings/train/xvector.scp`` when it exists (stage 5 subtracts it);
     an error when those embeddings were extracted with another checkpoint than ``source``."""
     scp = exp / TRAIN_EMBEDDINGS
     if not scp.is_file():
         return None
     stamp = scp.parent / "source.json"
-    if source is not None and stamp.is_file() and json.loads(stamp.read_text()) != source:
+    if stamp.is_file() and json.loads(stamp.read_text()) != source:
         raise file_error(stamp, f"the training embeddings come from another checkpoint than "
                                 f"{source['checkpoint']}; run stage 4 (python -m spkpeft.bin.extract) for it")
     return embedding_mean(load_embeddings([scp]))
@@ -99,8 +99,7 @@ def load_experiment(exp: Path, checkpoint: str | None, device: torch.device) -> 
     path = checkpoint_path(exp, checkpoint or cfg.extract.checkpoint)
     with torch.random.fork_rng(devices=[]):
         model = build_trained_model(cfg, exp, trainable_state(path), device)
-    stat = os.stat(path)
-    source = {"checkpoint": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    source = checkpoint_source(path)
     task = cfg.task.type
     return Loaded(model, cfg, exp, "experiment",
                   mean=training_mean(exp, source) if task == "sv" else None,
@@ -193,7 +192,7 @@ def export_package(exp: str | Path, out: str | Path, adapter_only: bool = False,
     with torch.random.fork_rng(devices=[]):
         model = build_trained_model(cfg, exp, state, torch.device("cpu"), snapshot)
     task = cfg.task.type
-    mean = training_mean(exp, None) if task == "sv" else None
+    mean = training_mean(exp, checkpoint_source(ckpt)) if task == "sv" else None
     calibration = find_calibration(exp)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp{os.getpid()}"

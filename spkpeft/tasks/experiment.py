@@ -130,6 +130,10 @@ def load_trained_model(exp: str | Path, which: str | None, device: torch.device)
     cfg = read_experiment_config(exp)
     path = checkpoint_path(exp, which or cfg.extract.checkpoint)
     model = build_trained_model(cfg, exp, trainable_state(path), device)
+    return model, cfg, checkpoint_source(path)
+
+
+def checkpoint_source(path: Path) -> dict:
+    """What identifies a checkpoint file for stage 4's outputs: path, size, modification time."""
     stat = os.stat(path)
-    source = {"checkpoint": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return model, cfg, source
+    return {"checkpoint": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

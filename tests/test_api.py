@@ -114,6 +114,8 @@ def test_embed_and_score_equal_stages_4_and_5(sv):
     alone = np.stack([model.embed(p) for p in paths[:3]])  # batch-invariant: alone == in a list
     np.testing.assert_allclose(alone, listed[:3], atol=1e-5)
     np.testing.assert_allclose(model.embed(torch.from_numpy(sf.read(paths[0], dtype="float32")[0])), listed[0], atol=1e-5)
+    short = 0.1 * np.random.default_rng(0).standard_normal(120).astype(np.float32)  # under one CNN receptive field
+    np.testing.assert_allclose(model.embed(short), model.embed([short, paths[0]])[0], atol=1e-5)
 
     scores = stage5_scores(exp)
     pairs = list(scores)

@@ -9,9 +9,15 @@ import torch
 from torch import nn
 
 
+#: padded batches are at least this long (25 ms at 16 kHz: the receptive field of the s3prl
+#: CNN encoders and one fbank frame), so that a shorter waveform gets its one frame as it
+#: would padded beside a longer one; its length still says how many samples are real
+MIN_SAMPLES = 400
+
+
 def pad_batch(wavs: Sequence[np.ndarray], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-pad waveforms to the longest -> ``(wavs (B, S), lengths (B,))``."""
-    longest = max(w.shape[0] for w in wavs)
+    """Zero-pad waveforms to the longest (at least :data:`MIN_SAMPLES`) -> ``(wavs (B, S), lengths (B,))``."""
+    longest = max(MIN_SAMPLES, *(w.shape[0] for w in wavs))
     batch = np.zeros((len(wavs), longest), dtype=np.float32)
     for i, w in enumerate(wavs):
         batch[i, : w.shape[0]] = w
@@ -30,6 +36,7 @@ def embed_waveforms(model: nn.Module, wavs: Sequence[np.ndarray], device: torch.
     ``progress(n)`` is called after each batch with its number of waveforms.
     """
     order = sorted(range(len(wavs)), key=lambda i: wavs[i].shape[0])
+    padded = lambda i: max(MIN_SAMPLES, wavs[i].shape[0])  # noqa: E731
     out: list[np.ndarray | None] = [None] * len(wavs)
     batch: list[int] = []
 
@@ -43,7 +50,7 @@ def embed_waveforms(model: nn.Module, wavs: Sequence[np.ndarray], device: torch.
         batch.clear()
 
     for i in order:
-        if batch and (len(batch) + 1) * wavs[i].shape[0] > max_batch_samples:
+        if batch and (len(batch) + 1) * padded(i) > max_batch_samples:
             flush()
         batch.append(i)
     if batch:

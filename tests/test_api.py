@@ -149,6 +149,12 @@ def test_cli_embeds_a_wav_scp_to_ark_and_scores_a_trials_file(sv, tmp_path, caps
     assert "raw cosine" in err
     assert (tmp_path / "vox1_o.score").read_text() == (exp / "scores/vox1_o.score").read_text()
 
+    (tmp_path / "trials").write_text("id10005/Kz-m8fNL5t5/00001 nobody/x/1\n")
+    code, out, err = cli(infer, ["--model", exp, "score", "--trials", tmp_path / "trials", "--wav-scp",
+                                 data / "test/wav.scp"], capsys)
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1] == (f"infer: error: {tmp_path / 'trials'}:1: utterance 'nobody/x/1' is not in "
+                                            f"{data / 'test/wav.scp'}")
     code, out, err = cli(infer, ["--model", exp, "verify", *wav_paths(data / "test")[1][:2]], capsys)
     assert code == 1 and out == ""
     assert err.strip().splitlines()[-1] == f"infer: error: {exp / 'calibration.json'}: missing; a decision needs a " \

@@ -2,13 +2,15 @@
 
 Layers, lowest first (a module may import its own layer and the layers below it)::
 
-    0  spkpeft (root), spkpeft.errors, spkpeft.registry, spkpeft.config
+    0  spkpeft.errors, spkpeft.registry, spkpeft.config
     1  spkpeft.io, spkpeft.data
     2  spkpeft.upstream
     3  spkpeft.peft
     4  spkpeft.nn, spkpeft.engine, spkpeft.eval
     5  spkpeft.tasks
-    6  spkpeft.bin
+    6  spkpeft.inference
+    7  spkpeft.bin
+    8  spkpeft (the root package: the facade whose ``load`` imports spkpeft.inference on first use)
 
 Every ``import`` / ``from ... import`` in a file counts, including those inside functions.
 Besides the layers, the module graph must have no cycle.
@@ -20,13 +22,15 @@ import ast
 from pathlib import Path
 
 LAYERS: list[tuple[str, ...]] = [
-    ("spkpeft", "spkpeft.errors", "spkpeft.registry", "spkpeft.config"),
+    ("spkpeft.errors", "spkpeft.registry", "spkpeft.config"),
     ("spkpeft.io", "spkpeft.data"),
     ("spkpeft.upstream",),
     ("spkpeft.peft",),
     ("spkpeft.nn", "spkpeft.engine", "spkpeft.eval"),
     ("spkpeft.tasks",),
+    ("spkpeft.inference",),
     ("spkpeft.bin",),
+    ("spkpeft",),
 ]
 
 

@@ -17,7 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import kaldiio
 import numpy as np
@@ -59,14 +59,15 @@ def chunk(wav: np.ndarray, chunk_samples: int) -> list[np.ndarray]:
 
 
 def embed_utterances(model: nn.Module, wavs: Sequence[np.ndarray], cfg: ExtractConfig,
-                     device: torch.device) -> np.ndarray:
-    """Embeddings of whole utterances: length-weighted mean over chunks."""
+                     device: torch.device, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Embeddings of whole utterances: length-weighted mean over chunks (``progress``: see
+    :func:`~spkpeft.engine.inference.embed_waveforms`; it counts chunks)."""
     pieces, owner = [], []
     for i, wav in enumerate(wavs):
         for piece in chunk(wav, int(cfg.chunk_seconds * SAMPLE_RATE)):
             pieces.append(piece)
             owner.append(i)
-    emb = embed_waveforms(model, pieces, device, int(cfg.batch_seconds * SAMPLE_RATE))
+    emb = embed_waveforms(model, pieces, device, int(cfg.batch_seconds * SAMPLE_RATE), progress)
     weights = np.array([p.shape[0] for p in pieces], dtype=np.float64)
     out = np.zeros((len(wavs), emb.shape[1]))
     total = np.zeros(len(wavs))
@@ -75,14 +76,24 @@ def embed_utterances(model: nn.Module, wavs: Sequence[np.ndarray], cfg: ExtractC
     return (out / total[:, None]).astype(np.float32)
 
 
+def write_ark_scp(ark: Path, scp: Path, utts: Sequence[str], vectors: np.ndarray) -> None:
+    """Kaldi ``ark`` of one vector per utterance and its ``scp``, the ``scp`` appearing last and
+    complete (an older ``scp`` is removed first): an ``scp`` always indexes a finished ``ark``."""
+    scp.unlink(missing_ok=True)
+    tmp_scp = temp_path(scp)
+    try:
+        with kaldiio.WriteHelper(f"ark,scp:{ark},{tmp_scp}") as writer:
+            for utt, vec in zip(utts, vectors):
+                writer(utt, vec)
+        os.replace(tmp_scp, scp)
+    except BaseException:
+        tmp_scp.unlink(missing_ok=True)
+        raise
+
+
 def _write_shard(out_dir: Path, index: int, utts: list[str], emb: np.ndarray) -> None:
     ark = out_dir / "parts" / f"part_{index:05d}.ark"
-    scp = ark.with_suffix(".scp")
-    tmp_scp = temp_path(scp)  # the .scp appears last, complete: it marks the shard as done
-    with kaldiio.WriteHelper(f"ark,scp:{ark},{tmp_scp}") as writer:
-        for utt, vec in zip(utts, emb):
-            writer(utt, vec)
-    os.replace(tmp_scp, scp)
+    write_ark_scp(ark, ark.with_suffix(".scp"), utts, emb)
 
 
 def extract_data_dir(model: nn.Module, data_dir: str | Path, out_dir: str | Path, cfg: ExtractConfig,

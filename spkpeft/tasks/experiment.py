@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import yaml
@@ -90,6 +90,36 @@ def checkpoint_path(exp: Path, which: str) -> Path:
     return exp / "checkpoints" / f"{which}.pt" if which in CHECKPOINT_NAMES else Path(which)
 
 
+def read_experiment_config(exp: str | Path) -> Config:
+    """The resolved config of a trained experiment (``EXP/config.yaml``)."""
+    cfg_path = Path(exp) / "config.yaml"
+    if not cfg_path.is_file():
+        raise SpkpeftError(f"{cfg_path}: missing (train the experiment first, stage 3)")
+    return config_from_dict(yaml.safe_load(cfg_path.read_text()), str(cfg_path))
+
+
+def trainable_state(path: Path) -> dict[str, torch.Tensor]:
+    """The model's trained weights in a training checkpoint (its ``trainable`` ``model.*`` entries)."""
+    ckpt = load_checkpoint(path)
+    if "trainable" not in ckpt:
+        raise SpkpeftError(f"{path}: not a spkpeft training checkpoint (no 'trainable' entry)")
+    prefix = "model."
+    return {k[len(prefix):]: v for k, v in ckpt["trainable"].items() if k.startswith(prefix)}
+
+
+def build_trained_model(cfg: Config, exp: str | Path, state: dict[str, torch.Tensor], device: torch.device,
+                        before_load: Callable[[Any], None] | None = None):
+    """The model of ``cfg`` (task files such as ``classes.txt`` read from ``exp``) with the
+    trained ``state`` loaded and the method merged, in eval mode on ``device``;
+    ``before_load(model)`` sees the freshly built model first (e.g. to hash its upstream)."""
+    model = get_task(cfg).inference_model(cfg, exp)
+    if before_load is not None:
+        before_load(model)
+    model.load_trainable_state_dict(state)
+    model.merge()
+    return model.to(device).eval()
+
+
 def load_trained_model(exp: str | Path, which: str | None, device: torch.device):
     """Build the model of ``EXP/config.yaml``, load a checkpoint's trainable weights and merge the method.
 
@@ -97,20 +127,13 @@ def load_trained_model(exp: str | Path, which: str | None, device: torch.device)
     the checkpoint file (path, size, modification time).
     """
     exp = Path(exp)
-    cfg_path = exp / "config.yaml"
-    if not cfg_path.is_file():
-        raise SpkpeftError(f"{cfg_path}: missing (train the experiment first, stage 3)")
-    cfg = config_from_dict(yaml.safe_load(cfg_path.read_text()), str(cfg_path))
+    cfg = read_experiment_config(exp)
     path = checkpoint_path(exp, which or cfg.extract.checkpoint)
-    ckpt = load_checkpoint(path)
-    if "trainable" not in ckpt:
-        raise SpkpeftError(f"{path}: not a spkpeft training checkpoint (no 'trainable' entry)")
-    model = get_task(cfg).inference_model(cfg, exp)
-    prefix = "model."
-    state = {k[len(prefix):]: v for k, v in ckpt["trainable"].items() if k.startswith(prefix)}
-    model.load_trainable_state_dict(state)
-    model.merge()
-    model.to(device).eval()
+    model = build_trained_model(cfg, exp, trainable_state(path), device)
+    return model, cfg, checkpoint_source(path)
+
+
+def checkpoint_source(path: Path) -> dict:
+    """What identifies a checkpoint file for stage 4's outputs: path, size, modification time."""
     stat = os.stat(path)
-    source = {"checkpoint": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    return model, cfg, source
+    return {"checkpoint": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

@@ -26,9 +26,13 @@ What a family provides:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -187,3 +191,39 @@ def check_upstream(cfg: UpstreamConfig) -> None:
     check: Callable[[str], None] | None = UPSTREAMS.get(cfg.type).info.get("check")
     if check is not None:
         check(cfg.name)
+
+
+def base_checksum(upstream: UpstreamBase) -> str:
+    """sha256 (hex) of the bare upstream's parameters as loaded, before any training.
+
+    Over :meth:`UpstreamBase.base_parameters` in module order, each contributing
+    ``"<dtype> <shape>;"`` and then its values' bytes (native little-endian).  It covers
+    exactly what the model uses (pre-training-only modules are dropped at load, blocks
+    beyond ``upstream.num_layers`` removed), does not depend on how the checkpoint file
+    was serialised, and is the same for every PEFT method (their wrappers keep the
+    parameter objects and order).  An upstream without parameters (``fbank``) hashes to
+    sha256 of nothing.  Call it before trained weights are loaded or a method is merged.
+    """
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for param in upstream.base_parameters():
+            tensor = param.detach().cpu().contiguous()
+            digest.update(f"{tensor.dtype} {tuple(tensor.shape)};".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def upstream_file(cfg: UpstreamConfig) -> Iterator[tuple[str, Path] | None]:
+    """``(format, path)`` of the checkpoint file that ``cfg`` loads (for a family that loads
+    one: its ``info["file"]``), or None for a family without weights (``fbank``).  The path
+    stays valid inside the ``with`` block."""
+    entry = UPSTREAMS.get(cfg.type)
+    if entry.info.get("weightless"):
+        yield None
+        return
+    finder = entry.info.get("file")
+    if finder is None:
+        raise SpkpeftError(f"upstream type '{cfg.type}' cannot name the checkpoint file it loads")
+    with finder(cfg.name) as found:
+        yield found

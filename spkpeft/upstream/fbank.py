@@ -182,4 +182,5 @@ def build_fbank(cfg: FbankConfig) -> FbankUpstream:
     return FbankUpstream(cfg)
 
 
-UPSTREAMS.register("fbank", FbankConfig, build_fbank, description="log mel / linear filterbank front end (no blocks)")
+UPSTREAMS.register("fbank", FbankConfig, build_fbank, description="log mel / linear filterbank front end (no blocks)",
+                   weightless=True)

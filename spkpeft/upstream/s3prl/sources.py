@@ -29,6 +29,7 @@ import importlib
 import io
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import torch.nn as nn
 
@@ -246,3 +247,31 @@ def load_s3prl(name: str) -> nn.Module:
     if _looks_like_path(name):
         return load_local(name)
     return load_hub(name)
+
+
+@contextlib.contextmanager
+def checkpoint_file(name: str) -> Iterator[tuple[str, Path]]:
+    """``(local format, path)`` of the checkpoint file that ``name`` loads (valid inside the
+    ``with`` block: a large ``random:<arch>`` is a temporary file).  Hub names are refused:
+    s3prl keeps their downloads in its own cache, which this package does not resolve."""
+    if not isinstance(name, str) or not name:
+        raise SpkpeftError(f"upstream name must be a non-empty string, got {name!r}")
+    if name.startswith(RANDOM_PREFIX):
+        with random_arch.random_checkpoint(name[len(RANDOM_PREFIX):]) as found:
+            yield found
+        return
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in LOCAL_FORMATS:
+        path = Path(rest).expanduser()
+        check_format(path, read_checkpoint(path), prefix)
+        yield prefix, path
+    elif _looks_like_path(name):
+        path = Path(name).expanduser()
+        ckpt = read_checkpoint(path)
+        fmt = detect_format(path, ckpt)
+        check_format(path, ckpt, fmt)
+        yield fmt, path
+    else:
+        raise SpkpeftError(f"upstream '{name}' is an s3prl hub name, not a checkpoint file: a full package "
+                           f"copies the upstream's file (use --adapter-only, or train with upstream.name "
+                           f"set to the downloaded checkpoint's path)")

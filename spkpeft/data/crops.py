@@ -34,6 +34,8 @@ class DataConfig:
     batch_size: int = 64
     num_workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    shards: str = ""  # shard directory of the training data (spkpeft.data.shards); "" = one file per utterance
+    shuffle_buffer: int = 1000  # items in each shard reader's shuffle buffer
 
 
 def validate_data_config(cfg: DataConfig) -> None:
@@ -44,6 +46,8 @@ def validate_data_config(cfg: DataConfig) -> None:
         raise SpkpeftError("data.batch_size must be >= 2")
     if cfg.num_workers < 0:
         raise SpkpeftError("data.num_workers must be >= 0")
+    if cfg.shuffle_buffer < 1:
+        raise SpkpeftError("data.shuffle_buffer must be >= 1")
     cfg.augment.validate()
 
 
@@ -88,8 +92,13 @@ class CropDataset(Dataset):
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, crop_seed = item
         utt, path, label = self.utts[index]
+        return self.make_crop(read_audio(path, self.sample_rate), utt, path, label, crop_seed)
+
+    def make_crop(self, wav: np.ndarray, utt: str, origin: str, label: int,
+                  crop_seed: int) -> tuple[torch.Tensor, int]:
+        """The training crop of utterance ``utt`` (audio ``wav`` read from ``origin``) and its label:
+        every random draw (speed, crop start, augmentation) comes from ``crop_seed``."""
         rng = np.random.default_rng(crop_seed)
-        wav = read_audio(path, self.sample_rate)
         if self.augment_cfg.speed_perturb:
             speed_index = int(rng.integers(len(SPEEDS)))
             if SPEEDS[speed_index] != 1.0:
@@ -97,7 +106,7 @@ class CropDataset(Dataset):
             if self.speed_changes_label:
                 label = speed_label(label, speed_index, self.n_classes)
         if wav.shape[0] < self.length and not self._warned_short:
-            warnings.warn(f"{path}: utterance '{utt}' is shorter than the {self.length / self.sample_rate:g} s "
+            warnings.warn(f"{origin}: utterance '{utt}' is shorter than the {self.length / self.sample_rate:g} s "
                           "training crop; it is repeated to fill the crop", stacklevel=2)
             self._warned_short = True
         crop = crop_or_pad(wav, self.length, rng)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +31,30 @@ def read_audio(path: str | Path, expected_sr: int = SAMPLE_RATE) -> np.ndarray:
     Errors (one line naming the file): missing, unreadable, empty, more than
     one channel, or a sample rate other than ``expected_sr``.
     """
-    info = audio_info(path)
-    if info.channels != 1:
-        raise file_error(path, f"expected mono audio, found {info.channels} channels")
-    if info.samplerate != expected_sr:
-        raise file_error(path, f"expected sample rate {expected_sr} Hz, found {info.samplerate} Hz")
+    return _decode(str(path), path, audio_info(path), expected_sr)
+
+
+def read_audio_bytes(data: bytes, origin: str, expected_sr: int = SAMPLE_RATE) -> np.ndarray:
+    """:func:`read_audio` of an encoded file held in memory (e.g. a tar member); errors name ``origin``."""
     try:
-        data, _ = sf.read(str(path), dtype="float32", always_2d=False)
+        info = sf.info(io.BytesIO(data))
+    except Exception as err:  # soundfile raises RuntimeError / LibsndfileError
+        raise file_error(origin, f"cannot read audio header ({err})") from None
+    return _decode(io.BytesIO(data), origin, info, expected_sr)
+
+
+def _decode(source, origin, info, expected_sr: int) -> np.ndarray:
+    """Check ``info`` (mono, ``expected_sr``) and decode ``source`` as float32; errors name ``origin``."""
+    if info.channels != 1:
+        raise file_error(origin, f"expected mono audio, found {info.channels} channels")
+    if info.samplerate != expected_sr:
+        raise file_error(origin, f"expected sample rate {expected_sr} Hz, found {info.samplerate} Hz")
+    try:
+        data, _ = sf.read(source, dtype="float32", always_2d=False)
     except Exception as err:
-        raise file_error(path, f"cannot decode audio ({err})") from None
+        raise file_error(origin, f"cannot decode audio ({err})") from None
     if data.size == 0:
-        raise file_error(path, "audio file holds no samples")
+        raise file_error(origin, "audio file holds no samples")
     return data
 
 

@@ -89,6 +89,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 from scipy.signal import fftconvolve, firwin, freqz
+from scipy.fft import irfft, next_fast_len, rfft
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.io.audio import SAMPLE_RATE
@@ -279,6 +280,15 @@ def fir_filter(x: np.ndarray, b: np.ndarray) -> np.ndarray:
     return full[..., m:m + n]
 
 
+def fir_filter_sum(rows: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """``sum_j fir_filter(rows[j], bank[j])`` (equal group delays), summed before one inverse FFT."""
+    n, width = rows.shape[-1], bank.shape[-1]
+    size = next_fast_len(n + width - 1, real=True)
+    spectrum = (rfft(rows, size, axis=-1) * rfft(bank, size, axis=-1)).sum(axis=0)
+    m = (width - 1) // 2
+    return irfft(spectrum, size)[m:m + n]
+
+
 def lnl_convolutive_noise(x: np.ndarray, rng: np.random.Generator, params: RawBoostParams,
                           fs: int = SAMPLE_RATE) -> np.ndarray:
     """Process (1): ``sum_j b_j * x^j`` (``j = 1..N_f``), mean removed, peak-normalised above 1.
@@ -286,7 +296,10 @@ def lnl_convolutive_noise(x: np.ndarray, rng: np.random.Generator, params: RawBo
     Term ``j``'s filter is drawn by :func:`random_notch_filter` (terms in
     order), with gain range ``gain_range`` for ``j = 1`` and ``gain_range -
     bias_range`` (end by end) for ``j >= 2``.  The ``N_f`` filters are padded
-    to a common centred length and applied in one batched FFT convolution.
+    to a common centred length and applied in one FFT convolution: the powers ``x^j`` by
+    repeated multiplication (not ``np.power``, 70x slower for non-square exponents) and the
+    sum over ``j`` taken in the frequency domain, ``y = IFFT(sum_j FFT(b_j) FFT(x^j))``
+    (one inverse transform instead of ``N_f``; equal to the term-by-term sum up to rounding).
     """
     g_lo, g_hi = params.gain_range
     b_lo, b_hi = params.bias_range
@@ -295,9 +308,11 @@ def lnl_convolutive_noise(x: np.ndarray, rng: np.random.Generator, params: RawBo
                for j in range(1, params.n_f + 1)]
     width = max(f.size for f in filters)  # all odd: centred zero padding keeps each group delay at the middle
     bank = np.stack([np.pad(f, (width - f.size) // 2) for f in filters])
-    orders = np.arange(1, params.n_f + 1)[:, None]
-    powers = np.power(x[None, :], orders)
-    y = fir_filter(powers, bank).sum(axis=0)
+    powers = np.empty((params.n_f, x.size))
+    powers[0] = x
+    for j in range(1, params.n_f):
+        np.multiply(powers[j - 1], x, out=powers[j])
+    y = fir_filter_sum(powers, bank)
     y = y - np.mean(y)
     return peak_normalise(y)
 

@@ -29,6 +29,7 @@ kaldi_trials=    # kaldi: trials file for the Kaldi data directory given as --da
 kaldi_train=     # kaldi: Kaldi data directory to train on
 kaldi_enroll=    # kaldi: Kaldi data directory whose speakers are enrollment ids
 kaldi_dev=       # kaldi, cls task: Kaldi data directory (with utt2label) to validate on
+shards=          # train from tar shards: stage 2 packs data/<corpus>/train into DIR, stage 3 reads them
 
 usage="Usage: $0 [options]
   --stage N          first stage (default $stage)      1 data prep, 2 validation, 3 training,
@@ -53,6 +54,8 @@ usage="Usage: $0 [options]
   --kaldi-train DIR  kaldi: Kaldi data directory to train on
   --kaldi-enroll DIR kaldi: Kaldi data directory of enrollment ids (first field of the trials)
   --kaldi-dev DIR    kaldi, cls task: Kaldi data directory (with utt2label) to validate on
+  --shards DIR       large corpora: stage 2 packs the training data into tar shards in DIR
+                     (resumable, --nj at a time), stage 3 reads them sequentially (data.shards)
   -h, --help         this message"
 
 cmdline="$(printf '%q ' "$0" "$@")"
@@ -60,7 +63,7 @@ cmdline="$(printf '%q ' "$0" "$@")"
 . steps/common.sh
 
 # Paths given on the command line are relative to where run.sh was called from.
-for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll kaldi_dev; do
+for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll kaldi_dev shards; do
   value=${!var}
   [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
 done
@@ -111,6 +114,10 @@ if in_stages 2; then
   [ "$task" != sv ] || require_file "$data/trials"
   run_logged "$exp/log/stage2_validate.log" \
     python -m spkpeft.bin.validate_data_dir --task "$task" --nj "$nj" "$data"
+  if [ -n "$shards" ]; then
+    log "Stage 2: packing $data/train into shards in $shards"
+    run_logged "$exp/log/stage2_shards.log" steps/make_shards.sh --nj "$nj" "$data/train" "$shards"
+  fi
 fi
 
 device=cpu
@@ -123,7 +130,7 @@ if in_stages 3; then
   [ "$task" = sv ] || [ ! -f "$data/dev/wav.scp" ] || dev="$data/dev"
   run_logged "$exp/log/stage3_train.log" \
     steps/train.sh --ngpu "$ngpu" --config "$config" --upstream "$upstream" \
-      --overlay "$overlay" --init-from "$init_from" --dev "$dev" "$data/train" "$exp"
+      --overlay "$overlay" --init-from "$init_from" --dev "$dev" --shards "$shards" "$data/train" "$exp"
 fi
 
 if in_stages 4; then

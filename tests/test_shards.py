@@ -216,3 +216,11 @@ def test_training_on_shards_runs_an_epoch(datadir, packed, tmp_path):
     assert yaml.safe_load((exp / "config.yaml").read_text())["data"]["shards"] == str(packed)
     done = json.loads((exp / "train_done.json").read_text())
     assert done["epochs"] == 1 and done["steps"] == 3  # 12 training utterances (4 held out), batches of 4
+
+
+def test_steps_make_shards_wraps_the_tool(datadir, tmp_path):
+    res = run(["steps/make_shards.sh", "--nj", "2", "--utts-per-shard", "8", str(datadir), str(tmp_path / "s")])
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "s" / "shards.list").read_text().split() == ["shards/shard-000000.tar", "shards/shard-000001.tar"]
+    bad = run(["steps/make_shards.sh", str(datadir)])
+    assert bad.returncode == 1 and "Usage:" in bad.stderr

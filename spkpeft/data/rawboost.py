@@ -16,7 +16,7 @@ FIR filters in cascade, band ``k`` with centre ``f_c ~ U(f_range)``, width
 ``Δf ~ U(bw_range)`` and ``c = floor(U(coeff_range))`` taps, made odd
 (``c + 1`` when even, as a band-stop FIR needs an odd length), edges
 ``[f_c - Δf/2, f_c + Δf/2]`` clamped into ``(0, fs/2)`` (``1e-3`` Hz from
-either end), Hamming-windowed (``scipy.signal.firwin``).  The cascade
+either end), Hamming-windowed (``scipy.signal.firwin``'s design, :func:`bandstop_fir`).  The cascade
 ``b = b_1 * ... * b_K`` (odd length) is scaled to a peak gain ``G ~ U(gain)``
 dB over the 512-point grid of ``[0, fs/2)``::
 
@@ -83,12 +83,13 @@ Departures from the reference code (``RawBoost.py``):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from scipy.signal import fftconvolve, firwin, freqz
+from scipy.signal import fftconvolve, freqz, get_window
 from scipy.fft import irfft, next_fast_len, rfft
 
 from spkpeft.errors import SpkpeftError
@@ -226,6 +227,31 @@ def peak_normalise(y: np.ndarray, always: bool = False) -> np.ndarray:
     return y
 
 
+@functools.lru_cache(maxsize=256)
+def _hamming(taps: int) -> np.ndarray:
+    """The symmetric Hamming window of ``taps`` points (``scipy.signal.get_window``), cached."""
+    window = get_window("hamming", taps, fftbins=False)
+    window.flags.writeable = False
+    return window
+
+
+def bandstop_fir(taps: int, f1: float, f2: float, fs: int = SAMPLE_RATE) -> np.ndarray:
+    """``scipy.signal.firwin(taps, [f1, f2], window="hamming", pass_zero="bandstop", fs=fs)``
+    without its argument checks (``0 < f1 < f2 < fs/2``, odd ``taps``, ensured by the caller):
+    the windowed ideal response of the pass bands ``[0, a]`` and ``[b, 1]`` (``a = 2 f1 / fs``,
+    ``b = 2 f2 / fs``), ``h[n] = (a sinc(a m) + sinc(m) - b sinc(b m)) w[n]`` with
+    ``m = n - (taps - 1) / 2``, scaled to unit gain at 0 Hz (``h / sum(h)``).  firwin's
+    generic code costs about 30 times more; the result agrees with it to rounding."""
+    nyq = 0.5 * fs
+    a, b = f1 / nyq, f2 / nyq
+    m = np.arange(taps, dtype=np.float64) - 0.5 * (taps - 1)
+    h = a * np.sinc(a * m)
+    h += np.sinc(m)
+    h -= b * np.sinc(b * m)
+    h *= _hamming(taps)
+    return h / np.sum(h)
+
+
 def notch_filter(fc: np.ndarray, bw: np.ndarray, taps: np.ndarray, gain_db: float,
                  fs: int = SAMPLE_RATE) -> np.ndarray:
     """Cascade of band-stop FIR filters, band ``k`` = ``[fc_k - bw_k/2, fc_k + bw_k/2]`` with ``taps_k`` taps.
@@ -245,7 +271,7 @@ def notch_filter(fc: np.ndarray, bw: np.ndarray, taps: np.ndarray, gain_db: floa
     high = np.where(high >= fs / 2.0, fs / 2.0 - EDGE_HZ, high)
     b = np.ones(1)
     for f1, f2, c in zip(low, high, taps):
-        band = firwin(int(c), [float(f1), float(f2)], window="hamming", pass_zero="bandstop", fs=fs)
+        band = bandstop_fir(int(c), float(f1), float(f2), fs)
         b = np.convolve(b, band)
     _, h = freqz(b, worN=GAIN_GRID)
     peak = float(np.max(np.abs(h)))

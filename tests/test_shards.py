@@ -198,7 +198,9 @@ def test_truncated_shard_and_stale_shards_are_one_line_errors(datadir, packed, t
         read_shard_set(packed).check_matches(read_data_dir(other))
 
 
-def test_training_on_shards_runs_an_epoch(datadir, packed, tmp_path):
+def test_training_on_shards_runs_an_epoch_on_two_ranks(datadir, packed, tmp_path):
+    """steps/train.sh --shards with two CPU processes (gloo): each rank reads its own shards and
+    runs the same number of batches (otherwise DDP would stall at the epoch's end)."""
     import yaml
 
     exp = tmp_path / "exp"
@@ -210,12 +212,12 @@ def test_training_on_shards_runs_an_epoch(datadir, packed, tmp_path):
         "data": {"crop_seconds": CROP, "batch_size": 4, "num_workers": 1, "shuffle_buffer": 3},
         "task": {"val_speakers": 0, "val_utts_per_speaker": 1, "val_max_seconds": 0.5},
         "train": {"epochs": 1, "log_every_steps": 1}}))
-    res = run([sys.executable, "-m", "spkpeft.bin.train", "--config", str(cfg), "--data", str(datadir),
-               "--exp", str(exp), "--shards", str(packed)], env={"OMP_NUM_THREADS": "1"})
+    res = run(["steps/train.sh", "--cpu-procs", "2", "--shards", str(packed), "--config", str(cfg),
+               str(datadir), str(exp)], env={"OMP_NUM_THREADS": "1"}, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert yaml.safe_load((exp / "config.yaml").read_text())["data"]["shards"] == str(packed)
     done = json.loads((exp / "train_done.json").read_text())
-    assert done["epochs"] == 1 and done["steps"] == 3  # 12 training utterances (4 held out), batches of 4
+    assert done["epochs"] == 1 and done["steps"] == 2  # 12 training utterances (4 held out): 6 per rank, batches 4 + 2
 
 
 def test_steps_make_shards_wraps_the_tool(datadir, tmp_path):

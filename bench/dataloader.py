@@ -171,7 +171,8 @@ def measure(pipeline: str, items, args, root: Path, profile: bool = False) -> di
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(18)
-        result["profile"] = out.getvalue()
+        text = out.getvalue().replace(str(REPO) + "/", "")
+        result["profile"] = text.replace(str(Path(np.__file__).parents[1]) + "/", "")
     return result
 
 
@@ -231,11 +232,11 @@ def render(rows: list[dict], flops: list[dict], args, measured_gpu: dict[str, fl
             r = by.get((pipeline, fmt))
             cells.append(f"{r['crops_per_cpu_s']:.0f} ({r['crops_per_wall_s']:.0f})" if r else "n/a")
         lines.append(f"| `{pipeline}` | {cells[0]} | {cells[1]} |")
-    if before:
-        old = {r["format"]: r for r in before}
+    for pipeline in dict.fromkeys(r["pipeline"] for r in before or []):
+        old = {r["format"]: r for r in before if r["pipeline"] == pipeline}
         cells = [f"{old[f]['crops_per_cpu_s']:.0f} ({old[f]['crops_per_wall_s']:.0f})" if f in old else "n/a"
                  for f in ("wav", "flac")]
-        lines.append(f"| `{before[0]['pipeline']}` before the speed-up | {cells[0]} | {cells[1]} |")
+        lines.append(f"| `{pipeline}` before the speed-ups | {cells[0]} | {cells[1]} |")
     lines += ["", f"**Workers to feed one GPU** (model `random:wavlm_base_plus` = WavLM Base+, "
               f"{args.flops_seconds:g} s crops). FLOPs counted by `torch.utils.flop_counter` "
               f"(2 per MAC, matrix products and convolutions) for one crop; GPU rate "
@@ -267,7 +268,7 @@ def main(argv=None) -> int:
     parser.add_argument("--gpu-steps", type=Path, default=None)
     parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=PIPELINES)
     parser.add_argument("--before", type=Path, default=None,
-                        help="--results rows (JSON lines) of one pipeline measured before a speed-up: an extra table row")
+                        help="--results rows (JSON lines) measured before a speed-up: extra table rows")
     parser.add_argument("--results", type=Path, default=None, help="write every measured row here (JSON lines)")
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--section", default="dataloader")

@@ -226,3 +226,22 @@ def test_steps_make_shards_wraps_the_tool(datadir, tmp_path):
     assert (tmp_path / "s" / "shards.list").read_text().split() == ["shards/shard-000000.tar", "shards/shard-000001.tar"]
     bad = run(["steps/make_shards.sh", str(datadir)])
     assert bad.returncode == 1 and "Usage:" in bad.stderr
+
+
+def test_a_crop_decodes_only_its_window_with_the_whole_files_samples(datadir):
+    """Without speed perturbation the crop is read as a window of the file (WAV and FLAC):
+    the very samples (and the same draw) of cropping the whole decoded utterance."""
+    from spkpeft.data.crops import crop_or_pad
+    from spkpeft.io.audio import read_audio
+
+    items = items_of(datadir)
+    dataset = CropDataset(items, N_SPK, 0.4, AugmentConfig())  # some of the 0.3-0.5 s files are shorter
+    lengths = set()
+    for index, (_, path, label) in enumerate(items):
+        for seed in (1, 2):
+            wav = read_audio(path)
+            lengths.add(wav.shape[0] >= dataset.length)
+            want = crop_or_pad(wav, dataset.length, np.random.default_rng(seed))
+            crop, got_label = dataset[(index, seed)]
+            assert got_label == label and np.array_equal(crop.numpy(), want), path
+    assert lengths == {True, False}

@@ -48,7 +48,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from spkpeft.data.augment import AugmentConfig
 from spkpeft.data.crops import CropDataset
 from spkpeft.errors import SpkpeftError
-from spkpeft.io.audio import read_audio_bytes
+from spkpeft.io.audio import AudioFile
 from spkpeft.io.shards import ShardSet, read_shard
 
 
@@ -189,8 +189,8 @@ class ShardedCrops(IterableDataset):
             if index < skip:
                 continue
             origin = f"{self.shards.paths[sequence[position][0]]}:{utt}"
-            wav = read_audio_bytes(audio, origin, self.crops.sample_rate)
-            yield (position, utt, *self.crops.make_crop(wav, utt, origin, self.label[utt],
+            audio_file = AudioFile(audio, origin, self.crops.sample_rate)
+            yield (position, utt, *self.crops.make_crop(audio_file, utt, self.label[utt],
                                                         self.crop_seed(epoch, position)))
 
 

@@ -31,31 +31,48 @@ def read_audio(path: str | Path, expected_sr: int = SAMPLE_RATE) -> np.ndarray:
     Errors (one line naming the file): missing, unreadable, empty, more than
     one channel, or a sample rate other than ``expected_sr``.
     """
-    return _decode(str(path), path, audio_info(path), expected_sr)
+    return AudioFile(path, expected_sr=expected_sr).read()
 
 
-def read_audio_bytes(data: bytes, origin: str, expected_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """:func:`read_audio` of an encoded file held in memory (e.g. a tar member); errors name ``origin``."""
-    try:
-        info = sf.info(io.BytesIO(data))
-    except Exception as err:  # soundfile raises RuntimeError / LibsndfileError
-        raise file_error(origin, f"cannot read audio header ({err})") from None
-    return _decode(io.BytesIO(data), origin, info, expected_sr)
+class AudioFile:
+    """A mono audio file (a path, or its bytes held in memory) whose header has been checked;
+    :meth:`read` decodes all of it or a window (``soundfile`` seeks: WAV exactly, FLAC from
+    the frame holding ``start``), so a training crop need not decode the whole utterance.
 
+    Errors name ``origin`` (default: the path): missing, unreadable header, more than one
+    channel, a sample rate other than ``expected_sr``, no samples.
+    """
 
-def _decode(source, origin, info, expected_sr: int) -> np.ndarray:
-    """Check ``info`` (mono, ``expected_sr``) and decode ``source`` as float32; errors name ``origin``."""
-    if info.channels != 1:
-        raise file_error(origin, f"expected mono audio, found {info.channels} channels")
-    if info.samplerate != expected_sr:
-        raise file_error(origin, f"expected sample rate {expected_sr} Hz, found {info.samplerate} Hz")
-    try:
-        data, _ = sf.read(source, dtype="float32", always_2d=False)
-    except Exception as err:
-        raise file_error(origin, f"cannot decode audio ({err})") from None
-    if data.size == 0:
-        raise file_error(origin, "audio file holds no samples")
-    return data
+    def __init__(self, source: str | Path | bytes, origin: str | Path | None = None,
+                 expected_sr: int = SAMPLE_RATE) -> None:
+        self.source = source if isinstance(source, bytes) else str(source)
+        self.origin = origin if origin is not None else source
+        if isinstance(source, bytes):
+            try:
+                info = sf.info(io.BytesIO(source))
+            except Exception as err:  # soundfile raises RuntimeError / LibsndfileError
+                raise file_error(self.origin, f"cannot read audio header ({err})") from None
+        else:
+            info = audio_info(source)
+        if info.channels != 1:
+            raise file_error(self.origin, f"expected mono audio, found {info.channels} channels")
+        if info.samplerate != expected_sr:
+            raise file_error(self.origin, f"expected sample rate {expected_sr} Hz, found {info.samplerate} Hz")
+        self.frames = int(info.frames)
+
+    def read(self, start: int = 0, frames: int = -1) -> np.ndarray:
+        """``frames`` samples from ``start`` (all from ``start`` with ``-1``) as float32; fewer
+        than asked (a header that overstates the length) or none at all is an error."""
+        handle = io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source
+        try:
+            data, _ = sf.read(handle, start=start, frames=frames, dtype="float32", always_2d=False)
+        except Exception as err:
+            raise file_error(self.origin, f"cannot decode audio ({err})") from None
+        if data.size == 0:
+            raise file_error(self.origin, "audio file holds no samples")
+        if frames >= 0 and data.shape[0] != frames:
+            raise file_error(self.origin, f"holds fewer samples than its header says ({self.frames})")
+        return data
 
 
 def write_audio(path: str | Path, samples: np.ndarray, sr: int = SAMPLE_RATE) -> None:

@@ -35,6 +35,7 @@ esc50_dev=previous  # esc50: previous = validate on the fold before the test fol
 sc_task=35       # speechcommands: 35 (the 35 words) | 12 (ten words + _unknown_ + _silence_)
 wav_dir=         # esc50: the 16 kHz wavs (default data/raw/esc50_16k); speechcommands: _silence_
                  # clips and background noise (default data/raw/speechcommands)
+shards=          # train from tar shards: stage 2 packs data/<corpus>/train into DIR, stage 3 reads them
 
 usage="Usage: $0 [options]
   --stage N          first stage (default $stage)      1 data prep, 2 validation, 3 training,
@@ -66,6 +67,8 @@ usage="Usage: $0 [options]
   --sc-task 35|12    speechcommands: the 35 words, or ten words + _unknown_ + _silence_ (default $sc_task)
   --wav-dir DIR      esc50: where the 16 kHz wavs go; speechcommands: the _silence_ clips and
                      DIR/background/noise/ (default data/raw/esc50_16k, data/raw/speechcommands)
+  --shards DIR       large corpora: stage 2 packs the training data into tar shards in DIR
+                     (resumable, --nj at a time), stage 3 reads them sequentially (data.shards)
   -h, --help         this message"
 
 cmdline="$(printf '%q ' "$0" "$@")"
@@ -73,7 +76,7 @@ cmdline="$(printf '%q ' "$0" "$@")"
 . steps/common.sh
 
 # Paths given on the command line are relative to where run.sh was called from.
-for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll kaldi_dev wav_dir; do
+for var in data_root config exp overlay init_from vox2_root vox2_wav kaldi_trials kaldi_train kaldi_enroll kaldi_dev wav_dir shards; do
   value=${!var}
   [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
 done
@@ -135,6 +138,10 @@ if in_stages 2; then
   [ "$task" != sv ] || require_file "$data/trials"
   run_logged "$exp/log/stage2_validate.log" \
     python -m spkpeft.bin.validate_data_dir --task "$task" --nj "$nj" "$data"
+  if [ -n "$shards" ]; then
+    log "Stage 2: packing $data/train into shards in $shards"
+    run_logged "$exp/log/stage2_shards.log" steps/make_shards.sh --nj "$nj" "$data/train" "$shards"
+  fi
 fi
 
 device=cpu
@@ -147,7 +154,7 @@ if in_stages 3; then
   [ "$task" = sv ] || [ ! -f "$data/dev/wav.scp" ] || dev="$data/dev"
   run_logged "$exp/log/stage3_train.log" \
     steps/train.sh --ngpu "$ngpu" --config "$config" --upstream "$upstream" \
-      --overlay "$overlay" --init-from "$init_from" --dev "$dev" "$data/train" "$exp"
+      --overlay "$overlay" --init-from "$init_from" --dev "$dev" --shards "$shards" "$data/train" "$exp"
 fi
 
 if in_stages 4; then

@@ -3,7 +3,7 @@
 # GPU (--ngpu 1), or torchrun with one process per GPU (--ngpu N > 1, nccl).
 # --cpu-procs N > 1 runs N CPU processes with gloo (tests, debugging).
 # Usage: steps/train.sh [--ngpu N] [--cpu-procs N] [--upstream NAME] [--overlay FILE] [--init-from CKPT]
-#                       [--dev DEV_DIR] --config FILE DATA_DIR EXP_DIR
+#                       [--dev DEV_DIR] [--shards SHARD_DIR] --config FILE DATA_DIR EXP_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ngpu=0
@@ -13,13 +13,15 @@ upstream=
 overlay=
 init_from=
 dev=
-usage="Usage: $0 [--ngpu N] [--cpu-procs N] [--upstream NAME] [--overlay FILE] [--init-from CKPT] [--dev DIR] --config FILE TRAIN_DATA_DIR EXP_DIR"
+shards=
+usage="Usage: $0 [--ngpu N] [--cpu-procs N] [--upstream NAME] [--overlay FILE] [--init-from CKPT] [--dev DIR] [--shards DIR] --config FILE TRAIN_DATA_DIR EXP_DIR"
 allow_positional=true
 . steps/parse_options.sh
 . steps/common.sh
 [ $# -eq 2 ] && [ -n "$config" ] || usage_error "expected --config, TRAIN_DATA_DIR and EXP_DIR"
 args=(--config "$config" --data "$1" --exp "$2" ${upstream:+--upstream "$upstream"}
-      ${overlay:+--overlay "$overlay"} ${init_from:+--init-from "$init_from"} ${dev:+--dev "$dev"})
+      ${overlay:+--overlay "$overlay"} ${init_from:+--init-from "$init_from"} ${dev:+--dev "$dev"}
+      ${shards:+--shards "$shards"})
 if [ "$ngpu" -gt 1 ]; then
   torchrun --standalone --nproc_per_node "$ngpu" -m spkpeft.bin.train "${args[@]}" --device cuda
 elif [ "$ngpu" -eq 1 ]; then

@@ -47,3 +47,17 @@ def test_update_section_replaces_only_its_own_section(tmp_path):
     assert "second A" in text and "first B" in text and "first A" not in text
     assert text.index("second A") < text.index("first B")
     assert text.count("<!-- BEGIN a -->") == 1 and text.count("<!-- END a -->") == 1
+
+
+def test_dataloader_bench_measures_the_pipelines(tmp_path):
+    """bench/dataloader.py on a tiny corpus (a partial run: no FLOPs counted, no section written)."""
+    results = tmp_path / "dl.jsonl"
+    proc = run([sys.executable, str(REPO / "bench" / "dataloader.py"), "--utts", "3", "--crops", "4",
+                "--min-seconds", "3.5", "--max-seconds", "4", "--pipelines", "plain", "shards",
+                "--results", str(results), "--doc", str(tmp_path / "b.md")])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [(r["pipeline"], r["format"]) for r in rows] == [("plain", "wav"), ("plain", "flac"),
+                                                            ("shards", "wav"), ("shards", "flac")]
+    assert all(r["crops"] >= 4 and r["crops_per_cpu_s"] > 0 for r in rows)
+    assert not (tmp_path / "b.md").exists()

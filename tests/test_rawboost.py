@@ -328,3 +328,35 @@ def test_fir_filter_is_aligned_to_the_group_delay() -> None:
     assert y.shape == impulse.shape and int(np.argmax(np.abs(y))) == 100
     np.testing.assert_allclose(y[85:116], b, atol=1e-12)  # the response centred on the impulse
     np.testing.assert_allclose(fir_filter(impulse, np.ones(1)), impulse)
+
+
+def test_bandstop_fir_is_scipy_firwin() -> None:
+    """The direct band-stop design equals scipy's firwin (the published recipe's filter)."""
+    from scipy.signal import firwin
+
+    from spkpeft.data.rawboost import bandstop_fir
+
+    rng = np.random.default_rng(0)
+    for taps in (1, 5, 21, 75, 101):
+        f1 = float(rng.uniform(10, 6000))
+        f2 = float(rng.uniform(f1 + 1, 7990))
+        want = firwin(taps, [f1, f2], window="hamming", pass_zero="bandstop", fs=16000)
+        np.testing.assert_allclose(bandstop_fir(taps, f1, f2, 16000), want, rtol=0, atol=1e-15)
+
+
+def test_lnl_sums_the_filtered_powers_as_the_formula_says() -> None:
+    """``sum_j b_j * x^j`` with one inverse FFT equals the term-by-term convolution sum."""
+    from spkpeft.data.rawboost import fir_filter, random_notch_filter
+
+    x = 0.3 * np.random.default_rng(2).standard_normal(4000)
+    params = RawBoostParams()
+    got = lnl_convolutive_noise(x, np.random.default_rng(5), params)
+    rng = np.random.default_rng(5)
+    g_lo, g_hi = params.gain_range
+    b_lo, b_hi = params.bias_range
+    y = sum(fir_filter(x ** j, random_notch_filter(rng, params, g_lo, g_hi) if j == 1
+                       else random_notch_filter(rng, params, g_lo - b_lo, g_hi - b_hi))
+            for j in range(1, params.n_f + 1))
+    y = y - y.mean()
+    want = y / np.max(np.abs(y)) if np.max(np.abs(y)) > 1 else y
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)

@@ -3,9 +3,11 @@
 Usage (one process; for several GPUs launch it with ``torchrun --nproc_per_node N -m spkpeft.bin.train``)::
 
     python -m spkpeft.bin.train --config conf/sv/mini.yaml --data data/mini/train --exp exp/mini/mini \
-        [--dev data/C/dev] [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--device cpu|cuda]
+        [--dev data/C/dev] [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--shards DIR] [--device cpu|cuda]
 
 ``--dev``: a validation data directory (tasks that validate on one, e.g. ``cls``).
+``--shards DIR``: read the training audio from the shards of ``--data`` packed into ``DIR`` by
+``spkpeft.bin.make_shards`` (sets ``data.shards``; see :mod:`spkpeft.data.shards`).
 
 The resolved config is saved as ``EXP/config.yaml``; running again with the same
 config resumes from ``EXP/checkpoints/last.pt``, a different config is refused.
@@ -34,12 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overlay", action="append", default=[], type=Path,
                         help="YAML overlay merged on top of the config (repeatable), e.g. conf/overlays/large_margin.yaml")
     parser.add_argument("--init-from", default=None, help="checkpoint to start from (sets train.init_from)")
+    parser.add_argument("--shards", default=None, help="shard directory of --data (sets data.shards)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args(argv)
 
     rank = int(os.environ.get("RANK", "0"))
     cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0,
-                             overlays=args.overlay, init_from=args.init_from)
+                             overlays=args.overlay, init_from=args.init_from,
+                             extra={"data.shards": args.shards} if args.shards else None)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if rank == 0:
         handlers.append(logging.FileHandler(args.exp / "train.log"))

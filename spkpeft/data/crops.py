@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from spkpeft.io.audio import SAMPLE_RATE, read_audio
+from spkpeft.io.audio import SAMPLE_RATE, AudioFile, read_audio
 from spkpeft.data.augment import AugmentConfig, Augmenter, speed_label, speed_perturb, SPEEDS
 from spkpeft.errors import SpkpeftError
 
@@ -34,6 +34,8 @@ class DataConfig:
     batch_size: int = 64
     num_workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    shards: str = ""  # shard directory of the training data (spkpeft.data.shards); "" = one file per utterance
+    shuffle_buffer: int = 1000  # items in each shard reader's shuffle buffer
 
 
 def validate_data_config(cfg: DataConfig) -> None:
@@ -44,6 +46,8 @@ def validate_data_config(cfg: DataConfig) -> None:
         raise SpkpeftError("data.batch_size must be >= 2")
     if cfg.num_workers < 0:
         raise SpkpeftError("data.num_workers must be >= 0")
+    if cfg.shuffle_buffer < 1:
+        raise SpkpeftError("data.shuffle_buffer must be >= 1")
     cfg.augment.validate()
 
 
@@ -88,22 +92,38 @@ class CropDataset(Dataset):
     def __getitem__(self, item: tuple[int, int]) -> tuple[torch.Tensor, int]:
         index, crop_seed = item
         utt, path, label = self.utts[index]
+        return self.make_crop(AudioFile(path, expected_sr=self.sample_rate), utt, label, crop_seed)
+
+    def make_crop(self, audio: AudioFile, utt: str, label: int, crop_seed: int) -> tuple[torch.Tensor, int]:
+        """The training crop of utterance ``utt`` and its label: every random draw (speed, crop
+        start, augmentation) comes from ``crop_seed``.  Without speed perturbation only the
+        crop's window is decoded: the same samples as :func:`crop_or_pad` of the whole file,
+        whose one draw (the start, when the utterance is long enough) it makes alike."""
         rng = np.random.default_rng(crop_seed)
-        wav = read_audio(path, self.sample_rate)
         if self.augment_cfg.speed_perturb:
+            wav = audio.read()
             speed_index = int(rng.integers(len(SPEEDS)))
             if SPEEDS[speed_index] != 1.0:
                 wav = speed_perturb(wav, SPEEDS[speed_index])
             if self.speed_changes_label:
                 label = speed_label(label, speed_index, self.n_classes)
-        if wav.shape[0] < self.length and not self._warned_short:
-            warnings.warn(f"{path}: utterance '{utt}' is shorter than the {self.length / self.sample_rate:g} s "
-                          "training crop; it is repeated to fill the crop", stacklevel=2)
-            self._warned_short = True
-        crop = crop_or_pad(wav, self.length, rng)
+            self._warn_if_short(wav.shape[0], utt, audio.origin)
+            crop = crop_or_pad(wav, self.length, rng)
+        elif audio.frames >= self.length:
+            crop = audio.read(int(rng.integers(0, audio.frames - self.length + 1)), self.length)
+        else:
+            self._warn_if_short(audio.frames, utt, audio.origin)
+            crop = crop_or_pad(audio.read(), self.length, rng)
         if self.augmenter.enabled:
             crop = self.augmenter(crop, rng)
         return torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32)), label
+
+    def _warn_if_short(self, samples: int, utt: str, origin) -> None:
+        """Warn once per dataset that an utterance is repeated to fill the crop."""
+        if samples < self.length and not self._warned_short:
+            warnings.warn(f"{origin}: utterance '{utt}' is shorter than the {self.length / self.sample_rate:g} s "
+                          "training crop; it is repeated to fill the crop", stacklevel=3)
+            self._warned_short = True
 
 
 class BalancedBatchSampler(Sampler):

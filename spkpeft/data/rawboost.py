@@ -16,7 +16,7 @@ FIR filters in cascade, band ``k`` with centre ``f_c ~ U(f_range)``, width
 ``Δf ~ U(bw_range)`` and ``c = floor(U(coeff_range))`` taps, made odd
 (``c + 1`` when even, as a band-stop FIR needs an odd length), edges
 ``[f_c - Δf/2, f_c + Δf/2]`` clamped into ``(0, fs/2)`` (``1e-3`` Hz from
-either end), Hamming-windowed (``scipy.signal.firwin``).  The cascade
+either end), Hamming-windowed (``scipy.signal.firwin``'s design, :func:`bandstop_fir`).  The cascade
 ``b = b_1 * ... * b_K`` (odd length) is scaled to a peak gain ``G ~ U(gain)``
 dB over the 512-point grid of ``[0, fs/2)``::
 
@@ -83,12 +83,14 @@ Departures from the reference code (``RawBoost.py``):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-from scipy.signal import fftconvolve, firwin, freqz
+from scipy.signal import fftconvolve, freqz, get_window
+from scipy.fft import irfft, next_fast_len, rfft
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.io.audio import SAMPLE_RATE
@@ -225,6 +227,31 @@ def peak_normalise(y: np.ndarray, always: bool = False) -> np.ndarray:
     return y
 
 
+@functools.lru_cache(maxsize=256)
+def _hamming(taps: int) -> np.ndarray:
+    """The symmetric Hamming window of ``taps`` points (``scipy.signal.get_window``), cached."""
+    window = get_window("hamming", taps, fftbins=False)
+    window.flags.writeable = False
+    return window
+
+
+def bandstop_fir(taps: int, f1: float, f2: float, fs: int = SAMPLE_RATE) -> np.ndarray:
+    """``scipy.signal.firwin(taps, [f1, f2], window="hamming", pass_zero="bandstop", fs=fs)``
+    without its argument checks (``0 < f1 < f2 < fs/2``, odd ``taps``, ensured by the caller):
+    the windowed ideal response of the pass bands ``[0, a]`` and ``[b, 1]`` (``a = 2 f1 / fs``,
+    ``b = 2 f2 / fs``), ``h[n] = (a sinc(a m) + sinc(m) - b sinc(b m)) w[n]`` with
+    ``m = n - (taps - 1) / 2``, scaled to unit gain at 0 Hz (``h / sum(h)``).  firwin's
+    generic code costs about 30 times more; the result agrees with it to rounding."""
+    nyq = 0.5 * fs
+    a, b = f1 / nyq, f2 / nyq
+    m = np.arange(taps, dtype=np.float64) - 0.5 * (taps - 1)
+    h = a * np.sinc(a * m)
+    h += np.sinc(m)
+    h -= b * np.sinc(b * m)
+    h *= _hamming(taps)
+    return h / np.sum(h)
+
+
 def notch_filter(fc: np.ndarray, bw: np.ndarray, taps: np.ndarray, gain_db: float,
                  fs: int = SAMPLE_RATE) -> np.ndarray:
     """Cascade of band-stop FIR filters, band ``k`` = ``[fc_k - bw_k/2, fc_k + bw_k/2]`` with ``taps_k`` taps.
@@ -244,7 +271,7 @@ def notch_filter(fc: np.ndarray, bw: np.ndarray, taps: np.ndarray, gain_db: floa
     high = np.where(high >= fs / 2.0, fs / 2.0 - EDGE_HZ, high)
     b = np.ones(1)
     for f1, f2, c in zip(low, high, taps):
-        band = firwin(int(c), [float(f1), float(f2)], window="hamming", pass_zero="bandstop", fs=fs)
+        band = bandstop_fir(int(c), float(f1), float(f2), fs)
         b = np.convolve(b, band)
     _, h = freqz(b, worN=GAIN_GRID)
     peak = float(np.max(np.abs(h)))
@@ -279,6 +306,15 @@ def fir_filter(x: np.ndarray, b: np.ndarray) -> np.ndarray:
     return full[..., m:m + n]
 
 
+def fir_filter_sum(rows: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """``sum_j fir_filter(rows[j], bank[j])`` (equal group delays), summed before one inverse FFT."""
+    n, width = rows.shape[-1], bank.shape[-1]
+    size = next_fast_len(n + width - 1, real=True)
+    spectrum = (rfft(rows, size, axis=-1) * rfft(bank, size, axis=-1)).sum(axis=0)
+    m = (width - 1) // 2
+    return irfft(spectrum, size)[m:m + n]
+
+
 def lnl_convolutive_noise(x: np.ndarray, rng: np.random.Generator, params: RawBoostParams,
                           fs: int = SAMPLE_RATE) -> np.ndarray:
     """Process (1): ``sum_j b_j * x^j`` (``j = 1..N_f``), mean removed, peak-normalised above 1.
@@ -286,7 +322,10 @@ def lnl_convolutive_noise(x: np.ndarray, rng: np.random.Generator, params: RawBo
     Term ``j``'s filter is drawn by :func:`random_notch_filter` (terms in
     order), with gain range ``gain_range`` for ``j = 1`` and ``gain_range -
     bias_range`` (end by end) for ``j >= 2``.  The ``N_f`` filters are padded
-    to a common centred length and applied in one batched FFT convolution.
+    to a common centred length and applied in one FFT convolution: the powers ``x^j`` by
+    repeated multiplication (not ``np.power``, 70x slower for non-square exponents) and the
+    sum over ``j`` taken in the frequency domain, ``y = IFFT(sum_j FFT(b_j) FFT(x^j))``
+    (one inverse transform instead of ``N_f``; equal to the term-by-term sum up to rounding).
     """
     g_lo, g_hi = params.gain_range
     b_lo, b_hi = params.bias_range
@@ -295,9 +334,11 @@ def lnl_convolutive_noise(x: np.ndarray, rng: np.random.Generator, params: RawBo
                for j in range(1, params.n_f + 1)]
     width = max(f.size for f in filters)  # all odd: centred zero padding keeps each group delay at the middle
     bank = np.stack([np.pad(f, (width - f.size) // 2) for f in filters])
-    orders = np.arange(1, params.n_f + 1)[:, None]
-    powers = np.power(x[None, :], orders)
-    y = fir_filter(powers, bank).sum(axis=0)
+    powers = np.empty((params.n_f, x.size))
+    powers[0] = x
+    for j in range(1, params.n_f):
+        np.multiply(powers[j - 1], x, out=powers[j])
+    y = fir_filter_sum(powers, bank)
     y = y - np.mean(y)
     return peak_normalise(y)
 

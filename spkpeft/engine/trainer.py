@@ -62,11 +62,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from spkpeft.data.crops import BalancedBatchSampler, CropDataset, collate_crops
+from spkpeft.data.shards import sharded_crops
 from spkpeft.engine.checkpoint import average_state_dicts, load_checkpoint, remove_partial_writes, save_atomic
 from spkpeft.engine.distributed import all_reduce_mean, barrier, cleanup, init_distributed
 from spkpeft.errors import SpkpeftError
 from spkpeft.io.atomic import atomic_open, write_json_atomic
 from spkpeft.io.datadir import read_data_dir
+from spkpeft.io.shards import read_shard_set
 
 log = logging.getLogger("spkpeft.engine.trainer")
 
@@ -237,12 +239,10 @@ class Trainer:
         validate_train_config(cfg.train)
         seed_everything(cfg.train.seed + self.dist.rank, cfg.train.deterministic)
 
-        self.data = task.training_data(cfg, read_data_dir(data_dir), cfg.train.seed, dev_dir)
+        data_dir = read_data_dir(data_dir)
+        self.data = task.training_data(cfg, data_dir, cfg.train.seed, dev_dir)
         self.n_classes = self.data.num_classes
-        self.dataset = CropDataset(self.data.items, len(self.data.class_names), cfg.data.crop_seconds, cfg.data.augment,
-                                   speed_changes_label=self.data.speed_changes_label)
-        self.sampler = BalancedBatchSampler([u[2] for u in self.data.items], cfg.data.batch_size,
-                                            cfg.train.seed, self.dist.rank, self.dist.world_size)
+        self.dataset, self.sampler = self.training_source(data_dir)
         model = task.build_model(cfg, self.data)
         counts = model.param_counts()
         trainable = counts["peft"] + counts["aggregation"] + counts["head"]
@@ -266,6 +266,24 @@ class Trainer:
         self.seconds_before = 0.0  # training wall time of earlier (interrupted) runs
         self.run_start = time.time()
         self.csv_fields = csv_fields(task.metrics)
+
+    def training_source(self, data_dir):
+        """``(dataset, batches)``: per-file crops with class-balanced batches, or with
+        ``data.shards`` the sharded reader, which batches itself (``batches`` is the dataset)."""
+        cfg, items = self.cfg, self.data.items
+        if cfg.data.shards:
+            shards = read_shard_set(cfg.data.shards)
+            shards.check_matches(data_dir)
+            dataset = sharded_crops(shards, items, len(self.data.class_names), cfg.data.crop_seconds,
+                                    cfg.data.augment, self.data.speed_changes_label, batch_size=cfg.data.batch_size,
+                                    seed=cfg.train.seed, buffer_size=cfg.data.shuffle_buffer, rank=self.dist.rank,
+                                    world_size=self.dist.world_size, num_workers=cfg.data.num_workers)
+            return dataset, dataset
+        dataset = CropDataset(items, len(self.data.class_names), cfg.data.crop_seconds, cfg.data.augment,
+                              speed_changes_label=self.data.speed_changes_label)
+        sampler = BalancedBatchSampler([u[2] for u in items], cfg.data.batch_size,
+                                       cfg.train.seed, self.dist.rank, self.dist.world_size)
+        return dataset, sampler
 
     def lr_lambda(self, group: str):
         """The learning-rate multiplier of parameter group ``group`` by optimizer step (module docstring)."""
@@ -364,7 +382,9 @@ class Trainer:
     # ---- training ----------------------------------------------------
     def loader(self) -> DataLoader:
         workers = self.cfg.data.num_workers
-        return DataLoader(self.dataset, batch_sampler=self.sampler, num_workers=workers,
+        batching = ({"batch_size": self.cfg.data.batch_size} if self.sampler is self.dataset
+                    else {"batch_sampler": self.sampler})
+        return DataLoader(self.dataset, **batching, num_workers=workers,
                           collate_fn=collate_crops, generator=torch.Generator(), worker_init_fn=_one_thread,
                           persistent_workers=False, prefetch_factor=2 if workers else None)
 

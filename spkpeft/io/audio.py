@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +30,8 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
     Errors (one line naming the file): missing, unreadable, empty, more than one channel.
     """
-    info = audio_info(path)
-    if info.channels != 1:
-        raise file_error(path, f"expected mono audio, found {info.channels} channels")
-    try:
-        data, _ = sf.read(str(path), dtype="float32", always_2d=False)
-    except Exception as err:
-        raise file_error(path, f"cannot decode audio ({err})") from None
-    if data.size == 0:
-        raise file_error(path, "audio file holds no samples")
-    return data, int(info.samplerate)
+    audio = AudioFile(path, expected_sr=None)
+    return audio.read(), audio.samplerate
 
 
 def read_audio(path: str | Path, expected_sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -47,10 +40,49 @@ def read_audio(path: str | Path, expected_sr: int = SAMPLE_RATE) -> np.ndarray:
     Errors (one line naming the file): missing, unreadable, empty, more than
     one channel, or a sample rate other than ``expected_sr``.
     """
-    info = audio_info(path)
-    if info.channels == 1 and info.samplerate != expected_sr:
-        raise file_error(path, f"expected sample rate {expected_sr} Hz, found {info.samplerate} Hz")
-    return load_audio(path)[0]
+    return AudioFile(path, expected_sr=expected_sr).read()
+
+
+class AudioFile:
+    """A mono audio file (a path, or its bytes held in memory) whose header has been checked;
+    :meth:`read` decodes all of it or a window (``soundfile`` seeks: WAV exactly, FLAC from
+    the frame holding ``start``), so a training crop need not decode the whole utterance.
+
+    Errors name ``origin`` (default: the path): missing, unreadable header, more than one
+    channel, a sample rate other than ``expected_sr`` (any rate when None), no samples.
+    """
+
+    def __init__(self, source: str | Path | bytes, origin: str | Path | None = None,
+                 expected_sr: int | None = SAMPLE_RATE) -> None:
+        self.source = source if isinstance(source, bytes) else str(source)
+        self.origin = origin if origin is not None else source
+        if isinstance(source, bytes):
+            try:
+                info = sf.info(io.BytesIO(source))
+            except Exception as err:  # soundfile raises RuntimeError / LibsndfileError
+                raise file_error(self.origin, f"cannot read audio header ({err})") from None
+        else:
+            info = audio_info(source)
+        if info.channels != 1:
+            raise file_error(self.origin, f"expected mono audio, found {info.channels} channels")
+        if expected_sr is not None and info.samplerate != expected_sr:
+            raise file_error(self.origin, f"expected sample rate {expected_sr} Hz, found {info.samplerate} Hz")
+        self.frames = int(info.frames)
+        self.samplerate = int(info.samplerate)
+
+    def read(self, start: int = 0, frames: int = -1) -> np.ndarray:
+        """``frames`` samples from ``start`` (all from ``start`` with ``-1``) as float32; fewer
+        than asked (a header that overstates the length) or none at all is an error."""
+        handle = io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source
+        try:
+            data, _ = sf.read(handle, start=start, frames=frames, dtype="float32", always_2d=False)
+        except Exception as err:
+            raise file_error(self.origin, f"cannot decode audio ({err})") from None
+        if data.size == 0:
+            raise file_error(self.origin, "audio file holds no samples")
+        if frames >= 0 and data.shape[0] != frames:
+            raise file_error(self.origin, f"holds fewer samples than its header says ({self.frames})")
+        return data
 
 
 def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:

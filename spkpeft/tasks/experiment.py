@@ -53,8 +53,10 @@ def read_overlay(path: str | Path) -> dict:
 
 
 def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str | None = None,
-                       write: bool = True, overlays: list[str | Path] = (), init_from: str | None = None) -> Config:
-    """Resolve the config (+ overlays, upstream and init overrides) and check it against ``EXP/config.yaml``."""
+                       write: bool = True, overlays: list[str | Path] = (), init_from: str | None = None,
+                       extra: dict | None = None) -> Config:
+    """Resolve the config (+ overlays, upstream and init overrides, then the dotted keys of
+    ``extra``) and check it against ``EXP/config.yaml``."""
     exp = Path(exp)
     overrides: dict = {}
     for overlay in overlays:
@@ -67,6 +69,7 @@ def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str |
         overrides["upstream.name"] = upstream
     if init_from:
         overrides["train.init_from"] = str(init_from)
+    overrides.update(extra or {})
     cfg = load_config(config_path, overrides or None)
     resolved = config_to_dict(cfg)
     saved_path = exp / "config.yaml"

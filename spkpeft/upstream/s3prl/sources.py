@@ -27,6 +27,7 @@ import contextlib
 import difflib
 import importlib
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -189,10 +190,28 @@ def _known_hub_names() -> list[str]:
         return hub.options()
 
 
+def hub_download_dir() -> Path:
+    """Where s3prl keeps hub checkpoints: ``$S3PRL_CACHE`` when set (e.g. a shared disk on a
+    cluster, or a directory filled by hand on a machine without internet), else s3prl's own
+    ``~/.cache/s3prl/download``.
+
+    s3prl stores the checkpoint of URL ``u`` as ``<dir>/<sha256(u) hex>.<basename of u>``
+    (``s3prl.util.download._urls_to_filepaths``) and downloads it only when that file is
+    missing; ``wavlm_base_plus``'s URL is
+    ``https://huggingface.co/s3prl/converted_ckpts/resolve/main/wavlm_base_plus.pt``.
+    """
+    from s3prl.util import download
+
+    if os.environ.get("S3PRL_CACHE"):
+        download.set_dir(Path(os.environ["S3PRL_CACHE"]).expanduser())
+    return download.get_dir()
+
+
 def load_hub(name: str) -> nn.Module:
-    """Load (downloading if needed) a supported s3prl hub upstream."""
+    """Load (downloading into :func:`hub_download_dir` if needed) a supported s3prl hub upstream."""
     hub_name = HUB_ALIASES.get(name, name)
     if hub_name in SUPPORTED_HUB_NAMES:
+        hub_download_dir()
         return s3prl_expert(hub_name)
     known = _known_hub_names()
     supported = ", ".join(SUPPORTED_HUB_NAMES + tuple(HUB_ALIASES))

@@ -18,8 +18,9 @@ must be of one task (``task`` of their rows; none means ``sv``). Writes
   and Cllr where stage 5 computed them, and, with ``--trials-dir``, the paired
   comparison of each variant with the first one of its trial list and norm (``vs``):
   ``P(EER < vs)`` and the 95 % interval of ``EER - EER(vs)``, over the same
-  speaker-bootstrap draws of the trials (:func:`add_paired_comparison`). Classification: one row per variant x evaluated set, grouped by set,
-  columns :data:`CLS_COLUMNS` (``set``, ``n``, accuracy (%) and macro-F1 in place of
+  speaker-bootstrap draws of the trials (:func:`add_paired_comparison`).
+  Classification: one row per variant x evaluated set, grouped by set, columns
+  :data:`CLS_COLUMNS` (``set``, ``n``, accuracy (%) and macro-F1 in place of
   trials, norm, EER and minDCF). Values an experiment does not record are left
   empty. The CSV uses the keys as column names and full precision; the Markdown
   table (also printed) uses the titles and rounded values.
@@ -92,7 +93,7 @@ CLS_COLUMNS: tuple[tuple[str, str, str], ...] = (
        ("macro_f1", "macro-F1", "{:.4f}"))
     + COLUMNS[-2:]
 )
-COLUMNS_OF_TASK = {"sv": COLUMNS, "cls": CLS_COLUMNS, "sv_seeds": SEED_COLUMNS}
+COLUMNS_OF_TASK = {"sv": COLUMNS, "cls": CLS_COLUMNS}
 
 
 def columns_of(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:

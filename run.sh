@@ -166,7 +166,7 @@ if in_stages 5 && [ "$task" = sv ]; then
   if $calibrate && [ -f "$exp/embeddings/train/xvector.scp" ]; then
     log "Stage 5: score calibration on held-out training speakers -> $exp/calibration.json"
     run_logged "$exp/log/stage5_calibrate.log" \
-      python -m spkpeft.bin.calibrate --exp "$exp" --data "$data/train" --top-n "$asnorm_top_n"
+      python -m spkpeft.bin.calibrate --exp "$exp" --data "$data/train" --top-n "$asnorm_top_n" --skip-without-held-out
   fi
   log "Stage 5: cosine scoring and score normalisation"
   eval_scps=() train_opts=() enroll_opt=() info_opt=() cal_files=() spk_files=()

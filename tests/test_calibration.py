@@ -202,3 +202,5 @@ def test_bin_calibrate_without_held_out_speakers(tmp_path):
     with pytest.raises(SpkpeftError, match=f"^{data}: task.val_speakers is 0"):
         calibrate_main(["--exp", str(exp), "--data", str(data)])
     assert not (exp / "calibration.json").exists() and not (exp / "calibration").exists()
+    assert calibrate_main(["--exp", str(exp), "--data", str(data), "--skip-without-held-out"]) == 0  # stage 5's way
+    assert not (exp / "calibration.json").exists() and not (exp / "calibration").exists()

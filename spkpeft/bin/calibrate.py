@@ -19,6 +19,10 @@ normalisation, the prior-weighted logistic-regression calibration of
 * ``EXP/calibration.json``: the one of ``--use`` (default ``none``: the raw score,
   the cosine of the mean-subtracted embeddings), for single-trial scoring.
 
+``--skip-without-held-out`` (what stage 5 passes): when the held-out speakers give no
+calibration list (``task.val_speakers: 0``, or no target or no non-target pair), warn
+and write nothing; stage 5 then reports no calibrated metrics. Without it that is an error.
+
 Each JSON holds ``method``, ``scale``, ``offset``, ``norm``, ``p_target``,
 ``threshold_llr``, ``threshold_raw``, ``p_eff``, and ``trials``, ``n_trials``,
 ``n_target``, ``n_speakers``, ``cllr_uncalibrated`` (Cllr of the scores taken as
@@ -42,7 +46,7 @@ from spkpeft.eval.metrics import compute_cllr, compute_min_cllr
 from spkpeft.io.datadir import read_key_value
 from spkpeft.io.trials import NORMS, score_file_name, write_scores, write_trials
 from spkpeft.tasks.config import config_from_dict
-from spkpeft.tasks.sv.calibration import calibration_scores, calibration_trials
+from spkpeft.tasks.sv.calibration import NoCalibrationTrials, calibration_scores, calibration_trials
 from spkpeft.tasks.sv.scoring import DEFAULT_TOP_N, load_embeddings
 
 
@@ -59,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--p-eff", type=float, default=DEFAULT_P_EFF,
                         help=f"effective prior of the logistic regression (default {DEFAULT_P_EFF})")
     parser.add_argument("--top-n", type=int, default=DEFAULT_TOP_N, help="AS-norm top-N, as in stage 5")
+    parser.add_argument("--skip-without-held-out", action="store_true",
+                        help="no calibration list (task.val_speakers 0, or no target or non-target pair among the "
+                             "held-out speakers): warn and write nothing instead of failing")
     return parser
 
 
@@ -74,7 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cfg.task.type != "sv":
         raise file_error(cfg_path, f"calibration is for speaker verification (task sv), not task {cfg.task.type}")
     scp = args.embeddings or args.exp / "embeddings" / args.data.name / "xvector.scp"
-    trials, held_out = calibration_trials(cfg, args.data)
+    try:
+        trials, held_out = calibration_trials(cfg, args.data)
+    except NoCalibrationTrials as err:
+        if not args.skip_without_held_out:
+            raise
+        logging.warning("no calibration: %s", err)
+        return 0
     out = args.exp / "calibration"
     trials_path = out / "trials"
     write_trials(trials_path, *trials)

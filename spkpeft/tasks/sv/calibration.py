@@ -31,18 +31,23 @@ from spkpeft.tasks.sv.scoring import embedding_mean, model_embeddings, score_tri
 from spkpeft.tasks.sv.validation import validation_pairs
 
 
+class NoCalibrationTrials(SpkpeftError):
+    """The held-out speakers give no calibration list (none held out, or no target or no non-target pair)."""
+
+
 def calibration_trials(cfg, train_dir: str | Path) -> tuple[Trials, list[str]]:
-    """``((utt1, utt2, labels), held-out speakers)`` of the experiment's config ``cfg`` on ``train_dir``."""
+    """``((utt1, utt2, labels), held-out speakers)`` of the experiment's config ``cfg`` on ``train_dir``;
+    :class:`NoCalibrationTrials` when there is no usable list."""
     data = read_data_dir(train_dir)
     split = split_training_data(data, cfg.task, cfg.train.seed)
     if not split.val_eer_utts:
-        raise SpkpeftError(f"{train_dir}: task.val_speakers is 0, so no training speaker was held out to "
+        raise NoCalibrationTrials(f"{train_dir}: task.val_speakers is 0, so no training speaker was held out to "
                            "calibrate on (set task.val_speakers, or skip calibration: run.sh --calibrate false)")
     utts = [u for u, _, _ in split.val_eer_utts]
     speakers = [s for _, _, s in split.val_eer_utts]
     i, j, labels = validation_pairs(utts, speakers)
     if not labels.any() or labels.all():
-        raise SpkpeftError(f"{train_dir}: the {len(set(speakers))} held-out speakers give "
+        raise NoCalibrationTrials(f"{train_dir}: the {len(set(speakers))} held-out speakers give "
                            f"{int(labels.sum())} target and {int((~labels).sum())} non-target calibration trials; "
                            "both are needed (more utterances or sessions per speaker, or more task.val_speakers)")
     return ([utts[k] for k in i], [utts[k] for k in j], labels), sorted(set(speakers))

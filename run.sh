@@ -18,6 +18,8 @@ upstream=        # overrides upstream.name of the config (s3prl name, checkpoint
 overlay=         # YAML overlay on top of the config, e.g. conf/overlays/large_margin.yaml
 init_from=       # checkpoint to start training from (large-margin fine-tuning)
 asnorm_top_n=300 # AS-norm cohort size (top-N cohort scores of each side)
+calibrate=true   # sv stage 5: fit the score calibration on held-out training speakers first
+bootstrap=1000   # sv stage 5: bootstrap draws for the 95 % intervals (0: none)
 exp=             # experiment directory (default exp/<corpus>/<config name>[_<upstream>])
 ngpu=0           # GPUs for training (torchrun); 0 = CPU
 nj=2             # parallel jobs for data preparation, validation and extraction
@@ -48,6 +50,8 @@ usage="Usage: $0 [options]
   --overlay FILE     YAML overlay on top of the config (e.g. conf/overlays/large_margin.yaml)
   --init-from CKPT   start training from this checkpoint's weights
   --asnorm-top-n N   AS-norm: top-N cohort scores per side (default 300)
+  --calibrate B      sv: fit the score calibration in stage 5, true|false (default $calibrate)
+  --bootstrap N      sv: bootstrap draws (speakers resampled) for the 95% intervals, 0 = none (default $bootstrap)
   --exp DIR          experiment directory (default exp/<corpus>/<config>)
   --ngpu N           GPUs for training, 0 = CPU (default $ngpu)
   --nj N             parallel jobs (default $nj)
@@ -185,25 +189,41 @@ if in_stages 5 && [ "$task" != sv ]; then
 fi
 
 if in_stages 5 && [ "$task" = sv ]; then
-  # Raw cosine scores, plus S-norm and AS-norm (top-N cohort) when training embeddings exist:
-  # train is used for the mean and the cohort only; enroll and test are evaluation embeddings.
-  log "Stage 5: cosine scoring and score normalisation"
+  # Calibration (held-out training speakers -> $exp/calibration/), then raw cosine scores, plus
+  # S-norm and AS-norm (top-N cohort) when training embeddings exist: train is used for the mean
+  # and the cohort only; enroll and test are evaluation embeddings.
   require_file "$data/trials" "$exp/embeddings/test/xvector.scp"
-  eval_scps=() train_opts=() enroll_opt=() info_opt=()
+  [[ "$calibrate" == true || "$calibrate" == false ]] || usage_error "--calibrate takes true or false"
+  if $calibrate && [ -f "$exp/embeddings/train/xvector.scp" ]; then
+    log "Stage 5: score calibration on held-out training speakers -> $exp/calibration.json"
+    run_logged "$exp/log/stage5_calibrate.log" \
+      python -m spkpeft.bin.calibrate --exp "$exp" --data "$data/train" --top-n "$asnorm_top_n" --skip-without-held-out
+  fi
+  log "Stage 5: cosine scoring and score normalisation"
+  eval_scps=() train_opts=() enroll_opt=() info_opt=() cal_files=() spk_files=()
   for scp in "$exp"/embeddings/*/xvector.scp; do
     case "$scp" in
       */train/xvector.scp)
         train_opts=(--mean "$scp")
         [ ! -f "$data/train/utt2spk" ] \
           || train_opts+=(--cohort "$scp" --cohort-utt2spk "$data/train/utt2spk" --top-n "$asnorm_top_n") ;;
-      *) eval_scps+=("$scp") ;;
+      *) eval_scps+=("$scp")
+         set_dir="$data/$(basename "$(dirname "$scp")")"
+         [ ! -f "$set_dir/utt2spk" ] || spk_files+=("$set_dir/utt2spk") ;;
     esac
   done
+  for norm in none snorm asnorm; do
+    [ ! -f "$exp/calibration/$norm.json" ] || cal_files+=("$exp/calibration/$norm.json")
+  done
+  [ "${#cal_files[@]}" -gt 0 ] || [ ! -f "$exp/calibration.json" ] || cal_files=("$exp/calibration.json")
+  [ "${#cal_files[@]}" -eq 0 ] || cal_files=(--calibration "${cal_files[@]}")
+  [ "${#spk_files[@]}" -eq 0 ] || spk_files=(--utt2spk "${spk_files[@]}")
   [ ! -f "$data/enroll/spk2utt" ] || enroll_opt=(--enroll "$data/enroll/spk2utt")
   [ ! -f "$exp/train_done.json" ] || info_opt=(--info "$exp/train_done.json")
   run_logged "$exp/log/stage5_score.log" \
     python -m spkpeft.bin.score --embeddings "${eval_scps[@]}" --trials "$data"/trials/* \
-      "${train_opts[@]}" "${enroll_opt[@]}" "${info_opt[@]}" --score-dir "$exp/scores" --results "$exp/results.json"
+      "${train_opts[@]}" "${enroll_opt[@]}" "${info_opt[@]}" "${cal_files[@]}" "${spk_files[@]}" \
+      --bootstrap "$bootstrap" --score-dir "$exp/scores" --results "$exp/results.json"
 fi
 
 if in_stages 6; then

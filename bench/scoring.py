@@ -88,23 +88,19 @@ def bench_size(n: int, repeats: int, target_fraction: float, rng: np.random.Gene
 
 def report(rows: list[str], args: argparse.Namespace) -> str:
     """The Markdown section: title, what was timed, the table and the machine."""
-    return "\n".join([
-        "## Scoring",
-        "",
+    return section_text(
+        "Scoring",
         f"`bench/scoring.py`: EER + minDCF (p = 0.01, 0.05) of Gaussian scores (targets shifted by +2, "
         f"target fraction {args.target_fraction:g}); best of {args.repeats} wall-clock runs. `ours` = "
         "`spkpeft.eval.metrics.compute_metrics`, `sklearn` = `roc_curve` + the same interpolated EER, "
         "`sort` = `np.sort` of the scores (the floor).",
-        "",
-        "| n trials | ours s | sklearn s | sort s | ours / sort |",
-        "|---:|---:|---:|---:|---:|",
-        *rows,
-        "",
-        "Machine:",
-        "",
-        *machine_lines(),
-        "",
-    ])
+        ["n trials", "ours s", "sklearn s", "sort s", "ours / sort"], rows)
+
+
+def section_text(title: str, intro: str, columns: list[str], rows: list[str]) -> str:
+    """A benchmark section: ``## title``, the intro, a right-aligned table and the machine."""
+    return "\n".join([f"## {title}", "", intro, "", "| " + " | ".join(columns) + " |",
+                      "|" + "---:|" * len(columns), *rows, "", "Machine:", "", *machine_lines(), ""])
 
 
 def main() -> None:
@@ -116,17 +112,25 @@ def main() -> None:
                         help="Markdown file whose 'scoring' section is updated ('': print only)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    run_sizes(args.sizes, lambda n: bench_size(n, args.repeats, args.target_fraction, rng),
+              lambda rows: report(rows, args), args.doc, "scoring")
+
+
+def run_sizes(sizes: list[float], row: Callable[[int], str], report_of: Callable[[list[str]], str],
+              doc: str, section: str) -> None:
+    """One table row per size (printed as measured), then the report, printed and written as
+    ``section`` of ``doc`` (other sections kept; ``doc`` empty: print only)."""
     rows = []
-    for n in args.sizes:
-        rows.append(bench_size(int(n), args.repeats, args.target_fraction, rng))
+    for n in sizes:
+        rows.append(row(int(n)))
         print(rows[-1], flush=True)
-    text = report(rows, args)
+    text = report_of(rows)
     print()
     print(text)
-    if args.doc:
+    if doc:
         from bench.peft_cost import update_section  # the shared section writer
 
-        update_section(Path(args.doc), "scoring", text)
+        update_section(Path(doc), section, text)
 
 
 if __name__ == "__main__":

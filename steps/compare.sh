@@ -5,7 +5,12 @@
 #      experiment already has results.json (re-running fills in only what is
 #      missing; an interrupted training resumes from its last.pt);
 #   3. python -m spkpeft.bin.compare: OUT/results.md, OUT/results.csv and, for
-#      speaker verification, OUT/det_<trials>[.<norm>].png (one DET curve per variant).
+#      speaker verification, OUT/det_<trials>[.<norm>].png (one DET curve per variant),
+#      95 % intervals and the paired comparison with the first config.
+# --seeds N trains every config N times, with train.seed = its seed + 0 .. N-1 (run 0 is
+# EXP_ROOT/<config name>, run i EXP_ROOT/<config name>_seed<seed>, its config
+# EXP_ROOT/seed_configs/<config name>_seed<seed>.yaml = the config + train.seed); the
+# table then holds the mean and sd over the runs (speaker verification).
 # Every config must be of the same task (task.type).
 # Usage: steps/compare.sh --configs "conf/sv/lora.yaml conf/sv/bitfit.yaml" [options]
 set -euo pipefail
@@ -23,6 +28,8 @@ ngpu=0           # run.sh --ngpu
 nj=2             # run.sh --nj
 mini_opts=       # run.sh --mini-opts
 run_opts=        # further run.sh options for every call, e.g. "--vox1-lists vox1_o,vox1_o_clean"
+seeds=1          # runs per config (train.seed, +1, ...); > 1: mean +- sd over the runs
+bootstrap=1000   # bootstrap draws of the 95 % intervals and the paired comparison (0: none)
 
 usage="Usage: $0 --configs \"CONF [CONF ...]\" [options]
   --configs LIST     config files to compare (one experiment each; names must differ)
@@ -36,6 +43,8 @@ usage="Usage: $0 --configs \"CONF [CONF ...]\" [options]
   --nj N             parallel jobs (default $nj)
   --mini-opts STR    options for local/make_mini_corpus.py
   --run-opts STR     further options passed to every ./run.sh call
+  --seeds N          train every config N times (train.seed, +1, ...); table: mean +- sd (default $seeds)
+  --bootstrap N      bootstrap draws for the 95% intervals and the paired comparison (default $bootstrap)
   -h, --help         this message"
 
 . steps/parse_options.sh
@@ -43,6 +52,8 @@ usage="Usage: $0 --configs \"CONF [CONF ...]\" [options]
 
 [ -n "$configs" ] || usage_error "--configs is required"
 [[ "$stage" =~ ^[1-6]$ ]] || usage_error "--stage takes 1 to 6"
+[[ "$seeds" =~ ^[1-9][0-9]*$ ]] || usage_error "--seeds takes a positive integer"
+[[ "$bootstrap" =~ ^[0-9]+$ ]] || usage_error "--bootstrap takes a non-negative integer"
 for var in data_root exp_root out; do
   value=${!var}
   [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
@@ -54,18 +65,37 @@ fi
 : "${out:=$exp_root}"
 read -r -a extra <<< "$run_opts"
 common=(--corpus "$corpus" --ngpu "$ngpu" --nj "$nj" ${data_root:+--data-root "$data_root"}
-        ${upstream:+--upstream "$upstream"} ${mini_opts:+--mini-opts "$mini_opts"} "${extra[@]}")
+        ${upstream:+--upstream "$upstream"} ${mini_opts:+--mini-opts "$mini_opts"} --bootstrap "$bootstrap" "${extra[@]}")
+
+# seed_config CONFIG NAME SEED: EXP_ROOT/seed_configs/NAME_seedSEED.yaml, CONFIG with train.seed = SEED
+seed_config() {
+  local path="$exp_root/seed_configs/$2_seed$3.yaml" quoted=${1//\\/\\\\}
+  quoted=${quoted//\"/\\\"}
+  mkdir -p "$exp_root/seed_configs"
+  printf 'base: "%s"\ntrain:\n  seed: %d\n' "$quoted" "$3" > "$path"
+  echo "$path"
+}
 
 conf_paths=() exps=()
 read -r -a conf_list <<< "$configs"
 for c in "${conf_list[@]}"; do
   [[ "$c" == /* ]] || c="$caller_dir/$c"
   require_file "$c"
-  exp="$exp_root/$(basename "$c" .yaml)"
-  for e in "${exps[@]}"; do
-    [ "$e" != "$exp" ] || usage_error "two configs are named $(basename "$c" .yaml); variants need distinct names"
+  name=$(basename "$c" .yaml)
+  runs=("$c") run_exps=("$exp_root/$name")
+  if [ "$seeds" -gt 1 ]; then
+    first_seed=$(python -m spkpeft.bin.config_value --config "$c" train.seed)
+    for ((i = 1; i < seeds; i++)); do
+      runs+=("$(seed_config "$c" "$name" $((first_seed + i)))") run_exps+=("$exp_root/${name}_seed$((first_seed + i))")
+    done
+  fi
+  for exp in "${run_exps[@]}"; do
+    for e in "${exps[@]}"; do
+      [ "$e" != "$exp" ] || usage_error "two configs are named $(basename "$exp"); variants need distinct names"
+    done
+    exps+=("$exp")
   done
-  conf_paths+=("$c") exps+=("$exp")
+  conf_paths+=("${runs[@]}")
 done
 
 if [ "$stage" -le 2 ]; then
@@ -87,7 +117,15 @@ if [ "$first" -le 5 ]; then
 fi
 
 log "Comparison table and DET plots -> $out"
-trials_opt=()
-[ ! -d "data/$corpus/trials" ] || trials_opt=(--trials-dir "data/$corpus/trials")
-python -m spkpeft.bin.compare "${exps[@]}" --out "$out" "${trials_opt[@]}"
+compare_opts=(--seeds "$seeds" --bootstrap "$bootstrap")
+if [ -d "data/$corpus/trials" ]; then
+  compare_opts+=(--trials-dir "data/$corpus/trials")
+  spk_files=()
+  for d in data/"$corpus"/*/; do
+    [ "$(basename "$d")" = train ] || [ ! -f "$d/utt2spk" ] || spk_files+=("${d%/}/utt2spk")
+  done
+  [ "${#spk_files[@]}" -eq 0 ] || compare_opts+=(--utt2spk "${spk_files[@]}")
+  [ ! -f "data/$corpus/enroll/spk2utt" ] || compare_opts+=(--enroll "data/$corpus/enroll/spk2utt")
+fi
+python -m spkpeft.bin.compare "${exps[@]}" --out "$out" "${compare_opts[@]}"
 log "Done: $out/results.md, $out/results.csv"

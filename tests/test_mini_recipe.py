@@ -8,7 +8,8 @@ import yaml
 
 from conftest import REPO, run_sh
 from mfcc_baseline import score_veri_test
-from spkpeft.eval.metrics import compute_eer
+from spkpeft.eval.metrics import compute_cllr, compute_eer
+from spkpeft.io.trials import load_scored_trials
 
 SHORT_EPOCHS = 10
 
@@ -34,3 +35,22 @@ def test_shortened_mini_recipe_beats_the_mfcc_baseline(recipe, default_mini_corp
     assert {"config", "upstream", "trainable_params", "total_params", "train_seconds",
             "peak_memory_mb"} <= set(rows["none"])
     assert (exp / "plots" / "det_vox1_o.png").is_file()
+
+    # error bars and calibration (held-out training speakers; the test trials are never used to fit it)
+    none = rows["none"]
+    lo, hi = none["eer_ci95"]
+    assert lo <= eer_pct <= hi and none["ci_draws"] == 1000
+    assert none["mindcf_p0.01_ci95"][0] <= none["mindcf_p0.01"] <= none["mindcf_p0.01_ci95"][1]
+    stored = json.loads((exp / "calibration.json").read_text())
+    assert stored["norm"] == "none" and stored["n_speakers"] == 8 and stored["scale"] > 0
+    assert stored["cllr"] < stored["cllr_uncalibrated"]
+    scores, labels_o = load_scored_trials(recipe / "data" / "voxceleb1" / "trials" / "vox1_o",
+                                          exp / "scores" / "vox1_o.score")
+    raw_cllr = compute_cllr(scores, labels_o)  # the cosines taken as LLRs
+    print(f"test trials: Cllr {raw_cllr:.3f} raw -> {none['cllr']:.3f} calibrated (min {none['min_cllr']:.3f}); "
+          f"actDCF@0.01 {none['actdcf_p0.01']:.3f} (min {none['mindcf_p0.01']:.3f})")
+    for row in rows.values():  # every norm has its own calibration
+        assert row["min_cllr"] <= row["cllr"] < 1.0
+        assert row["actdcf_p0.01"] >= row["mindcf_p0.01"] - 1e-12
+    assert none["cllr"] < raw_cllr
+    assert none["threshold_raw"] == stored["threshold_raw"]

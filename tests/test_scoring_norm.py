@@ -133,7 +133,8 @@ def test_cli_enrollment_cohort_norm_rows(tmp_path):
     assert res.returncode == 0, res.stderr
     results = json.loads((exp / "results.json").read_text())
     assert [(r["trials"], r["norm"]) for r in results] == [("cnc_eval", n) for n in ("none", "snorm", "asnorm")]
-    assert list(results[0]) == ["trials", "n_trials", "eer_pct", "mindcf_p0.01", "mindcf_p0.05", "norm", "task"]
+    assert list(results[0]) == ["trials", "n_trials", "eer_pct", "mindcf_p0.01", "mindcf_p0.05", "norm", "task",
+                                "eer_ci95", "mindcf_p0.01_ci95", "mindcf_p0.05_ci95", "ci_draws", "min_cllr"]
 
     f32 = {k: np.float32(v).astype(np.float64) for k, v in {**enroll_utts, **test, **train}.items()}
     mean = np.mean([f32[u] for u in train], axis=0)

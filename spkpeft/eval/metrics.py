@@ -200,6 +200,51 @@ def compute_eer(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | n
 # ---------------------------------------------------------------- DET curve
 
 
+def tie_groups(sorted_scores: np.ndarray) -> np.ndarray:
+    """Trials below each operating point of ascending ``sorted_scores``: ``[f_1, ..., f_m, n]``.
+
+    ``f_k`` is the index of the first trial with the ``k``-th distinct score, so the
+    threshold ``v_k`` rejects exactly the ``f_k`` trials before it; the final ``n``
+    is the reject-all point (threshold ``+inf``). Length ``m + 1``.
+    """
+    n = sorted_scores.size
+    return np.r_[np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]]), n]
+
+
+def eer_from_counts(miss: np.ndarray, rej: np.ndarray, n_tar: np.ndarray, n_non: np.ndarray) -> np.ndarray:
+    """EER (fraction) from (possibly weighted) counts at every operating point, vectorised over rows.
+
+    ``miss[..., k]`` / ``rej[..., k]``: target / non-target weight below operating point
+    ``k`` (ascending thresholds, accept-all first, reject-all last); ``n_tar``,
+    ``n_non`` the totals (shape ``(..., 1)``). With ``d_k = miss_k n_non + rej_k n_tar
+    - n_tar n_non`` (``P_miss - P_fa`` scaled by ``n_tar n_non``, non-decreasing), ``k``
+    the first point with ``d_k >= 0`` and ``a = k - 1``, the EER is the crossing of the
+    segment ``a -> k``: ``(miss_a d_k - miss_k d_a) / ((d_k - d_a) n_tar)`` (the formula
+    of the module docstring; repeated points of zero-weight trials change nothing).
+    Rows with ``n_tar = 0`` or ``n_non = 0`` give NaN.
+    """
+    d = miss * n_non + rej * n_tar - n_tar * n_non
+    k = np.argmax(d >= 0, axis=-1)[..., None]
+    a = np.maximum(k - 1, 0)
+    d_a, d_k = np.take_along_axis(d, a, -1), np.take_along_axis(d, k, -1)
+    m_a, m_k = np.take_along_axis(miss, a, -1), np.take_along_axis(miss, k, -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eer = (m_a * d_k - m_k * d_a) / ((d_k - d_a) * n_tar)
+    eer = np.where((n_tar > 0) & (n_non > 0), eer, np.nan)
+    return eer[..., 0]
+
+
+def min_dcf_from_counts(miss: np.ndarray, rej: np.ndarray, n_tar: np.ndarray, n_non: np.ndarray,
+                        p: float, c_miss: float = 1.0, c_fa: float = 1.0) -> np.ndarray:
+    """Normalised minDCF from (possibly weighted) counts at every operating point (see
+    :func:`eer_from_counts` for the arguments): ``min_k [c_miss p miss_k / n_tar +
+    c_fa (1 - p) (n_non - rej_k) / n_non] / min(c_miss p, c_fa (1 - p))``; NaN where a class is empty."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cost = c_miss * p * miss / n_tar + c_fa * (1.0 - p) * (n_non - rej) / n_non
+        best = cost.min(axis=-1) / min(c_miss * p, c_fa * (1.0 - p))
+    return np.where((n_tar[..., 0] > 0) & (n_non[..., 0] > 0), best, np.nan)
+
+
 def det_points(scores: Sequence[float] | np.ndarray,
                labels: Sequence[bool] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every operating point ``(P_fa, P_miss)`` (see the module docstring), from one sort.
@@ -213,8 +258,7 @@ def det_points(scores: Sequence[float] | np.ndarray,
     s, y = _as_scores_labels(scores, labels)
     order = np.argsort(s, kind="stable")
     ordered, is_target = s[order], y[order]
-    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # first index of each distinct score
-    below = np.r_[first, s.size]                                      # trials below each threshold
+    below = tie_groups(ordered)                                       # trials below each threshold
     misses = np.r_[0, np.cumsum(is_target)][below]
     n_tar = int(np.count_nonzero(y))
     n_non = s.size - n_tar
@@ -349,3 +393,88 @@ def macro_f1(confusion: np.ndarray) -> float:
     if not present.any():
         raise SpkpeftError("macro-F1 of no utterances is undefined")
     return float(per_class_scores(c)[2][present].mean())
+
+
+# ---------------------------------------------------------------- calibrated scores (LLRs)
+#
+# These take **log-likelihood ratios** ``llr = log p(s | target) / p(s | non-target)``
+# (natural log), e.g. the output of :mod:`spkpeft.eval.calibration`.
+
+
+def bayes_threshold(p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+    """Bayes decision threshold on an LLR: ``log(c_fa (1 - p) / (c_miss p))`` (``-logit(p)`` for unit costs).
+
+    Accepting ``llr >= threshold`` minimises the expected cost when the LLRs are
+    calibrated (Brümmer & du Preez 2006, Sec. 2; NIST SRE evaluation plans).
+    """
+    (p,) = _check_costs([p_target], c_miss, c_fa)
+    return float(np.log(c_fa * (1.0 - p)) - np.log(c_miss * p))
+
+
+def actdcf_key(p_target: float) -> str:
+    """Result key of the actual DCF for a prior: 0.01 -> ``actdcf_p0.01``."""
+    return f"actdcf_p{p_target:g}"
+
+
+def compute_act_dcf(llr: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray,
+                    p_target: float, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
+    """Actual (normalised) DCF of LLRs at their Bayes threshold ``t`` (:func:`bayes_threshold`).
+
+    ``[c_miss p P_miss(t) + c_fa (1-p) P_fa(t)] / min(c_miss p, c_fa (1-p))`` with
+    ``P_miss(t) = #{tar: llr < t} / n_tar``, ``P_fa(t) = #{non: llr >= t} / n_non``:
+    the cost of the decisions the scores actually make, normalised like minDCF, so
+    ``actDCF >= minDCF`` and the gap is the calibration loss at that operating point.
+    """
+    t = bayes_threshold(p_target, c_miss, c_fa)
+    s, y = _as_scores_labels(llr, labels)
+    p_miss = np.count_nonzero(s[y] < t) / np.count_nonzero(y)
+    p_fa = np.count_nonzero(s[~y] >= t) / np.count_nonzero(~y)
+    p = float(p_target)
+    return (c_miss * p * p_miss + c_fa * (1.0 - p) * p_fa) / min(c_miss * p, c_fa * (1.0 - p))
+
+
+def _cllr(s: np.ndarray, y: np.ndarray) -> float:
+    """Cllr of checked LLRs (infinite LLRs allowed: they cost 0 or +inf bits)."""
+    ln2 = np.log(2.0)
+    tar = np.logaddexp(0.0, -s[y]).mean() / ln2
+    non = np.logaddexp(0.0, s[~y]).mean() / ln2
+    return float(0.5 * (tar + non))
+
+
+def compute_cllr(llr: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:
+    """Log-likelihood-ratio cost (Brümmer & du Preez 2006, eq. 4), in bits::
+
+        Cllr = 0.5 [mean_tar log2(1 + e^{-llr}) + mean_non log2(1 + e^{llr})]
+
+    0 for perfect, confident LLRs; 1 for the uninformative ``llr = 0``; above 1
+    for LLRs that mislead. Only meaningful for scores that are meant to be LLRs.
+    """
+    return _cllr(*_as_scores_labels(llr, labels))
+
+
+def pav_llr(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> np.ndarray:
+    """The LLRs of the optimal monotone (non-decreasing) transform of the scores, per trial.
+
+    Pool-adjacent-violators (scikit-learn's ``IsotonicRegression``) fits the target
+    posterior ``q(s)`` non-decreasing in ``s``, tied scores pooled into one block (they
+    get one value); ``llr = logit(q) - logit(pi)`` with ``pi = n_tar / n`` the empirical
+    prior (Brümmer & du Preez 2006, Sec. 4.4; BOSARIS ``opt_loglr``). Blocks of pure
+    non-targets get ``-inf`` and of pure targets ``+inf`` (``log 0`` is kept, not
+    clipped: such a trial costs exactly 0 bits in Cllr).
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    s, y = _as_scores_labels(scores, labels)
+    q = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True).fit_transform(s, y.astype(np.float64))
+    q = np.clip(q, 0.0, 1.0)
+    prior = np.count_nonzero(y) / y.size
+    with np.errstate(divide="ignore"):
+        return np.log(q) - np.log1p(-q) - (np.log(prior) - np.log1p(-prior))
+
+
+def compute_min_cllr(scores: Sequence[float] | np.ndarray, labels: Sequence[bool] | np.ndarray) -> float:
+    """Minimum Cllr: :func:`compute_cllr` of :func:`pav_llr`, the discrimination loss alone
+    (Brümmer & du Preez 2006, Sec. 4.4): ``Cllr - min Cllr`` is the calibration loss. Any
+    monotone score (raw cosine, normalised) has one; 1 when the scores carry no information."""
+    s, y = _as_scores_labels(scores, labels)
+    return _cllr(pav_llr(s, y), y)

@@ -52,11 +52,16 @@ CLS_RESULT_KEYS = REQUIRED_KEYS["cls"]
 INFO_KEYS = ("config", "upstream", "trainable_params", "total_params", "train_seconds", "peak_memory_mb")
 #: Markdown titles of the result keys (other keys are titled by their name)
 TITLES = {"eer_pct": "EER (%)", "mindcf_p0.01": "minDCF (p=0.01)", "mindcf_p0.05": "minDCF (p=0.05)",
+          "eer_ci95": "EER 95% CI", "mindcf_p0.01_ci95": "minDCF (p=0.01) 95% CI",
+          "mindcf_p0.05_ci95": "minDCF (p=0.05) 95% CI", "actdcf_p0.01": "actDCF (p=0.01)",
+          "actdcf_p0.05": "actDCF (p=0.05)", "cllr": "Cllr", "min_cllr": "min Cllr",
           "accuracy_pct": "accuracy (%)", "macro_f1": "macro-F1", "min_tdcf": "min t-DCF (2019)",
           "min_tdcf_2021": "min t-DCF (2021)"}
 #: cell formats of keys whose values should not follow :func:`_format`'s size rule
 FORMATS = {"accuracy_pct": "{:.2f}", "macro_f1": "{:.4f}", "min_tdcf": "{:.4f}", "min_tdcf_2021": "{:.4f}"}
 PER_CLASS_HEADER = ("class", "n", "precision", "recall", "f1")
+#: suffix of the keys of 95 % intervals ``[lo, hi]``, rendered ``[lo, hi]`` in the tables
+CI_SUFFIX = "_ci95"
 CONFUSION_CORNER = "true\\predicted"
 
 
@@ -107,7 +112,14 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def is_interval(key: str, value: Any) -> bool:
+    """A ``*_ci95`` value: ``[lo, hi]`` (the bootstrap intervals of :mod:`spkpeft.eval.bootstrap`)."""
+    return key.endswith(CI_SUFFIX) and isinstance(value, list) and len(value) == 2
+
+
 def _cell(key: str, value: Any) -> str:
+    if is_interval(key, value):
+        return f"[{_format(float(value[0]))}, {_format(float(value[1]))}]"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and key in FORMATS:
         return FORMATS[key].format(value)
     return _format(value)
@@ -127,7 +139,8 @@ def _task_table(task: str, rows: Sequence[dict[str, Any]]) -> str:
     """One task's rows: its :data:`REQUIRED_KEYS`, then the other scalar keys in order of appearance."""
     headers = list(REQUIRED_KEYS[task])
     for row in rows:
-        headers += [k for k in row if k not in headers and k != TASK_KEY and not isinstance(row[k], (dict, list))]
+        headers += [k for k in row if k not in headers and k != TASK_KEY
+                    and (not isinstance(row[k], (dict, list)) or is_interval(k, row[k]))]
     return markdown_table([TITLES.get(h, h) for h in headers],
                           [[_cell(h, row.get(h)) for h in headers] for row in rows])
 
@@ -139,7 +152,8 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
     other scalar keys (``norm``, the experiment info, ...); ``cls`` rows: set, n,
     accuracy (%), macro-F1, then the other scalar keys; ``cm`` rows: set, n_bonafide,
     n_spoof, EER (%), then the other scalar keys (min t-DCFs, ...; the per-attack and
-    per-condition dicts are :func:`cm_breakdown_tables`). ``task`` itself is not a
+    per-condition dicts are :func:`cm_breakdown_tables`); ``*_ci95`` intervals are
+    rendered ``[lo, hi]``. ``task`` itself is not a
     column; with several tasks each table follows a ``### <task>`` line.
     """
     if not results:

@@ -176,6 +176,21 @@ def write_scores(path: str | Path, utt1: Sequence[str], utt2: Sequence[str],
         raise file_error(path, f"cannot write score file ({err})") from None
 
 
+def write_trials(path: str | Path, utt1: Sequence[str], utt2: Sequence[str], labels: Sequence[bool] | np.ndarray) -> None:
+    """Write ``utt1 utt2 target|nontarget`` lines sorted by ``(utt1, utt2)`` (``LC_ALL=C`` order), atomically."""
+    flags = np.asarray(labels, dtype=np.bool_)
+    if not (len(utt1) == len(utt2) == flags.size):
+        raise file_error(path, f"write_trials needs inputs of equal lengths, got {len(utt1)}, {len(utt2)} and {flags.size}")
+    if len(set(zip(utt1, utt2))) != len(utt1):
+        raise file_error(path, "refusing to write duplicate (utt1, utt2) pairs")
+    order = sorted(range(len(utt1)), key=lambda i: (utt1[i], utt2[i]))
+    try:
+        with atomic_open(path, "w") as handle:
+            handle.writelines(f"{utt1[i]} {utt2[i]} {'target' if flags[i] else 'nontarget'}\n" for i in order)
+    except OSError as err:
+        raise file_error(path, f"cannot write trials file ({err})") from None
+
+
 #: score normalisations, in the order of the result tables
 NORMS: tuple[str, ...] = ("none", "snorm", "asnorm")
 

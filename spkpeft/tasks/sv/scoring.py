@@ -235,3 +235,36 @@ def cosine_scores(
 ) -> np.ndarray:
     """Cosine score of every pair ``(utt1[i], utt2[i])`` (vectorised over the trials)."""
     return score_trial_lists(embeddings, [(utt1, utt2, trials_path)], mean)[0]["none"]
+
+
+# ---------------------------------------------------------------- bootstrap clusters
+
+
+def trial_speakers(enroll_ids: Sequence[str], utt2spk: Mapping[str, str],
+                   models: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """The speaker of each trial's enrollment side (the bootstrap's resampling unit).
+
+    ``utt2spk[id]`` for an utterance; for an enrollment model of ``models``
+    (``spk2utt``-style) the speaker of its first utterance, or the model id itself
+    when that utterance is not in ``utt2spk``; any other id is its own speaker.
+    """
+    models = models or {}
+    out = []
+    for uid in enroll_ids:
+        if uid in utt2spk:
+            out.append(utt2spk[uid])
+        elif uid in models:
+            out.append(utt2spk.get(models[uid][0], uid))
+        else:
+            out.append(uid)
+    return out
+
+
+def read_utt2spk_files(paths: Iterable[str | Path]) -> dict[str, str]:
+    """The union of several ``utt2spk`` files; an utterance given two speakers is an error naming the file."""
+    table: dict[str, str] = {}
+    for path in paths:
+        for utt, spk in read_key_value(path).items():
+            if table.setdefault(utt, spk) != spk:
+                raise file_error(path, f"utterance '{utt}' has speaker '{spk}' here but '{table[utt]}' elsewhere")
+    return table

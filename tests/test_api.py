@@ -176,13 +176,16 @@ def test_calibration_turns_scores_into_llrs_and_decisions(sv, tmp_path, capsys):
     assert decision.accept and not decision.calibrated and decision.threshold == raw
     assert not plain.verify(wav[a], wav[b], threshold=raw + 1e-3).accept
 
-    calibration = {"method": "logistic_regression", "scale": 12.0, "offset": -3.0, "norm": "none", "p_target": 0.01,
-                   "threshold_llr": 12.0 * raw - 3.0 + 0.5, "threshold_raw": raw + 0.5 / 12.0}
-    (exp / "calibration.json").write_text(json.dumps(calibration))
+    from spkpeft.eval.calibration import Calibration, write_calibration
+
+    # llr = 12 raw + offset, with the offset putting this trial 0.5 below the Bayes threshold of p_target 0.01
+    threshold_llr = Calibration(1.0, 0.0, p_target=0.01).threshold_llr
+    calibration = Calibration(12.0, threshold_llr - 0.5 - 12.0 * raw, p_target=0.01).to_json()
+    write_calibration(exp / "calibration.json", Calibration.from_json(calibration))
     try:
         model = spkpeft.load(exp)
         score = model.score(wav[a], wav[b])
-        assert score.calibrated and score.value == pytest.approx(12.0 * raw - 3.0, abs=1e-4)
+        assert score.calibrated and score.value == pytest.approx(threshold_llr - 0.5, abs=1e-4)
         decision = model.verify(wav[a], wav[b])
         assert not decision.accept and decision.threshold == calibration["threshold_llr"]
         code, out, err = cli(infer, ["--model", exp, "verify", wav[a], wav[b]], capsys)

@@ -183,7 +183,7 @@ def scored(model, args) -> tuple[list[str], list[str], np.ndarray, bool]:
     utt1, utt2, ids, paths = trial_inputs(args)
     emb = dict(zip(ids, run_model(model, paths)))
     values, calibrated = model.score_embeddings(np.stack([emb[u] for u in utt1]), np.stack([emb[u] for u in utt2]))
-    what = f"calibrated log-likelihood ratios ({model.calibration.path})" if calibrated else "raw cosine scores"
+    what = f"calibrated log-likelihood ratios ({Path(model.path) / 'calibration.json'})" if calibrated else "raw cosine scores"
     print(f"infer: scores are {what}", file=sys.stderr)
     return utt1, utt2, values, calibrated
 

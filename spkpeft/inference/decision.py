@@ -1,8 +1,9 @@
 """Scores that mean something: the calibration an experiment may carry, and decisions.
 
-``EXP/calibration.json`` (written by the calibration tool; copied into exported packages) is a
-JSON object with at least ``method``, ``scale`` ``a``, ``offset`` ``b``, ``norm``,
-``p_target``, ``threshold_llr`` and ``threshold_raw``.  The calibrated log-likelihood ratio
+``EXP/calibration.json`` (written by ``python -m spkpeft.bin.calibrate``, read by
+:mod:`spkpeft.eval.calibration`; copied into exported packages) holds ``method``, ``scale`` ``a``,
+``offset`` ``b``, ``norm``, ``p_target`` and the derived ``threshold_llr`` (the Bayes threshold
+``log((1 - p_target) / p_target)``) and ``threshold_raw``.  The calibrated log-likelihood ratio
 of a raw cosine score ``s`` is::
 
     llr = a * s + b
@@ -17,50 +18,28 @@ cohort.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.eval.calibration import Calibration, load_calibration
 
 CALIBRATION_FILE = "calibration.json"
-REQUIRED = ("scale", "offset", "threshold_llr")
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """``llr = scale * s + offset``; accept when ``llr >= threshold_llr``."""
-
-    scale: float
-    offset: float
-    threshold_llr: float
-    path: Path
-
-    def apply(self, raw: np.ndarray) -> np.ndarray:
-        """Calibrated LLRs of raw cosine scores."""
-        return self.scale * np.asarray(raw, dtype=np.float64) + self.offset
 
 
 def read_calibration(path: str | Path) -> Calibration:
-    """Read and check a ``calibration.json`` (errors name the file and the key)."""
+    """Read a ``calibration.json`` (:func:`spkpeft.eval.calibration.load_calibration`: errors name
+    the file and the key) that the API can apply: one of raw scores (``norm: none``)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise file_error(path, f"cannot read the calibration ({err})") from None
-    if not isinstance(data, dict):
-        raise file_error(path, "a calibration is a JSON object")
-    for key in REQUIRED:
-        value = data.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise file_error(path, f"key '{key}' must be a finite number, got {value!r}")
-    if data.get("norm", "none") != "none":
-        raise file_error(path, f"calibrated on '{data['norm']}' scores; only raw-score calibrations (norm: none) "
+    calibration = load_calibration(path)
+    if calibration is None:
+        raise file_error(path, "calibration file not found")
+    if calibration.norm != "none":
+        raise file_error(path, f"calibrated on '{calibration.norm}' scores; only raw-score calibrations (norm: none) "
                                f"can be applied by the API")
-    return Calibration(float(data["scale"]), float(data["offset"]), float(data["threshold_llr"]), path)
+    return calibration
 
 
 def find_calibration(directory: str | Path) -> Calibration | None:

@@ -128,7 +128,7 @@ class TrainedModel:
         raw = pair_scores(unit, index, index + len(e1))
         if self.calibration is None:
             return raw, False
-        return self.calibration.apply(raw), True
+        return self.calibration.llr(raw), True
 
     def score(self, a: Audio, b: Audio, sample_rate: int | None = None) -> Score:
         """The score of a trial: ``a`` (enrollment) against ``b`` (test)."""

@@ -210,7 +210,7 @@ def export_package(exp: str | Path, out: str | Path, adapter_only: bool = False,
         if task == "cls":
             write_text_atomic(tmp / CLASSES_FILE, read_classes(exp))
         if calibration is not None:
-            _copy_file(calibration.path, tmp / CALIBRATION_FILE)
+            _copy_file(exp / CALIBRATION_FILE, tmp / CALIBRATION_FILE)
         info = {"format": FORMAT, "version": VERSION, "kind": "adapter-only" if adapter_only else "full",
                 "task": task, "method": cfg.peft.method, "upstream": upstream,
                 "checkpoint": str(ckpt.resolve())}

@@ -138,6 +138,22 @@ def test_experiment_refuses_a_different_config(tmp_path):
         prepare_experiment(REPO / "conf" / "mini.yaml", exp, upstream="random:tiny_hubert")
 
 
+def test_experiment_started_before_a_key_existed_still_resumes(tmp_path):
+    """A saved config without a key added later (here data.shuffle_buffer) reads it as its default."""
+    import yaml
+
+    exp = tmp_path / "exp"
+    prepare_experiment(REPO / "conf" / "mini.yaml", exp)
+    saved = yaml.safe_load((exp / "config.yaml").read_text())
+    del saved["data"]["shuffle_buffer"]
+    (exp / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    prepare_experiment(REPO / "conf" / "mini.yaml", exp)  # the default of the new key: the same config
+    saved["data"]["shuffle_buffer"] = 7  # a non-default value that differs is still a different config
+    (exp / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    with pytest.raises(SpkpeftError, match=r"different config \('data.shuffle_buffer' differs"):
+        prepare_experiment(REPO / "conf" / "mini.yaml", exp)
+
+
 VARIANTS = sorted(p.stem for p in (REPO / "conf").glob("*.yaml") if p.stem != "base")
 
 

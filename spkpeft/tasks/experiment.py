@@ -74,7 +74,9 @@ def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str |
     resolved = config_to_dict(cfg)
     saved_path = exp / "config.yaml"
     if saved_path.is_file():
-        saved = yaml.safe_load(saved_path.read_text())
+        # Read back through the config reader: a key added to spkpeft after the experiment was
+        # started takes its default, so a resume after an upgrade is not refused for it.
+        saved = config_to_dict(config_from_dict(yaml.safe_load(saved_path.read_text()), str(saved_path)))
         diff = first_difference(saved, resolved)
         if diff is not None:
             raise SpkpeftError(f"{saved_path}: the experiment holds a different config ('{diff}' differs from "

@@ -253,8 +253,9 @@ def copy_exp(exp: Path, dest: Path, shard_size: int) -> Path:
 def killed_run(cmd: Sequence[str], parts: Path, kill_at: int) -> tuple[float, int]:
     """Start ``cmd``; SIGKILL its process group once ``kill_at`` shards (``parts/*.scp``) exist.
 
-    Returns (wall seconds until the kill, shards written); exits when the run ends first."""
-    start = time.perf_counter()
+    Returns (wall seconds until the kill, CPU seconds of the killed process, shards written); exits
+    when the run ends first."""
+    start, cpu = time.perf_counter(), children_cpu_s()
     with subprocess.Popen(list(cmd), cwd=REPO, env=stage_env(), stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, start_new_session=True) as proc:
         while len(list(parts.glob("*.scp"))) < kill_at:
@@ -264,7 +265,13 @@ def killed_run(cmd: Sequence[str], parts: Path, kill_at: int) -> tuple[float, in
             time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        return time.perf_counter() - start, len(list(parts.glob("*.scp")))
+        return time.perf_counter() - start, children_cpu_s() - cpu, len(list(parts.glob("*.scp")))
+
+
+def children_cpu_s() -> float:
+    """User + system seconds of this process's finished (waited-for) children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def extract_resume(work: Path, args: argparse.Namespace) -> dict:
@@ -284,7 +291,7 @@ def extract_resume(work: Path, args: argparse.Namespace) -> dict:
     whole = copy_exp(exp, work / "exp_whole", args.shard_size)
     straight = measure(extract_cmd(whole), work / "extract_whole.log")
     broken = copy_exp(exp, work / "exp_killed", args.shard_size)
-    killed_s, shards_before = killed_run(extract_cmd(broken), broken / "embeddings" / "test" / "parts",
+    killed_s, killed_cpu_s, shards_before = killed_run(extract_cmd(broken), broken / "embeddings" / "test" / "parts",
                                          max(1, n_shards // 2))
     resumed = measure(extract_cmd(broken), work / "extract_resumed.log")
     first = load_embeddings([whole / "embeddings" / "test" / "xvector.scp"])
@@ -295,8 +302,9 @@ def extract_resume(work: Path, args: argparse.Namespace) -> dict:
     model = (f"the experiment `{args.exp}`" if args.exp else
              "`random:tiny_wavlm` (`conf/sv/mini.yaml`, 1 epoch)")
     return {"n_utts": len(utts), "model": model, "shard_size": args.shard_size, "n_shards": n_shards, "straight": straight,
-            "killed_s": killed_s, "shards_before_kill": shards_before, "resumed": resumed,
-            "lost_s": killed_s + resumed["wall_s"] - straight["wall_s"], "identical": equal}
+            "killed_s": killed_s, "killed_cpu_s": killed_cpu_s, "shards_before_kill": shards_before,
+            "resumed": resumed, "lost_s": killed_s + resumed["wall_s"] - straight["wall_s"],
+            "lost_cpu_s": killed_cpu_s + resumed["cpu_s"] - straight["cpu_s"], "identical": equal}
 
 
 # ----------------------------------------------------------------------------- report
@@ -323,30 +331,57 @@ def stage_rows(rows: list[dict], stages: Sequence[tuple[str, str]], size_key: st
     return out
 
 
+def slope_line(rows: list[dict], stage: str, size_key: str, unit: str) -> str:
+    """CPU seconds per ``unit`` more items between consecutive sizes: equal for linear growth, rising
+    when a stage grows faster (fixed costs such as start-up cancel out, unlike in the growth factor)."""
+    steps = []
+    for small, large in zip(rows, rows[1:]):
+        extra = large[size_key] - small[size_key]
+        slope = (large[stage]["cpu_s"] - small[stage]["cpu_s"]) / extra * unit
+        steps.append(f"{small[size_key]:,} -> {large[size_key]:,}: {slope:.2f} s")
+    return f"- {stage}: CPU seconds per {unit:,} more: " + ", ".join(steps)
+
+
+def section_rows(results: dict, section: str) -> list[dict]:
+    """The measurements of a section as a list (``extract_resume`` has one)."""
+    value = results.get(section, [])
+    return value if isinstance(value, list) else [value]
+
+
 def report(results: dict, command: str) -> str:
     """The Markdown section."""
-    lines = ["## Large-corpus dry runs", "", f"`{command}` (see its docstring).", "",
+    commands = results.get("commands", {})
+    runs = [f"`{cmd}` ({', '.join(s for s in SECTIONS if commands.get(s) == cmd)})"
+            for cmd in dict.fromkeys(commands[s] for s in SECTIONS if s in commands)]
+    lines = ["## Large-corpus dry runs", "", f"{'; '.join(runs) or f'`{command}`'} (see its docstring).", "",
              "Times are noisy: a 2-core machine shared with other jobs; compare the growth factors "
-             "(same run, same load) rather than absolute seconds.  Wall and CPU seconds of the stage's "
-             "process tree; peak = the largest resident set of one process of the tree.", ""]
+             "(same run, same load) and CPU seconds rather than wall-clock seconds.  Wall and CPU seconds "
+             "of the stage's process tree; peak = the largest resident set of one process of the tree.  "
+             "Growth rows: the largest size's value over the smallest's, in each column (ideal: the size "
+             "ratio; less when start-up costs weigh); the CPU seconds per added item below each table "
+             "stay flat when a stage grows linearly.", ""]
     header = ["| stage | n | wall s | CPU s | peak RSS MB |", "|---|---:|---:|---:|---:|"]
     if "prep" in results:
         rows = results["prep"]
         lines += ["### Stages 1-2: Kaldi directory of n utterances (0.2 s WAV files)", "",
                   f"Training directory of n utterances ({UTTS_PER_TRAIN_SPK} per speaker), test directory of "
-                  f"n / 10, n trials; `--nj {results['nj']}`.  Generating the files (untimed above): "
+                  f"n / 10, n trials; `--nj {rows[0]['nj']}`.  Generating the files (untimed above): "
                   + ", ".join(f"{r['generate_s']:.0f} s at {r['n']:,}" for r in rows) + ".", ""]
         lines += header + stage_rows(rows, [("stage1", "stage 1 prepare"), ("stage2", "stage 2 validate")], "n")
+        if len(rows) > 1:
+            lines += ["", *(slope_line(rows, s, "n", 10000) for s in ("stage1", "stage2"))]
         lines.append("")
     if "score" in results:
         rows = results["score"]
         r = rows[-1]
         lines += ["### Stage 5: cosine scoring with S-norm and AS-norm", "",
                   f"n trials over n / {r['n_trials'] // r['n_test_utts']} test utterances ({r['n_test_utts']:,} "
-                  f"at the largest n; random {results['dim']}-dim embeddings), a cohort of "
+                  f"at the largest n; random {r['dim']}-dim embeddings), a cohort of "
                   f"{r['cohort_speakers']:,} speakers (2 utterances each), AS-norm top-{r['top_n']}; mean "
                   "subtraction, raw + S-norm + AS-norm score files and metrics.", ""]
         lines += header + stage_rows(rows, [("stage5", "stage 5 score")], "n_trials")
+        if len(rows) > 1:
+            lines += ["", slope_line(rows, "stage5", "n_trials", 100000)]
         lines.append("")
     if "extract_resume" in results:
         e = results["extract_resume"]
@@ -357,14 +392,18 @@ def report(results: dict, command: str) -> str:
                   "| run | wall s | CPU s | peak RSS MB |", "|---|---:|---:|---:|",
                   f"| uninterrupted | {e['straight']['wall_s']:.1f} | {e['straight']['cpu_s']:.1f} | "
                   f"{e['straight']['peak_rss_mb']:.0f} |",
-                  f"| killed after {e['shards_before_kill']} shards | {e['killed_s']:.1f} | | |",
+                  f"| killed after {e['shards_before_kill']} shards | {e['killed_s']:.1f} | {e['killed_cpu_s']:.1f} | |",
                   f"| resumed | {e['resumed']['wall_s']:.1f} | {e['resumed']['cpu_s']:.1f} | "
                   f"{e['resumed']['peak_rss_mb']:.0f} |", "",
-                  f"Time lost to the kill: {e['lost_s']:.1f} s (killed + resumed - uninterrupted: the model load "
-                  f"and the shard in flight); resumed embeddings identical to the uninterrupted run: "
+                  f"Time lost to the kill (killed + resumed - uninterrupted: the second model load and the shard "
+                  f"in flight): {e['lost_cpu_s']:.1f} CPU s ({e['lost_s']:.1f} s of wall clock, the noisier "
+                  f"measure); resumed embeddings identical to the uninterrupted run: "
                   f"{'yes' if e['identical'] else 'NO'}.", ""]
-    lines += ["Machine:", "", f"- CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} usable cores",
-              f"- load average at the end (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}", ""]
+    loads = [r["loadavg_1min"] for s in SECTIONS for r in section_rows(results, s) if "loadavg_1min" in r]
+    lines += ["Machine:", "", f"- CPU: {cpu_model()}, {len(os.sched_getaffinity(0))} usable cores"]
+    if loads:
+        lines.append(f"- 1-minute load average after each measurement: {min(loads):.1f} to {max(loads):.1f}")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -386,8 +425,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--exp", type=Path, default=None,
                         help="extract_resume: a trained sv experiment to extract with (default: train a tiny one)")
     parser.add_argument("--quick", action="store_true", help="tiny defaults (tests): " + json.dumps(QUICK))
+    parser.add_argument("--render-only", action="store_true", help="only write the report of --results")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the generated data here (default: temp)")
-    parser.add_argument("--results", type=Path, default=None, help="write the raw numbers as JSON")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="write the raw numbers as JSON; sections in it that are not run now are kept")
     parser.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"), help="Markdown file ('': print only)")
     parser.add_argument("--section", default="large_corpus", help="section of --doc to write")
     args = parser.parse_args(argv)
@@ -395,20 +436,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.sizes = sorted(args.sizes)
+    if args.render_only and (args.results is None or not args.results.is_file()):
+        parser.error("--render-only needs an existing --results file")
     return args
 
 
 def run_sections(args: argparse.Namespace, work: Path) -> dict:
     """Every selected section; the raw numbers."""
-    results: dict = {"nj": args.nj, "sizes": args.sizes, "dim": args.dim}
+    results: dict = {}
     for section in args.sections:
         start = time.perf_counter()
         if section == "prep":
-            results["prep"] = [prep_one(work, n, args.nj) for n in args.sizes]
+            results["prep"] = [{**prep_one(work, n, args.nj), "nj": args.nj, "loadavg_1min": os.getloadavg()[0]}
+                               for n in args.sizes]
         elif section == "score":
-            results["score"] = [score_one(work, n, args) for n in args.sizes]
+            results["score"] = [{**score_one(work, n, args), "dim": args.dim, "loadavg_1min": os.getloadavg()[0]}
+                                for n in args.sizes]
         else:
-            results["extract_resume"] = extract_resume(work, args)
+            results["extract_resume"] = {**extract_resume(work, args), "loadavg_1min": os.getloadavg()[0]}
         print(f"large_corpus: {section} done in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
     return results
 
@@ -418,12 +463,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return measured_child(sys.argv[4:], Path(sys.argv[2]))
     args = parse_args(argv)
     command = "bench/large_corpus.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    if args.workdir:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-        results = run_sections(args, args.workdir.resolve())
+    earlier = json.loads(args.results.read_text()) if args.results and args.results.is_file() else {}
+    if args.render_only:
+        results = earlier
     else:
-        with tempfile.TemporaryDirectory(prefix="large_corpus.") as tmp:
-            results = run_sections(args, Path(tmp))
+        if args.workdir:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            results = run_sections(args, args.workdir.resolve())
+        else:
+            with tempfile.TemporaryDirectory(prefix="large_corpus.") as tmp:
+                results = run_sections(args, Path(tmp))
+        kept = [s for s in SECTIONS if s in earlier and s not in args.sections]  # from the earlier run
+        results.update({s: earlier[s] for s in kept})
+        results["commands"] = {**{s: earlier["commands"][s] for s in kept if s in earlier.get("commands", {})},
+                               **{s: command for s in args.sections}}
     if args.results:
         args.results.write_text(json.dumps(results, indent=1) + "\n")
     text = report(results, command)

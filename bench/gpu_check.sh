@@ -56,24 +56,29 @@ $dry_run && doc="$out/benchmarks.md"
 [ -z "$peak_tflops" ] || cost_opts+=(--peak-tflops "$peak_tflops")
 log "device $device ($nproc process(es), $backend), upstream $upstream, budget ${budget}s, output in $out"
 
-# within_budget CMD...: run CMD with the time left of --budget (it is killed when that runs out).
+# within_budget LOG CMD...: run CMD, its output in LOG, with the time left of --budget (killed when
+# that runs out); on failure the end of LOG goes to stderr and the script stops with CMD's status.
 within_budget() {
-  local left=$((budget - SECONDS))
+  local logfile=$1 left=$((budget - SECONDS)) rc=0
+  shift
   [ "$left" -gt 0 ] || { log "ERROR: the ${budget}s budget is spent before '$*'"; exit 1; }
-  timeout --kill-after 10 "$left" "$@" || { local rc=$?; [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] \
-    || log "ERROR: '$*' ran out of the ${budget}s budget"; exit "$rc"; }
+  timeout --kill-after 10 "$left" "$@" > "$logfile" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] && return 0
+  tail -n 20 "$logfile" >&2
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then log "ERROR: '$1' ran out of the ${budget}s budget"
+  else log "ERROR: '$*' failed (exit $rc; log $logfile)"; fi
+  exit "$rc"
 }
 now() { date +%s.%N; }
 
 read -ra config_list <<< "$configs"
 log "1/4: bf16 training steps and FLOPs (bench/peft_cost.py --device $device --flops)"
-within_budget python bench/peft_cost.py --device "$device" --upstreams "$upstream" \
-  --configs "${config_list[@]}" --flops "${cost_opts[@]}" --results "$out/cost.jsonl" --doc '' \
-  > "$out/peft_cost.log"
+within_budget "$out/peft_cost.log" python bench/peft_cost.py --device "$device" --upstreams "$upstream" \
+  --configs "${config_list[@]}" --flops "${cost_opts[@]}" --results "$out/cost.jsonl" --doc ''
 
 log "2/4: a tiny corpus, then torchrun DDP ($nproc x $backend) of spkpeft.bin.train for 1 epoch"
-within_budget local/prepare_corpus.sh --corpus mini --mini-opts "--n-train-spk 16 --n-test-spk 4 --n-sessions 2 --n-utts 4 --min-dur 1 --max-dur 2" \
-  "$out/raw" "$out/data" > "$out/corpus.log" 2>&1
+within_budget "$out/corpus.log" local/prepare_corpus.sh --corpus mini \
+  --mini-opts "--n-train-spk 16 --n-test-spk 4 --n-sessions 2 --n-utts 4 --min-dur 1 --max-dur 2" "$out/raw" "$out/data"
 cat > "$out/overlay.yaml" <<EOF
 train: {epochs: 1, warmup_epochs: 0.0, amp: $amp, save_every_steps: 1000}
 data: {crop_seconds: $crop, batch_size: $batch, num_workers: 1}
@@ -81,20 +86,19 @@ task: {val_speakers: 4, val_max_seconds: 2.0}
 extract: {checkpoint: last}
 EOF
 start=$(now)
-within_budget torchrun --standalone --nproc_per_node "$nproc" -m spkpeft.bin.train --config "$config" \
-  --overlay "$out/overlay.yaml" --upstream "$upstream" --data "$out/data/train" --exp "$out/exp" --device "$device" \
-  > "$out/ddp.log" 2>&1
+within_budget "$out/ddp.log" torchrun --standalone --nproc_per_node "$nproc" -m spkpeft.bin.train --config "$config" \
+  --overlay "$out/overlay.yaml" --upstream "$upstream" --data "$out/data/train" --exp "$out/exp" --device "$device"
 echo "{\"nproc\": $nproc, \"backend\": \"$backend\", \"wall_s\": $(awk "BEGIN {print $(now) - $start}")}" > "$out/ddp.json"
 
 log "3/4: extraction on $device"
 start=$(now)
-within_budget python -m spkpeft.bin.extract --exp "$out/exp" --data "$out/data/test" --device "$device" \
-  > "$out/extract.log" 2>&1
+within_budget "$out/extract.log" python -m spkpeft.bin.extract --exp "$out/exp" --data "$out/data/test" \
+  --device "$device"
 echo "{\"device\": \"$device\", \"wall_s\": $(awk "BEGIN {print $(now) - $start}")}" > "$out/extract.json"
 
 log "4/4: report -> the peft_cost_cuda section of $doc"
 report_opts=()
 $dry_run && report_opts+=(--dry-run)
 [ -z "$peak_tflops" ] || report_opts+=(--peak-tflops "$peak_tflops")
-within_budget python bench/gpu_check.py --out "$out" --doc "$doc" "${report_opts[@]}" > "$out/report.md"
+within_budget "$out/report.md" python bench/gpu_check.py --out "$out" --doc "$doc" "${report_opts[@]}"
 log "done in ${SECONDS}s (budget ${budget}s): $doc, logs in $out"

@@ -56,3 +56,10 @@ def test_gpu_check_fails_clearly_without_cuda(tmp_path):
     proc = run(["bash", str(REPO / "bench" / "gpu_check.sh"), "--device", "cpu"])
     assert proc.returncode == 1 and "only a dry run" in proc.stderr
     assert not (tmp_path / "cost.jsonl").exists()
+
+
+def test_gpu_check_stops_when_its_budget_runs_out(tmp_path):
+    proc = run(["bash", str(REPO / "bench" / "gpu_check.sh"), "--device", "cpu", "--dry-run", "true",
+                "--budget", "1", "--out", str(tmp_path)])
+    assert proc.returncode == 124 and "ran out of the 1s budget" in proc.stderr
+    assert not (tmp_path / "benchmarks.md").exists()

@@ -68,6 +68,11 @@ MMAP_THRESHOLD_MEMORY = 128 * 1024  # glibc: allocations from this size are unma
 MMAP_THRESHOLD_SPEED = 32 * 1024 * 1024  # glibc's own largest dynamic threshold (64-bit)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 SAMPLE_RATE = 16000
+#: dense bf16 tensor-core peaks (TFLOP/s) of GPUs by name fragment, from NVIDIA's data sheets (the
+#: "with sparsity" figures halved); the first fragment found in ``torch.cuda.get_device_name()`` wins
+PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H200 NVL", 835.0), ("H100", 989.4),
+                    ("H200", 989.4), ("GH200", 989.4), ("B200", 2250.0), ("A100", 312.0), ("L40S", 362.0),
+                    ("L40", 181.0), ("L4", 121.0), ("A10", 125.0), ("A6000", 154.8))
 CPU_DEFAULTS = {"batch": 2, "steps": 3, "warmup": 1, "infer_runs": 9, "threads": 1}
 CUDA_DEFAULTS = {"batch": 32, "steps": 10, "warmup": 3, "infer_runs": 20, "threads": None}
 #: options handed to the child process and recorded with every result
@@ -313,6 +318,23 @@ def measure_training(trainee, optimizer, cfg, args, device) -> dict:
     }
 
 
+def count_step_flops(trainee, optimizer, cfg, args, device) -> int:
+    """FLOPs of one training step (forward + backward) counted by ``torch.utils.flop_counter``:
+    matrix products, convolutions and attention (2 FLOPs per multiply-add); element-wise work
+    and the optimizer are not counted, as in the usual model-FLOP utilisation."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    batch = random_batch(args.batch, args.seconds, task_classes(cfg, args.num_classes), device)
+    with FlopCounterMode(display=False) as counter:
+        train_step(trainee, optimizer, batch, cfg.train.grad_clip, device)
+    return int(counter.get_total_flops())
+
+
+def peak_tflops(gpu_name: str) -> float | None:
+    """Dense bf16 peak of a GPU (:data:`PEAK_BF16_TFLOPS`), None when its name is not in the table."""
+    return next((peak for fragment, peak in PEAK_BF16_TFLOPS if fragment in gpu_name), None)
+
+
 def upstream_variants(bare, model, device) -> dict[str, Callable[[], object]]:
     """``{"bare", "unmerged"[, "merged"]}`` -> a function readying that upstream for a timed
     forward and returning it.  ``merged`` and ``unmerged`` are the model's own upstream, put
@@ -381,8 +403,11 @@ def measure_one(args) -> dict:
         "trainable_upstream": counts["peft"],
         "total_params": counts["total"],
         "settings": {key: getattr(args, key) for key in SETTINGS},
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
     }
     result.update(measure_training(trainee, optimizer, cfg, args, device))
+    if args.flops:
+        result["step_flops"] = count_step_flops(trainee, optimizer, cfg, args, device)
     result["peak_abs_mb"] -= size_mb(bare)  # the bare copy is only there for the inference timing
     del optimizer
     for p in trainee.parameters():
@@ -401,7 +426,7 @@ def child_command(args, config: str, upstream: str) -> list[str]:
     for key in ("device",) + SETTINGS:
         if getattr(args, key) is not None:
             cmd += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
-    return cmd
+    return cmd + (["--flops"] if args.flops else [])
 
 
 def run_child(args, config: str, upstream: str) -> dict:
@@ -427,7 +452,8 @@ def collect(args) -> list[dict]:
     pairs already there with the same device and settings are kept, not measured again."""
     settings = {key: getattr(args, key) for key in SETTINGS}
     done = {(r["upstream"], r["config"]): r for r in read_results(args.results)
-            if r["device"] == args.device and r["settings"] == settings}
+            if r["device"] == args.device and r["settings"] == settings
+            and (not args.flops or "step_flops" in r)}
     results = []
     for spec in args.upstreams:
         upstream, subset = parse_upstream(spec)
@@ -561,7 +587,26 @@ def check_lines(rows: list[dict], clock: str) -> list[str]:
     return ["Checks:", "", *lines, ""] if lines else []
 
 
-def render(results: list[dict], clock: str | None = None) -> str:
+def flops_lines(rows: list[dict], clock: str, peak: float | None = None) -> list[str]:
+    """Model FLOP utilisation of the training step: counted FLOPs / step time / the GPU's peak
+    (``peak``, else :func:`peak_tflops` of the GPU's name); nothing when no FLOPs were counted."""
+    rows = [r for r in rows if r.get("step_flops")]
+    if not rows:
+        return []
+    lines = ["Model FLOP utilisation of the training step (FLOPs of forward + backward counted by "
+             "`torch.utils.flop_counter`: matrix products, convolutions, attention; the GPU's dense bf16 peak "
+             "from `PEAK_BF16_TFLOPS` in `bench/peft_cost.py`, NVIDIA data sheets):", "",
+             "| config | GFLOP / step | step time (s) | achieved TFLOP/s | peak TFLOP/s | MFU % |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        achieved = r["step_flops"] / r["step_s"][clock] / 1e12
+        top = peak or (peak_tflops(r["gpu"]) if r.get("gpu") else None)
+        lines.append(f"| `{r['config']}` | {r['step_flops'] / 1e9:.1f} | {r['step_s'][clock]:.3f} | {achieved:.2f} "
+                     f"| {_num(top, '.1f')} | {_num(top and 100 * achieved / top, '.1f')} |")
+    return lines + [""]
+
+
+def render(results: list[dict], clock: str | None = None, peak: float | None = None) -> str:
     """The whole Markdown section: settings, one table per upstream, machine."""
     device = results[0]["device"]
     clock = clock or ("wall" if device == "cuda" else "cpu")
@@ -573,6 +618,7 @@ def render(results: list[dict], clock: str | None = None) -> str:
     for upstream in dict.fromkeys(r["upstream"] for r in results):
         rows = [r for r in results if r["upstream"] == upstream]
         lines += [f"### `{upstream}`", "", upstream_table(rows, clock), ""] + check_lines(rows, clock)
+        lines += flops_lines(rows, clock, peak)
     lines += ["Machine:", ""] + machine_lines(device, results) + [""]
     if device == "cpu":
         lines += [f"No GPU was used for these numbers. On a machine with one, `bench/peft_cost.py --device cuda` "
@@ -626,6 +672,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--doc", default=str(DEFAULT_DOC), help="Markdown file to update ('' : print only)")
     parser.add_argument("--section", default=None,
                         help="section of --doc to write (default peft_cost_<device>; e.g. peft_cost_cm_cpu)")
+    parser.add_argument("--flops", action="store_true",
+                        help="also count the FLOPs of a training step: achieved TFLOP/s and model FLOP utilisation")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the GPU's dense bf16 peak for the utilisation (default: looked up by GPU name)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child mode: one config
     parser.add_argument("--upstream", default=DEFAULT_UPSTREAM, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -648,7 +698,7 @@ def main(argv: list[str] | None = None) -> None:
         results = collect(args)
     if not results:
         raise SystemExit("no results")
-    text = render(results, args.clock)
+    text = render(results, args.clock, args.peak_tflops)
     print(text)
     if args.doc:
         update_section(Path(args.doc), args.section or f"peft_cost_{results[0]['device']}", text)

@@ -28,7 +28,7 @@ from scipy.signal import resample_poly
 
 from spkpeft.errors import file_error
 from spkpeft.io.atomic import remove_stale_temps
-from spkpeft.io.audio import SAMPLE_RATE, audio_info, write_audio
+from spkpeft.io.audio import SAMPLE_RATE, AudioInfo, audio_info, write_audio
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray
     return resample_poly(np.asarray(x, dtype=np.float64), up, down)
 
 
-def _source_info(src: Path) -> sf._SoundFileInfo:
+def _source_info(src: Path) -> AudioInfo:
     info = audio_info(src)
     if info.channels != 1:
         raise file_error(src, f"expected mono audio, found {info.channels} channels")

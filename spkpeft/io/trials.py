@@ -15,7 +15,9 @@ pairs. A pair may appear only once per file. Every error raised here is a
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -141,7 +143,7 @@ def _format_scores(scores: np.ndarray) -> list[str]:
     ordered after reading back as float64, so ties and metrics are preserved.
     """
     if scores.dtype == np.float64:
-        return [repr(v) for v in scores.tolist()]
+        return list(map(repr, scores.tolist()))
     return [str(v) for v in scores]
 
 
@@ -162,16 +164,18 @@ def write_scores(path: str | Path, utt1: Sequence[str], utt2: Sequence[str],
                                f"{len(utt1)}, {len(utt2)} and {values.size}")
     if not np.isfinite(values).all():
         raise file_error(path, "refusing to write non-finite scores")
-    for utt in (*utt1, *utt2):
+    for utt in dict.fromkeys(itertools.chain(utt1, utt2)):  # each distinct id once, in order
         if utt.split() != [utt]:
             raise file_error(path, f"utterance id {utt!r} is empty or contains whitespace")
-    if len(set(zip(utt1, utt2))) != len(utt1):
+    pairs = list(zip(utt1, utt2))
+    order = sorted(range(len(pairs)), key=pairs.__getitem__)  # C-level key: no Python call per trial
+    ordered = [pairs[i] for i in order]
+    if any(map(operator.eq, ordered, ordered[1:])):  # sorted: a duplicate sits next to its twin
         raise file_error(path, "refusing to write duplicate (utt1, utt2) pairs")
     texts = _format_scores(values)
-    order = sorted(range(len(texts)), key=lambda i: (utt1[i], utt2[i]))
     try:
         with atomic_open(path, "w") as handle:
-            handle.writelines(f"{utt1[i]} {utt2[i]} {texts[i]}\n" for i in order)
+            handle.writelines(f"{a} {b} {texts[i]}\n" for (a, b), i in zip(ordered, order))
     except OSError as err:
         raise file_error(path, f"cannot write score file ({err})") from None
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -167,6 +168,19 @@ class UpstreamBase(nn.Module):
 
     def num_base_params(self) -> int:
         return sum(p.numel() for p in self.base_parameters())
+
+    def with_prompts(self, index: int, state: Tensor, carried: int) -> tuple[Tensor, int, Tensor | None]:
+        """Prepend block ``index``'s prompt tokens to time-first ``state`` (deep: every block,
+        replacing the ``carried`` previous ones; shallow: block 0 only, carried through);
+        returns ``(state, P, gate)``, ``gate`` None for a joint softmax."""
+        prompts = self.prompts
+        if prompts is None:
+            return state, 0, None
+        if prompts.deep or index == 0:
+            tokens = prompts.tokens(index, state.shape[1]).to(state.dtype)  # (P, B, C)
+            state = torch.cat([tokens, state[carried:]], dim=0)
+            carried = tokens.shape[0]
+        return state, carried, prompts.gate(index)
 
     def train(self, mode: bool = True) -> "UpstreamBase":
         """With ``dropout_while_training`` False (methods that train nothing inside the model,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from spkpeft.errors import SpkpeftError
 from spkpeft.peft import (
     AdapterConfig,
     BitFitConfig,
@@ -126,3 +127,12 @@ def test_lora_merged_equals_unmerged():
 def bare_like(up) -> torch.Tensor:
     with torch.no_grad():
         return load_ast("random:tiny_ast").eval()(*waves())[0][-1]
+
+
+def test_linear_probe_trains_the_final_layer_norm_only():
+    up = load_ast("random:tiny_ast")
+    handle = apply_peft(up, FrozenConfig(train_output_norm=True))
+    assert sorted(n for n, _ in handle.named_trainable_parameters()) == ["model.layernorm.bias", "model.layernorm.weight"]
+    cut = load_ast("random:tiny_ast", num_layers=1)
+    with pytest.raises(SpkpeftError, match="train_output_norm: this upstream has no final LayerNorm"):
+        apply_peft(cut, FrozenConfig(train_output_norm=True))

@@ -17,7 +17,8 @@ What a family provides:
   ``prefixes`` (extra keys/values per block, :class:`ExtraKV`), ``hidden_adapters`` (one
   module per hidden state);
 * the LayerNorm whose output block ``i`` reads (:meth:`block_input_norm`; None for pre-LN
-  blocks), for methods that initialise on the scale of the hidden states;
+  blocks), for methods that initialise on the scale of the hidden states, and the final
+  LayerNorm of the last hidden state (:meth:`output_norm`; None when there is none);
 * its parameters by part: every parameter of the bare model (:meth:`base_parameters`),
   the waveform frontend's (:meth:`frontend_parameters`, e.g. a CNN encoder), named
   (:meth:`named_base_parameters`);
@@ -138,6 +139,10 @@ class UpstreamBase(nn.Module):
     def block_input_norm(self, block: int) -> nn.LayerNorm | None:
         """The LayerNorm whose output is block ``block``'s input (post-LN), or None (pre-LN)."""
         raise NotImplementedError
+
+    def output_norm(self) -> nn.LayerNorm | None:
+        """The LayerNorm that produces the last hidden state (pre-LN models' final norm), or None."""
+        return None
 
     def bare_model(self) -> nn.Module:
         """The family's own model (the module whose parameters are the bare upstream's)."""

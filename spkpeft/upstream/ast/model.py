@@ -159,6 +159,10 @@ class AstUpstream(UpstreamBase):
         """Pre-LN blocks normalise their input themselves."""
         return None
 
+    def output_norm(self) -> nn.LayerNorm | None:
+        """``ASTModel.layernorm`` (None after truncation, which drops it)."""
+        return self.model.layernorm if self.final_layer_norm else None
+
     def bare_model(self) -> nn.Module:
         return self.model
 

@@ -76,6 +76,7 @@ def random_model_dir(name: str, seed: int = DEFAULT_SEED) -> Path:
             _randomise_zero_initialised(model)
         with quiet_progress():
             model.save_pretrained(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide a shared cache from other users
         with contextlib.suppress(OSError):  # a concurrent builder won: keep its directory
             os.replace(tmp, target)
     finally:

@@ -127,6 +127,10 @@ class S3prlUpstream(UpstreamBase):
             return None
         return self.model.encoder.layer_norm if block == 0 else self.layers[block - 1].final_layer_norm
 
+    def output_norm(self) -> nn.LayerNorm | None:
+        """Pre-LN models: the encoder's final LayerNorm (dropped by truncation); post-LN: None."""
+        return self.model.encoder.layer_norm if self.final_layer_norm else None
+
     def bare_model(self) -> nn.Module:
         return self.model
 

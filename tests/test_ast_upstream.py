@@ -176,3 +176,36 @@ def test_config_section_and_errors(tmp_path):
         check_upstream(AstConfig(name=str(tmp_path)))
     with pytest.raises(SpkpeftError, match=r"shorter than one patch"):
         load_ast("random:tiny_ast", max_length=10)
+
+
+def _legacy_name(name: str) -> str:
+    """transformers 4.x ``ASTForAudioClassification`` parameter names (the hub checkpoints')."""
+    for new, old in (("layers.", "encoder.layer."), ("attention.q_proj", "attention.attention.query"),
+                     ("attention.k_proj", "attention.attention.key"), ("attention.v_proj", "attention.attention.value"),
+                     ("attention.o_proj", "attention.output.dense"), ("mlp.fc1", "intermediate.dense"),
+                     ("mlp.fc2", "output.dense")):
+        name = name.replace(new, old)
+    return "audio_spectrogram_transformer." + name
+
+
+def test_hub_layout_checkpoint_loads_every_weight(tmp_path):
+    """A directory in the hub checkpoints' layout (ASTForAudioClassification, transformers 4.x
+    names, a classifier head) loads through the local-directory path with every weight."""
+    from safetensors.torch import save_file
+
+    source = random_model_dir("tiny_ast")
+    config = json.loads((source / "config.json").read_text())
+    config["architectures"] = ["ASTForAudioClassification"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    ref = load_ast(str(source)).eval()
+    state = {_legacy_name(k): v.contiguous() for k, v in ref.model.state_dict().items()}
+    state["classifier.layernorm.weight"] = torch.ones(64)
+    state["classifier.dense.weight"] = torch.zeros(3, 64)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    up = load_ast(str(tmp_path)).eval()
+    for name, value in ref.model.state_dict().items():
+        assert torch.equal(up.model.state_dict()[name], value), name
+    del state["audio_spectrogram_transformer.layers.0.attention.attention.query.weight".replace("layers.", "encoder.layer.")]
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(SpkpeftError, match=r"weights missing or of the wrong shape.*q_proj"):
+        load_ast(str(tmp_path))

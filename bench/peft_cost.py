@@ -510,9 +510,11 @@ def settings_lines(settings: dict, device: str, clock: str, task: str = "sv") ->
             "CPU seconds of the measuring process (`time.process_time`: on a shared machine the wall "
             "clock mostly measures the other jobs)")
     threads = settings.get("threads") or "torch default"
-    back_end = (f"ECAPA head (channels 512: the head is part of the cost), AAM softmax over "
-                f"{settings['num_classes']} speakers" if task == "sv" else
-                "head (the back-end is part of the cost), the 2-class layer and the config's loss")
+    back_end = {
+        "sv": f"ECAPA head (channels 512: the head is part of the cost), AAM softmax over "
+              f"{settings['num_classes']} speakers",
+        "cls": f"head, the {settings['num_classes']}-class layer and the config's loss",
+    }.get(task, "head (the back-end is part of the cost), the 2-class layer and the config's loss")
     return [
         f"- Each config runs in its own process on a random-weight upstream (same architecture, hence "
         f"same cost, as the published checkpoint), with the config's aggregation and {back_end} "
@@ -567,7 +569,7 @@ def render(results: list[dict], clock: str | None = None) -> str:
     device = results[0]["device"]
     clock = clock or ("wall" if device == "cuda" else "cpu")
     task = results[0].get("task", "sv")
-    title = "PEFT cost" + (" of the countermeasure configs" if task == "cm" else "")
+    title = "PEFT cost" + {"cm": " of the countermeasure configs", "cls": " of the classification configs"}.get(task, "")
     lines = [f"## {title} ({'GPU' if device == 'cuda' else 'CPU'})", "",
              f"`bench/peft_cost.py --device {device}` (see its docstring).", ""]
     lines += settings_lines(results[0]["settings"], device, clock, task) + [""]

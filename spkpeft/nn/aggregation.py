@@ -50,7 +50,7 @@ def _at_least(low: int):
 @tagged_section(AGGREGATIONS)
 @dataclass
 class AggregationConfig:
-    """``aggregation:`` section, ``type: weighted_sum`` (no other key)."""
+    """``aggregation:`` section, ``type: weighted_sum`` or ``last`` (no other key)."""
 
     type: str = "weighted_sum"
 
@@ -233,8 +233,8 @@ def build_aggregation(cfg, num_hidden: int, dim: int) -> nn.Module:
 
 AGGREGATIONS.register("weighted_sum", AggregationConfig, lambda cfg, num_hidden, dim: WeightedSum(num_hidden, dim),
                       description="softmax-weighted sum of all hidden states (SUPERB)")
-AGGREGATIONS.register("last", AggregationConfig, lambda cfg, num_hidden, dim: LastHidden(dim),
-                      description="the last hidden state (no parameter)")
 AGGREGATIONS.register("attentive_merge", AttentiveMergeConfig, build_attentive_merge,
                       description="attentive merging of hidden embeddings (Pan et al., 2024): sigmoid layer "
                                   "weights, concatenation, projection (merge: concat; channel_sum: per-channel sum)")
+AGGREGATIONS.register("last", AggregationConfig, lambda cfg, num_hidden, dim: LastHidden(dim),
+                      description="the last hidden state (no parameter)")

@@ -30,7 +30,7 @@ config's aggregation and ECAPA head, :func:`spkpeft.nn.losses.build_loss`,
   taken over the first two steps (the AdamW states appear in the first), timing afterwards
   with glibc's usual large thresholds (no page fault per tensor);
 * **inference time per second of audio** of ``upstream(wav)`` (every hidden state, batch 1,
-  ``torch.inference_mode``, eval mode): the bare upstream (``load_upstream`` alone), the
+  ``torch.inference_mode``, eval mode): the bare upstream (``build_upstream`` alone), the
   upstream with the method (unmerged) and, for LoRA / Spectral-LoRA, merged
   (:meth:`SpeakerEncoder.merge`); the three are timed in turn, round after round, and
   each reports its median.
@@ -254,14 +254,14 @@ def build_trainee(cfg, num_classes: int, device):
 
 
 def load_bare(cfg, device):
-    """The config's upstream without the method (``load_upstream`` alone), in eval mode.
+    """The config's upstream without the method (``build_upstream`` alone, any family), in eval mode.
 
     Loaded before the model, so that both get their memory from the allocator in the same
     state (loaded after the training steps, its weights land elsewhere and its forward ran
     a few percent slower than the same weights in the model)."""
-    from spkpeft.upstream import load_upstream
+    from spkpeft.upstream import build_upstream
 
-    return load_upstream(cfg.upstream.name, cfg.upstream.num_layers).to(device).eval()
+    return build_upstream(cfg.upstream).to(device).eval()
 
 
 def size_mb(module) -> float:
@@ -516,8 +516,9 @@ def header(ref: str) -> str:
 
 
 def reference_row(rows: list[dict]) -> dict:
-    """The row the ratios refer to: ``full_ft`` when measured, else the upstream's first row."""
-    return next((r for r in rows if r["config"] == "full_ft"), rows[0])
+    """The row the ratios refer to: full fine-tuning (``full_ft``, ``ast_full_ft``) when
+    measured, else the upstream's first row."""
+    return next((r for r in rows if r["config"] in ("full_ft", "ast_full_ft")), rows[0])
 
 
 def upstream_table(rows: list[dict], clock: str) -> str:
@@ -535,9 +536,11 @@ def settings_lines(settings: dict, device: str, clock: str, task: str = "sv") ->
             "CPU seconds of the measuring process (`time.process_time`: on a shared machine the wall "
             "clock mostly measures the other jobs)")
     threads = settings.get("threads") or "torch default"
-    back_end = (f"ECAPA head (channels 512: the head is part of the cost), AAM softmax over "
-                f"{settings['num_classes']} speakers" if task == "sv" else
-                "head (the back-end is part of the cost), the 2-class layer and the config's loss")
+    back_end = {
+        "sv": f"ECAPA head (channels 512: the head is part of the cost), AAM softmax over "
+              f"{settings['num_classes']} speakers",
+        "cls": f"head, the {settings['num_classes']}-class layer and the config's loss",
+    }.get(task, "head (the back-end is part of the cost), the 2-class layer and the config's loss")
     return [
         f"- Each config runs in its own process on a random-weight upstream (same architecture, hence "
         f"same cost, as the published checkpoint), with the config's aggregation and {back_end} "
@@ -552,7 +555,7 @@ def settings_lines(settings: dict, device: str, clock: str, task: str = "sv") ->
         f"timing).",
         f"- **infer**: seconds of compute per second of audio for the upstream forward (all hidden states, "
         f"batch 1, {settings['infer_seconds']:g} s of audio, `inference_mode`, eval mode), median of "
-        f"{settings['infer_runs']} runs after {settings['warmup']} warm-up; bare upstream (`load_upstream` "
+        f"{settings['infer_runs']} runs after {settings['warmup']} warm-up; bare upstream (`build_upstream` "
         f"alone), method unmerged, and merged (`model.merge()`, LoRA and Spectral-LoRA only; n/a for the "
         f"others) timed in turn, round after round. The bare upstream is the config's own "
         f"(a config with `upstream.num_layers` keeps its first blocks only: `attentive_merge` 8 for sv, 12 for cm).",
@@ -611,7 +614,7 @@ def render(results: list[dict], clock: str | None = None, peak: float | None = N
     device = results[0]["device"]
     clock = clock or ("wall" if device == "cuda" else "cpu")
     task = results[0].get("task", "sv")
-    title = "PEFT cost" + (" of the countermeasure configs" if task == "cm" else "")
+    title = "PEFT cost" + {"cm": " of the countermeasure configs", "cls": " of the classification configs"}.get(task, "")
     lines = [f"## {title} ({'GPU' if device == 'cuda' else 'CPU'})", "",
              f"`bench/peft_cost.py --device {device}` (see its docstring).", ""]
     lines += settings_lines(results[0]["settings"], device, clock, task) + [""]

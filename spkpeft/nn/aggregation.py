@@ -2,6 +2,9 @@
 
 * ``weighted_sum`` (SUPERB): ``y = sum_l softmax(w)_l h_l``, ``w`` learnable, initialised to
   0 (uniform weights).  ``(B, T, D)``.
+* ``last``: the last hidden state ``h_L`` alone (no parameter): the linear probe of the
+  PETL-AST study (Cappellazzo et al., arXiv 2312.03694), whose classifier reads the AST's
+  final (layer-normalised) output.  ``(B, T, D)``.
 * ``attentive_merge`` with ``merge: concat`` (default): attentive merging of hidden
   embeddings (AttM) of Pan et al., "Attentive Merging of Hidden Embeddings from
   Pre-trained Speech Model for Anti-spoofing Detection", Interspeech 2024
@@ -47,7 +50,7 @@ def _at_least(low: int):
 @tagged_section(AGGREGATIONS)
 @dataclass
 class AggregationConfig:
-    """``aggregation:`` section, ``type: weighted_sum`` (no other key)."""
+    """``aggregation:`` section, ``type: weighted_sum`` or ``last`` (no other key)."""
 
     type: str = "weighted_sum"
 
@@ -96,6 +99,17 @@ class WeightedSum(nn.Module):
         stacked = torch.stack(hidden, dim=0)  # (L, B, T, D)
         alpha = torch.softmax(self.weights, dim=0)
         return (alpha.view(-1, 1, 1, 1) * stacked).sum(0)
+
+
+class LastHidden(nn.Module):
+    """``y = h_L``: the last hidden state (``output_dim = dim``, no parameter)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.output_dim = dim
+
+    def forward(self, hidden: list[Tensor], lengths: Tensor) -> Tensor:
+        return hidden[-1]
 
 
 class AttentiveMerge(nn.Module):
@@ -222,3 +236,5 @@ AGGREGATIONS.register("weighted_sum", AggregationConfig, lambda cfg, num_hidden,
 AGGREGATIONS.register("attentive_merge", AttentiveMergeConfig, build_attentive_merge,
                       description="attentive merging of hidden embeddings (Pan et al., 2024): sigmoid layer "
                                   "weights, concatenation, projection (merge: concat; channel_sum: per-channel sum)")
+AGGREGATIONS.register("last", AggregationConfig, lambda cfg, num_hidden, dim: LastHidden(dim),
+                      description="the last hidden state (no parameter)")

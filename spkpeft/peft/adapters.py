@@ -4,9 +4,19 @@ Adapter function (``D`` model dim, ``b`` bottleneck, ``s`` scale)::
 
     bottleneck:  a(h) = s * W_up act(W_down h + c_down) + s * c_up
     conformer:   a(h) = s * W_up act(DWConv_k(W_down h + c_down)) + s * c_up   (depthwise conv over time)
+    conformer_module (the Conformer convolution module, Gulati et al., Interspeech 2020, as the
+    adapter of PETL-AST, Cappellazzo et al., arXiv 2312.03694):
+                 a(h) = s * PW_2 SiLU(BN(DWConv_k(GLU(PW_1 LN(h)))))     PW_1: D -> 2 b, PW_2: b -> D
 
-``W_up`` and ``c_up`` start at zero, so ``a(h) = 0`` and the model is unchanged at step 0.
-Padded frames are zeroed before the depthwise convolution so they cannot leak into real ones.
+``W_up``, ``c_up`` (``PW_2`` for the Conformer module) start at zero, so ``a(h) = 0`` and the
+model is unchanged at step 0.  Padded frames are zeroed before the depthwise convolution so
+they cannot leak into real ones.  The bottleneck is ``bottleneck``, or ``round(D / reduction_rate)``
+when ``reduction_rate`` is set (PETL-AST's parametrisation).  Departures of ``conformer_module``
+from PETL-AST's code: its LayerNorm is applied (the reference computes it and then convolves
+the un-normalised input), and ``PW_2`` starts at zero (the reference initialises it randomly,
+so its model differs from the pre-trained one at step 0).  Its BatchNorm normalises over
+all frames of the batch while training (padding included); in eval mode it uses the running
+statistics, so inference does not depend on the batch.
 
 Placement inside a block (see :mod:`spkpeft.upstream.s3prl.block`):
 
@@ -35,6 +45,7 @@ from spkpeft.peft.base import (
         PeftConfig,
     choices,
     layers_field,
+    positive,
     positive_field,
     register_method,
     select_layers,
@@ -50,8 +61,9 @@ class AdapterConfig(PeftConfig):
     method: str = "adapter"
     style: str = field(default="houlsby", metadata=choices("houlsby", "pfeiffer"))
     placement: str = field(default="sequential", metadata=choices("sequential", "parallel"))
-    adapter_type: str = field(default="bottleneck", metadata=choices("bottleneck", "conformer"))
+    adapter_type: str = field(default="bottleneck", metadata=choices("bottleneck", "conformer", "conformer_module"))
     bottleneck: int = positive_field(64)
+    reduction_rate: float | None = field(default=None, metadata={"check": positive})
     kernel_size: int = positive_field(3)
     activation: str = field(default="gelu", metadata=choices(*ACTIVATIONS))
     scale: float = 1.0
@@ -114,10 +126,42 @@ class ConvAdapter(BottleneckAdapter):
         return self.act(z)
 
 
+class ConformerModuleAdapter(nn.Module):
+    """The Conformer convolution module as an adapter (``conformer_module``, module docstring)."""
+
+    def __init__(self, dim: int, bottleneck: int, kernel_size: int = 31, scale: float = 1.0, time_first: bool = True) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.pointwise_in = nn.Linear(dim, 2 * bottleneck)
+        self.glu = nn.GLU(dim=-1)
+        self.depthwise = nn.Conv1d(bottleneck, bottleneck, kernel_size, padding=kernel_size // 2, groups=bottleneck)
+        self.batch_norm = nn.BatchNorm1d(bottleneck)
+        self.act = nn.SiLU()
+        self.pointwise_out = nn.Linear(bottleneck, dim)
+        nn.init.zeros_(self.pointwise_out.weight)
+        nn.init.zeros_(self.pointwise_out.bias)
+        self.scale = scale
+        self.time_first = time_first
+
+    def forward(self, h: Tensor, key_padding_mask: Tensor | None = None) -> Tensor:
+        z = self.glu(self.pointwise_in(self.norm(h)))
+        if self.time_first:
+            z = z.transpose(0, 1)  # (B, T, b)
+        if key_padding_mask is not None:
+            z = z.masked_fill(key_padding_mask[..., None], 0.0)
+        length = z.shape[1]
+        z = self.act(self.batch_norm(self.depthwise(z.transpose(1, 2))[..., :length])).transpose(1, 2)
+        if self.time_first:
+            z = z.transpose(0, 1)
+        return self.pointwise_out(z) * self.scale
+
+
 def make_adapter(
     dim: int, bottleneck: int, adapter_type: str, kernel_size: int, activation: str, scale: float, time_first: bool
 ) -> BottleneckAdapter:
-    """A bottleneck or conformer-style adapter."""
+    """A bottleneck, conformer-style or Conformer-module adapter."""
+    if adapter_type == "conformer_module":
+        return ConformerModuleAdapter(dim, bottleneck, kernel_size, scale, time_first)
     if adapter_type == "conformer":
         return ConvAdapter(dim, bottleneck, kernel_size, activation, scale, time_first)
     return BottleneckAdapter(dim, bottleneck, activation, scale, time_first)
@@ -133,10 +177,11 @@ def adapter_slots(style: str, placement: str) -> tuple[str, ...]:
 def apply_adapter(upstream: nn.Module, cfg: AdapterConfig) -> list[nn.Module]:
     """Insert Houlsby/Pfeiffer adapters into the selected blocks."""
     added = []
+    bottleneck = cfg.bottleneck if cfg.reduction_rate is None else max(1, round(upstream.hidden_dim / cfg.reduction_rate))
     for index in select_layers(cfg.layers, upstream.num_layers):
         for slot in adapter_slots(cfg.style, cfg.placement):
             adapter = make_adapter(
-                upstream.hidden_dim, cfg.bottleneck, cfg.adapter_type, cfg.kernel_size, cfg.activation, cfg.scale, True
+                upstream.hidden_dim, bottleneck, cfg.adapter_type, cfg.kernel_size, cfg.activation, cfg.scale, True
             )
             setattr(upstream.layer_ext[index], slot, adapter)
             added.append(adapter)

@@ -2,7 +2,8 @@
 
 * ``frozen``: no upstream parameter trains (SUPERB protocol; only the layer aggregation
   and the head learn); the upstream always runs in eval mode (no dropout), as in s3prl's
-  downstream runner;
+  downstream runner; ``train_output_norm`` also trains the final LayerNorm of the last
+  hidden state (the linear probe of the PETL-AST study, Cappellazzo et al., arXiv 2312.03694);
 * ``full_ft``: every upstream parameter trains, optionally keeping the CNN feature
   encoder frozen (``freeze_cnn``, the usual wav2vec 2.0 fine-tuning recipe);
 * ``bitfit`` (Ben Zaken et al., 2022): only the bias terms train (linear, convolution and
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
+from spkpeft.errors import SpkpeftError
 from spkpeft.peft.base import PeftConfig, register_method
 
 
@@ -23,6 +25,7 @@ class FrozenConfig(PeftConfig):
     """``peft.method: frozen``."""
 
     method: str = "frozen"
+    train_output_norm: bool = False
 
 
 @dataclass
@@ -42,7 +45,14 @@ class BitFitConfig(PeftConfig):
 
 
 def apply_frozen(upstream: nn.Module, cfg: FrozenConfig) -> list[nn.Module]:
-    """Nothing to do: :func:`spkpeft.peft.apply_peft` has frozen the upstream."""
+    """:func:`spkpeft.peft.apply_peft` has frozen the upstream; ``train_output_norm``
+    unfreezes its final LayerNorm."""
+    if cfg.train_output_norm:
+        norm = upstream.output_norm()
+        if norm is None:
+            raise SpkpeftError("peft.train_output_norm: this upstream has no final LayerNorm "
+                               "(post-LN, truncated, or without blocks)")
+        norm.requires_grad_(True)
     return []
 
 

@@ -3,11 +3,12 @@
 ``build_upstream(cfg)`` builds the family named by ``upstream.type`` (registered in
 :data:`~spkpeft.upstream.base.UPSTREAMS`); every upstream returns all hidden states
 ``[(B, T, D)] * (num_layers + 1)`` and the frame lengths ``(B,)``.  Families: ``s3prl``
-(:mod:`.s3prl`: WavLM, wav2vec 2.0 / XLS-R, HuBERT) and ``fbank``
-(:mod:`.fbank`: log mel / linear filterbanks, no blocks).
+(:mod:`.s3prl`: WavLM, wav2vec 2.0 / XLS-R, HuBERT), ``fbank``
+(:mod:`.fbank`: log mel / linear filterbanks, no blocks) and ``ast`` (:mod:`.ast`: the Audio
+Spectrogram Transformer through ``transformers``).
 """
 
-from spkpeft.upstream import fbank, s3prl  # noqa: F401  (register the families)
+from spkpeft.upstream import ast, fbank, s3prl  # noqa: F401  (register the families)
 from spkpeft.upstream.base import UPSTREAMS, UpstreamBase, UpstreamConfig, build_upstream, check_upstream
 from spkpeft.upstream.s3prl.random_arch import ARCHS as RANDOM_ARCHS
 from spkpeft.upstream.s3prl.wrapper import S3prlUpstream, load_upstream

@@ -17,7 +17,8 @@ What a family provides:
   ``prefixes`` (extra keys/values per block, :class:`ExtraKV`), ``hidden_adapters`` (one
   module per hidden state);
 * the LayerNorm whose output block ``i`` reads (:meth:`block_input_norm`; None for pre-LN
-  blocks), for methods that initialise on the scale of the hidden states;
+  blocks), for methods that initialise on the scale of the hidden states, and the final
+  LayerNorm of the last hidden state (:meth:`output_norm`; None when there is none);
 * its parameters by part: every parameter of the bare model (:meth:`base_parameters`),
   the waveform frontend's (:meth:`frontend_parameters`, e.g. a CNN encoder), named
   (:meth:`named_base_parameters`);
@@ -142,6 +143,10 @@ class UpstreamBase(nn.Module):
         """The LayerNorm whose output is block ``block``'s input (post-LN), or None (pre-LN)."""
         raise NotImplementedError
 
+    def output_norm(self) -> nn.LayerNorm | None:
+        """The LayerNorm that produces the last hidden state (pre-LN models' final norm), or None."""
+        return None
+
     def bare_model(self) -> nn.Module:
         """The family's own model (the module whose parameters are the bare upstream's)."""
         raise NotImplementedError
@@ -171,6 +176,19 @@ class UpstreamBase(nn.Module):
 
     def num_base_params(self) -> int:
         return sum(p.numel() for p in self.base_parameters())
+
+    def with_prompts(self, index: int, state: Tensor, carried: int) -> tuple[Tensor, int, Tensor | None]:
+        """Prepend block ``index``'s prompt tokens to time-first ``state`` (deep: every block,
+        replacing the ``carried`` previous ones; shallow: block 0 only, carried through);
+        returns ``(state, P, gate)``, ``gate`` None for a joint softmax."""
+        prompts = self.prompts
+        if prompts is None:
+            return state, 0, None
+        if prompts.deep or index == 0:
+            tokens = prompts.tokens(index, state.shape[1]).to(state.dtype)  # (P, B, C)
+            state = torch.cat([tokens, state[carried:]], dim=0)
+            carried = tokens.shape[0]
+        return state, carried, prompts.gate(index)
 
     def train(self, mode: bool = True) -> "UpstreamBase":
         """With ``dropout_while_training`` False (methods that train nothing inside the model,

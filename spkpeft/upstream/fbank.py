@@ -10,7 +10,7 @@ samples:
    ``S < N``: the waveform is zero-padded to one frame);
 2. per frame (Kaldi's order): the frame's mean removed, pre-emphasis
    ``y[n] = x[n] - 0.97 x[n - 1]`` (``y[0] = 0.03 x[0]``), the Povey window
-   ``(0.5 - 0.5 cos(2 pi n / (N - 1)))^0.85``, zero-padded to the next power of two;
+   ``(0.5 - 0.5 cos(2 pi n / (N - 1)))^0.85`` (the AST front end: the Hanning window, power 1), zero-padded to the next power of two;
 3. power spectrum ``|FFT|^2`` -> ``num_bins`` triangular filters: on the Kaldi mel scale
    ``1127 ln(1 + f / 700)`` from 20 Hz to Nyquist (``scale: mel``, WeSpeaker / Kaldi
    fbank), or equally spaced in linear frequency from 0 to Nyquist (``scale: linear``:
@@ -101,10 +101,26 @@ def filterbank(num_bins: int, n_fft: int, scale: str, sample_rate: int = SAMPLE_
     return banks.float()
 
 
-def povey_window(length: int) -> Tensor:
-    """``(0.5 - 0.5 cos(2 pi n / (N - 1)))^0.85``, ``n = 0 .. N - 1``."""
+def povey_window(length: int, power: float = 0.85) -> Tensor:
+    """``(0.5 - 0.5 cos(2 pi n / (N - 1)))^power``, ``n = 0 .. N - 1``: Kaldi's Povey window
+    (``power`` 0.85) or, with ``power`` 1, its (symmetric) Hanning window."""
     n = torch.arange(length, dtype=torch.float64)
-    return (0.5 - 0.5 * torch.cos(2 * math.pi * n / (length - 1))).pow(0.85).float()
+    return (0.5 - 0.5 * torch.cos(2 * math.pi * n / (length - 1))).pow(power).float()
+
+
+def kaldi_log_fbank(wavs: Tensor, frame: int, hop: int, window: Tensor, banks: Tensor) -> Tensor:
+    """``(B, T, K)`` log filterbank energies of every complete frame of ``wavs (B, S)``
+    (steps 1-4 of the module docstring; ``banks`` from :func:`filterbank`, FFT size
+    ``2 (banks.shape[1] - 1)``)."""
+    n_fft = 2 * (banks.shape[1] - 1)
+    if wavs.shape[1] < frame:
+        wavs = nn.functional.pad(wavs, (0, frame - wavs.shape[1]))
+    frames = wavs.float().unfold(1, frame, hop)  # (B, T, N)
+    frames = frames - frames.mean(-1, keepdim=True)
+    previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
+    frames = (frames - PREEMPHASIS * previous) * window
+    power = torch.fft.rfft(frames, n=n_fft).abs().pow(2)
+    return torch.log(torch.clamp(power @ banks.T, min=LOG_FLOOR))
 
 
 class FbankUpstream(UpstreamBase):
@@ -158,14 +174,7 @@ class FbankUpstream(UpstreamBase):
 
     def log_energies(self, wavs: Tensor) -> Tensor:
         """``(B, T, num_bins)`` log filterbank energies of every frame (steps 1-4)."""
-        if wavs.shape[1] < self.frame:
-            wavs = nn.functional.pad(wavs, (0, self.frame - wavs.shape[1]))
-        frames = wavs.float().unfold(1, self.frame, self.hop)  # (B, T, N)
-        frames = frames - frames.mean(-1, keepdim=True)
-        previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
-        frames = (frames - PREEMPHASIS * previous) * self.window
-        power = torch.fft.rfft(frames, n=self.n_fft).abs().pow(2)
-        return torch.log(torch.clamp(power @ self.banks.T, min=LOG_FLOOR))
+        return kaldi_log_fbank(wavs, self.frame, self.hop, self.window, self.banks)
 
     def forward(self, wavs: Tensor, wav_lens: Tensor) -> tuple[list[Tensor], Tensor]:
         feats = self.log_energies(wavs)

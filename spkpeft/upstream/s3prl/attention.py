@@ -25,7 +25,8 @@ the attention in one of two ways:
 
       A_h = softmax_j( q_hi k_hj^T / sqrt(d) + bias_hij + mask_j ) v_hj + g_h softmax_p( q_hi e_hp^T / sqrt(d) ) u_hp
 
-Prompt tokens are also queries (their rows are the first ``P`` rows of the input; they get
+The prompt / prefix mechanics are shared with the other families
+(:func:`spkpeft.upstream.attention.attend_with_extras`).  Prompt tokens are also queries (their rows are the first ``P`` rows of the input; they get
 no position bias).  WavLM's relative position bias ``bias_hij`` is computed from the number
 of *real* frames only (the first layer computes it, later layers reuse it, exactly as in
 s3prl), optionally rescaled per query by the gated relative-position unit (``gru_rel_pos``).
@@ -38,19 +39,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from spkpeft.upstream.attention import attend_with_extras, merge_heads, split_heads
 from spkpeft.upstream.base import ExtraKV
 
-
-def split_heads(x: Tensor, num_heads: int) -> Tensor:
-    """Time-first ``(S, B, C)`` -> ``(B, H, S, C / H)``."""
-    seq, batch, dim = x.shape
-    return x.reshape(seq, batch, num_heads, dim // num_heads).permute(1, 2, 0, 3)
-
-
-def merge_heads(x: Tensor) -> Tensor:
-    """``(B, H, S, d)`` -> time-first ``(S, B, H * d)``."""
-    batch, heads, seq, head_dim = x.shape
-    return x.permute(2, 0, 1, 3).reshape(seq, batch, heads * head_dim)
+__all__ = ["ExtraKV", "attention_bias", "gated_position_bias", "merge_heads", "self_attention", "split_heads"]
 
 
 def relative_position_bias(attn: nn.Module, length: int) -> Tensor:
@@ -76,17 +68,6 @@ def gated_position_bias(attn: nn.Module, query_input: Tensor, position_bias: Ten
     gate_a, gate_b = torch.sigmoid(gates).chunk(2, dim=-1)
     scale = gate_a * (gate_b * attn.grep_a - 1.0) + 2.0  # (B, H, T, 1)
     return scale * position_bias.unsqueeze(0)
-
-
-def _attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, dropout: float) -> Tensor:
-    """``softmax(q k^T + bias) v`` with attention dropout; ``q`` is already scaled."""
-    scores = torch.matmul(q, k.transpose(-1, -2))
-    if bias is not None:
-        scores = scores + bias
-    probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
-    if dropout > 0.0:
-        probs = F.dropout(probs, p=dropout, training=True)
-    return torch.matmul(probs, v)
 
 
 def attention_dropout(attn: nn.Module) -> float:
@@ -152,29 +133,12 @@ def self_attention(
         ``(out (P + T, B, C), position_bias)`` where the bias is passed on to the next layer.
     """
     num_heads = attn.num_heads
-    batch = x.shape[1]
     q = split_heads(attn.q_proj(x) * attn.scaling, num_heads)
     k = split_heads(attn.k_proj(x), num_heads)
     v = split_heads(attn.v_proj(x), num_heads)
-    groups = list(extra or [])
     joint_prompts = num_prompts > 0 and prompt_gate is None
     bias, position_bias = attention_bias(
         attn, x[num_prompts:], key_padding_mask, position_bias, num_prompts, joint_prompts, q.dtype
     )
-    if num_prompts > 0 and not joint_prompts:  # gated prompts: their keys leave the frames' softmax
-        groups.append(ExtraKV(k[:, :, :num_prompts], v[:, :, :num_prompts], prompt_gate))
-        k, v = k[:, :, num_prompts:], v[:, :, num_prompts:]
-    joint = [g for g in groups if g.gate is None]
-    if joint:  # prefixes: extra keys in front, never masked, no position bias
-        k = torch.cat([g.keys.expand(batch, -1, -1, -1) for g in joint] + [k], dim=2)
-        v = torch.cat([g.values.expand(batch, -1, -1, -1) for g in joint] + [v], dim=2)
-        if bias is not None:
-            bias = F.pad(bias, (sum(g.keys.shape[2] for g in joint), 0))
-
-    dropout = attention_dropout(attn)
-    out = _attend(q, k, v, bias, dropout)
-    for group in groups:
-        if group.gate is not None:
-            gated = _attend(q, group.keys, group.values, None, dropout)
-            out = out + group.gate.view(1, -1, 1, 1) * gated
+    out = attend_with_extras(q, k, v, bias, num_prompts, prompt_gate, extra, attention_dropout(attn))
     return attn.out_proj(merge_heads(out)), position_bias

@@ -127,6 +127,10 @@ class S3prlUpstream(UpstreamBase):
             return None
         return self.model.encoder.layer_norm if block == 0 else self.layers[block - 1].final_layer_norm
 
+    def output_norm(self) -> nn.LayerNorm | None:
+        """Pre-LN models: the encoder's final LayerNorm (dropped by truncation); post-LN: None."""
+        return self.model.encoder.layer_norm if self.final_layer_norm else None
+
     def bare_model(self) -> nn.Module:
         return self.model
 
@@ -151,10 +155,10 @@ class S3prlUpstream(UpstreamBase):
         position_bias = None
         prefixes = self.prefixes.key_values() if self.prefixes is not None else {}
         for index, layer in enumerate(self.layers):
-            state, carried, mask, gate = self._with_prompts(index, state, carried, padding_mask)
+            state, carried, gate = self.with_prompts(index, state, carried)
             extra = [prefixes[index]] if index in prefixes else []
             state, position_bias = block_forward(
-                layer, state, mask, position_bias, self.layer_ext[index], carried, gate, extra
+                layer, state, padding_mask, position_bias, self.layer_ext[index], carried, gate, extra
             )
             hidden.append(state[carried:].transpose(0, 1))
         if self.final_layer_norm:
@@ -162,21 +166,6 @@ class S3prlUpstream(UpstreamBase):
         if self.hidden_adapters is not None:
             hidden = [h + adapter(h, padding_mask) for h, adapter in zip(hidden, self.hidden_adapters)]
         return hidden, lengths
-
-    def _with_prompts(
-        self, index: int, state: Tensor, carried: int, padding_mask: Tensor
-    ) -> tuple[Tensor, int, Tensor, Tensor | None]:
-        """Prepend this block's prompt tokens (deep: every block, replacing the previous ones;
-        shallow: block 0 only, carried through); returns (state, P, frame padding mask, gate)."""
-        prompts = self.prompts
-        if prompts is None:
-            return state, 0, padding_mask, None
-        if prompts.deep or index == 0:
-            tokens = prompts.tokens(index, state.shape[1]).to(state.dtype)  # (P, B, C)
-            state = torch.cat([tokens, state[carried:]], dim=0)
-            carried = tokens.shape[0]
-        return state, carried, padding_mask, prompts.gate(index)
-
 
 def load_upstream(name: str, num_layers: int | None = None) -> S3prlUpstream:
     """Load an upstream by name.

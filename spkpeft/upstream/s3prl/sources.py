@@ -246,3 +246,47 @@ def load_s3prl(name: str) -> nn.Module:
     if _looks_like_path(name):
         return load_local(name)
     return load_hub(name)
+
+
+def weights_key(fmt: str) -> str:
+    """The entry of a ``fmt`` checkpoint that holds the model's state dict."""
+    return "model" if fmt == "wavlm_local" else "model_weight"
+
+
+def source_checkpoint(name: str) -> tuple[str, dict]:
+    """``(format, checkpoint dict)`` of a ``random:<arch>`` or local-checkpoint upstream name
+    (exactly the file :func:`load_s3prl` would load; hub names are not local and are refused)."""
+    if name.startswith(RANDOM_PREFIX):
+        arch = name[len(RANDOM_PREFIX):]
+        return random_arch.LOCAL_FORMAT[random_arch.get_arch(arch).family], random_arch.make_checkpoint(arch)
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in LOCAL_FORMATS:
+        path, fmt = Path(rest).expanduser(), prefix
+        ckpt = read_checkpoint(path)
+    elif _looks_like_path(name):
+        path = Path(name).expanduser()
+        ckpt = read_checkpoint(path)
+        fmt = detect_format(path, ckpt)
+    else:
+        raise SpkpeftError(f"upstream '{name}' is not a local checkpoint or random:<arch>")
+    check_format(path, ckpt, fmt)
+    return fmt, ckpt
+
+
+def with_weights(fmt: str, template: dict, state: dict) -> dict:
+    """``template`` (a ``fmt`` checkpoint) with its weights replaced by ``state``.
+
+    ``state`` must hold exactly the template's weight names (same shapes); the result keeps
+    the template's configs and other entries, so it loads through the same s3prl loader.
+    """
+    key = weights_key(fmt)
+    old = template[key]
+    if set(old) != set(state):
+        diff = sorted(set(old) ^ set(state))
+        raise SpkpeftError(f"weights do not match the {fmt} checkpoint: differing entries {', '.join(diff[:5])}")
+    for name, value in state.items():
+        if tuple(value.shape) != tuple(old[name].shape):
+            raise SpkpeftError(f"weight {name}: shape {tuple(value.shape)} != {tuple(old[name].shape)}")
+    out = {k: v for k, v in template.items() if k != key}
+    out[key] = {name: state[name].detach().cpu().contiguous() for name in old}
+    return out

@@ -74,6 +74,7 @@ def test_killed_while_saving_resumes_to_the_same_weights(finished, data_dir, tmp
     assert len((out / CURVE).read_text().splitlines()) == SAVE_EVERY + 1  # the first save only
     resumed = python_module("spkpeft.bin.pretrain", *args)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert resumed.stdout.strip() == str(out / RESULT) and (out / "loss.png").stat().st_size > 0
     assert f"resuming {out / STATE} at step {SAVE_EVERY}/{STEPS}" in resumed.stderr
     assert (out / CURVE).read_text() == (finished[0] / CURVE).read_text()
     a = torch.load(out / RESULT, weights_only=True)["model"]

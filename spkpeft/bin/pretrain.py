@@ -6,7 +6,7 @@ Usage::
         [--init random:tiny_wavlm] [--steps 1500] [--batch-size 16] [--crop-seconds 2] ...
 
 Writes ``OUT/last.pt`` (resumable: the same command continues an interrupted run),
-``OUT/loss.csv`` (the loss curve) and, at the end, ``OUT/upstream.pt`` in s3prl's local
+``OUT/loss.csv`` and ``OUT/loss.png`` (the loss curve) and, at the end, ``OUT/upstream.pt`` in s3prl's local
 format: use it as ``--upstream OUT/upstream.pt``.  Objective and files:
 :mod:`spkpeft.upstream.s3prl.bestrq`, :mod:`spkpeft.engine.pretrain`.
 """
@@ -21,6 +21,9 @@ from typing import Sequence
 
 from spkpeft.bin._cli import run_main
 from spkpeft.engine.pretrain import PretrainConfig, Pretrainer
+from spkpeft.eval.plots import plot_loss_curve
+
+PLOT = "loss.png"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})
     trainer = Pretrainer(cfg, args.data, args.out, args.device, args.save_every,
                          log=lambda line: print(line, file=sys.stderr, flush=True))
-    print(trainer.run())
+    result = trainer.run()
+    steps, losses = zip(*[(h[0], h[1]) for h in trainer.history])
+    plot_loss_curve(steps, losses, args.out / PLOT, title=f"BEST-RQ pre-training of {cfg.init}")
+    print(result)
     return 0
 
 

@@ -3,7 +3,7 @@
 Usage::
 
     python -m spkpeft.bin.pretrain --data data/mini/train --out exp/pretrain_tiny_wavlm \
-        [--init random:tiny_wavlm] [--steps 1500] [--batch-size 16] [--crop-seconds 2] ...
+        [--init random:tiny_wavlm] [--steps 600] [--batch-size 8] [--crop-seconds 2] ...
 
 Writes ``OUT/last.pt`` (resumable: the same command continues an interrupted run),
 ``OUT/loss.csv`` and ``OUT/loss.png`` (the loss curve) and, at the end, ``OUT/upstream.pt`` in s3prl's local

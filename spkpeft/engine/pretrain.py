@@ -54,11 +54,11 @@ class PretrainConfig:
     """What a run is; a resumed run must have the same values."""
 
     init: str = "random:tiny_wavlm"   # random:<arch> or an s3prl local checkpoint path
-    steps: int = 1500
-    batch_size: int = 16
+    steps: int = 600                   # defaults: the run of egs/mini/RESULTS.md (8 minutes on a shared CPU core)
+    batch_size: int = 8
     crop_seconds: float = 2.0
     lr: float = 1.0e-3
-    warmup_steps: int = 150
+    warmup_steps: int = 60
     weight_decay: float = 0.01
     grad_clip: float = 5.0
     mask_prob: float = 0.05            # probability that a frame starts a masked span

@@ -3,7 +3,7 @@
 The objective is :mod:`spkpeft.upstream.s3prl.bestrq`.  The run reads only ``wav.scp`` of a
 data directory and writes into ``out_dir``:
 
-* ``last.pt``     the resumable state (model, softmax layer, mask embedding, optimizer,
+* ``last.pt``     the resumable state (model, softmax layer, mask embedding, target statistics, optimizer,
                   RNG, per-step history, configuration), written every ``save_every`` steps
                   and at the end through the atomic writer;
 * ``loss.csv``    the loss curve: ``step,loss,accuracy,lr`` per optimizer step (rewritten
@@ -65,6 +65,8 @@ class PretrainConfig:
     mask_span: int = 10                # frames (200 ms at 50 Hz)
     codebook_size: int = 512
     codebook_dim: int = 16
+    normalization: str = "global"      # target features: global statistics | per utterance
+    stats_utts: int = 200              # utterances (a seeded sample) for the global statistics
     seed: int = 0
 
     def validate(self) -> None:
@@ -73,6 +75,9 @@ class PretrainConfig:
         for key in positive:
             if not getattr(self, key) > 0:
                 raise SpkpeftError(f"pretrain: {key} must be > 0, got {getattr(self, key)}")
+        if self.normalization not in ("global", "utterance") or self.stats_utts < 1:
+            raise SpkpeftError(f"pretrain: normalization must be global or utterance and stats_utts >= 1, "
+                               f"got {self.normalization!r}, {self.stats_utts}")
         if not 0 < self.mask_prob <= 1:
             raise SpkpeftError(f"pretrain: mask_prob must be in (0, 1], got {self.mask_prob}")
         if self.codebook_size < 2 or self.warmup_steps < 0 or self.weight_decay < 0 or self.grad_clip <= 0:
@@ -116,7 +121,7 @@ def build_model(cfg: PretrainConfig) -> tuple[BestRqModel, str, dict]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = BestRqModel(load_upstream(cfg.init), weights["mask_emb"], cfg.codebook_size,
-                            cfg.codebook_dim, cfg.seed)
+                            cfg.codebook_dim, cfg.seed, cfg.normalization)
     return model, fmt, template
 
 
@@ -174,6 +179,11 @@ class Pretrainer:
         self.step, self.history = int(state["step"]), [tuple(h) for h in state["history"]]
         self.log(f"pretrain: resuming {path} at step {self.step}/{self.cfg.steps}")
 
+    def _fit_statistics(self) -> None:
+        """Global target statistics over ``stats_utts`` utterances (``default_rng([seed, 4])``)."""
+        chosen = np.random.default_rng([self.cfg.seed, 4]).permutation(len(self.paths))[: self.cfg.stats_utts]
+        self.model.quantizer.fit_statistics([torch.from_numpy(load_utterance(self.paths[i])) for i in sorted(chosen)])
+
     def train_step(self) -> None:
         """One optimizer step on the batch of ``self.step``."""
         cfg = self.cfg
@@ -200,6 +210,8 @@ class Pretrainer:
         torch.manual_seed(self.cfg.seed)  # dropout; a resume restores the saved state instead
         if (self.out / STATE).is_file():
             self._resume()
+        elif self.cfg.normalization == "global":
+            self._fit_statistics()
         self.model.train()
         start, first = time.perf_counter(), self.step
         while self.step < self.cfg.steps:

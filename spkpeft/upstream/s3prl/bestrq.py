@@ -4,7 +4,10 @@ Chiu et al., "Self-supervised learning with random-projection quantizer for spee
 recognition", ICML 2022.  For an utterance with log-mel frames ``x_t`` (80 bins, 25/10 ms,
 :class:`spkpeft.upstream.fbank.FbankUpstream` without mean normalisation):
 
-1. **Targets.**  Each bin is standardised over the utterance's frames; the ``k`` frames
+1. **Targets.**  Each bin is standardised, ``(x - mu) / sigma``, with global statistics
+   (``normalization: global``, the paper's: :meth:`RandomProjectionQuantizer.fit_statistics`
+   over a sample of the training audio) or over the utterance's own frames
+   (``utterance``: removes the long-term spectrum, speaker and channel, from the targets); the ``k`` frames
    under one model frame are stacked, ``s_t = [x_{kt}; ...; x_{kt+k-1}]`` (``k`` = model
    hop / fbank hop: 2 for the 20 ms frames of the s3prl CNNs), projected by a frozen
    Xavier-uniform matrix ``A`` (``d x 80k``) and quantised against a frozen codebook
@@ -21,8 +24,7 @@ recognition", ICML 2022.  For an utterance with log-mel frames ``x_t`` (80 bins,
 
 Departures from the paper, for waveform models at small scale: the mask replaces CNN
 output frames by ``mask_emb`` (the paper adds noise to masked *input features*, which a
-waveform CNN does not read); the feature standardisation is per utterance (the paper uses
-global statistics); one codebook of ``K = 512`` entries of ``d = 16`` (the paper: 8192
+waveform CNN does not read); one codebook of ``K = 512`` entries of ``d = 16`` (the paper: 8192
 entries) suits a few hours of audio or less.
 """
 
@@ -65,8 +67,11 @@ class RandomProjectionQuantizer(nn.Module):
     """Frozen BEST-RQ target maker (step 1 of the module docstring); buffers only."""
 
     def __init__(self, model_hop: int, num_bins: int = 80, codebook_size: int = 512, codebook_dim: int = 16,
-                 seed: int = 0) -> None:
+                 seed: int = 0, normalization: str = "global") -> None:
         super().__init__()
+        if normalization not in ("global", "utterance"):
+            raise SpkpeftError(f"BEST-RQ: normalization must be 'global' or 'utterance', got {normalization!r}")
+        self.normalization = normalization
         self.fbank = FbankUpstream(FbankConfig(num_bins=num_bins, mean_norm=False))
         stack = model_hop // self.fbank.hop
         if stack < 1 or codebook_size < 2 or codebook_dim < 1:
@@ -79,6 +84,20 @@ class RandomProjectionQuantizer(nn.Module):
         codebook = F.normalize(torch.randn(codebook_size, codebook_dim, generator=generator), dim=-1)
         self.register_buffer("projection", projection)
         self.register_buffer("codebook", codebook)
+        self.register_buffer("mean", torch.zeros(num_bins))
+        self.register_buffer("std", torch.ones(num_bins))
+
+    def features(self, wavs: Tensor, wav_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """Log-mel frames ``(B, T, F)`` and valid frame counts."""
+        feats = self.fbank.log_energies(wavs)
+        return feats, torch.clamp(self.fbank.frame_lengths(wav_lens), max=feats.shape[1])
+
+    @torch.no_grad()
+    def fit_statistics(self, wavs: list[Tensor]) -> None:
+        """Global per-bin mean and standard deviation over every frame of ``wavs`` (1-D tensors)."""
+        frames = torch.cat([self.features(w[None], torch.tensor([w.numel()]))[0][0] for w in wavs])
+        self.mean.copy_(frames.mean(0))
+        self.std.copy_(frames.std(0).clamp(min=1e-3))
 
     @property
     def codebook_size(self) -> int:
@@ -87,9 +106,11 @@ class RandomProjectionQuantizer(nn.Module):
     @torch.no_grad()
     def forward(self, wavs: Tensor, wav_lens: Tensor) -> tuple[Tensor, Tensor]:
         """Waveforms ``(B, S)`` -> code indices ``(B, T')`` and valid target counts ``(B,)``."""
-        feats = self.fbank.log_energies(wavs)
-        lengths = torch.clamp(self.fbank.frame_lengths(wav_lens), max=feats.shape[1])
-        feats = standardise(feats, lengths)
+        feats, lengths = self.features(wavs, wav_lens)
+        if self.normalization == "utterance":
+            feats = standardise(feats, lengths)
+        else:
+            feats = (feats - self.mean) / self.std
         frames = feats.shape[1] // self.stack
         stacked = feats[:, : frames * self.stack].reshape(feats.shape[0], frames, -1)
         projected = F.normalize(stacked @ self.projection.T, dim=-1)
@@ -119,12 +140,12 @@ class BestRqModel(nn.Module):
     """
 
     def __init__(self, upstream: S3prlUpstream, mask_emb: Tensor, codebook_size: int = 512,
-                 codebook_dim: int = 16, seed: int = 0) -> None:
+                 codebook_dim: int = 16, seed: int = 0, normalization: str = "global") -> None:
         super().__init__()
         self.upstream = upstream
         self.mask_emb = nn.Parameter(mask_emb.detach().clone().float())
         self.quantizer = RandomProjectionQuantizer(cnn_hop(upstream.model.feature_extractor), codebook_size=codebook_size, codebook_dim=codebook_dim,
-                                                   seed=seed)
+                                                   seed=seed, normalization=normalization)
         self.classifier = nn.Linear(upstream.hidden_dim, codebook_size)
         self._mask: Tensor | None = None
         upstream.model.dropout_input.register_forward_hook(self._apply_mask)

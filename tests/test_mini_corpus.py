@@ -132,7 +132,7 @@ def test_n_trials_option(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [
     ["--n-test-spk", "1"], ["--min-dur", "3", "--max-dur", "2"], ["--n-trials", "100000"],
-    ["--n-sessions", "0"], ["--n-utts", "x"],
+    ["--n-sessions", "0"], ["--n-utts", "x"], ["--voice-spread", "0"], ["--channel-severity", "5"],
 ])
 def test_bad_options_are_usage_errors(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:

@@ -49,6 +49,8 @@ def test_loss_falls_and_the_result_loads_as_an_upstream(finished):
     first, last = curve_summary(trainer.history, 4)
     assert first > np.log(512) - 0.5  # starts near chance over 512 codes
     assert last < first - 0.5, (first, last)
+    quantizer = trainer.model.quantizer  # global target statistics were fitted (log-mel means are far from 0)
+    assert quantizer.mean.abs().min() > 1.0 and bool((quantizer.std > 0.1).all())
     lines = (out / CURVE).read_text().splitlines()
     assert lines[0] == "step,loss,accuracy,lr" and len(lines) == STEPS + 1
 

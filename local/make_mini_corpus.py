@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--n-trials", type=int, default=None,
                    help="trials in veri_test.txt, half target (default: twice the cross-session target pairs)")
+    p.add_argument("--voice-spread", type=float, default=1.0,
+                   help="between-speaker spread of the voice parameters (default 1; < 1: more similar voices)")
+    p.add_argument("--channel-severity", type=float, default=1.0,
+                   help="widens the channel ranges: EQ gain, low SNR, reverberation (default 1)")
     return p
 
 
@@ -59,8 +63,10 @@ def parse_spec(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> t
         parser.error("need 0.1 <= --min-dur <= --max-dur <= 600")
     if args.seed < 0:
         parser.error("--seed must be >= 0")
+    if not (0 < args.voice_spread <= 10 and 0.25 <= args.channel_severity <= 4):
+        parser.error("need 0 < --voice-spread <= 10 and 0.25 <= --channel-severity <= 4")
     spec = CorpusSpec(args.n_train_spk, args.n_test_spk, args.n_sessions, args.n_utts, args.min_dur,
-                      args.max_dur, args.seed, args.n_trials)
+                      args.max_dur, args.seed, args.n_trials, args.voice_spread, args.channel_severity)
     _, max_tgt, max_non = count_trials(spec)
     if args.n_trials is not None and not (2 <= args.n_trials and args.n_trials // 2 <= max_tgt
                                           and args.n_trials - args.n_trials // 2 <= max_non):

@@ -210,3 +210,15 @@ def test_checkpoint_averaging_is_refused_for_factorised_methods(variant, tmp_pat
     with pytest.raises(SpkpeftError, match=rf"{top}: train.average_last must be 0 for peft.method '{variant}'"):
         load_config(top)
     assert load_config(CONF / "adapter_houlsby.yaml", {"train.average_last": 3}).train.average_last == 3
+
+
+def test_mini_comparison_configs():
+    """conf/sv/mini_<row>.yaml: the mini settings with another method, or the fbank front end."""
+    mini = load_config(CONF / "sv" / "mini.yaml")
+    fbank = load_config(CONF / "sv" / "mini_fbank.yaml")
+    assert (fbank.task.type, fbank.upstream.type, fbank.upstream.num_bins, fbank.upstream.scale) == ("sv", "fbank", 80, "mel")
+    assert fbank.peft.method == "frozen" and fbank.head == mini.head and fbank.train == mini.train
+    for method in ("frozen", "lora", "full_ft"):
+        cfg = load_config(CONF / "sv" / f"mini_{method}.yaml")
+        assert cfg.peft == load_config(CONF / "sv" / f"{method}.yaml").peft
+        assert (cfg.upstream, cfg.head, cfg.train, cfg.data) == (mini.upstream, mini.head, mini.train, mini.data)

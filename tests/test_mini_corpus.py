@@ -132,7 +132,7 @@ def test_n_trials_option(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [
     ["--n-test-spk", "1"], ["--min-dur", "3", "--max-dur", "2"], ["--n-trials", "100000"],
-    ["--n-sessions", "0"], ["--n-utts", "x"],
+    ["--n-sessions", "0"], ["--n-utts", "x"], ["--voice-spread", "0"], ["--channel-severity", "5"],
 ])
 def test_bad_options_are_usage_errors(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
@@ -279,3 +279,19 @@ def test_utterance_properties_and_speaker_determinism() -> None:
     spec = np.abs(np.fft.rfft(noise)) ** 2
     assert np.sqrt(np.mean(noise ** 2)) == pytest.approx(1.0)
     assert spec[100:1000].mean() > 30 * spec[10000:16000].mean()  # ~1/f^2
+
+
+def test_voice_spread_and_channel_severity_widen_or_narrow_the_ranges() -> None:
+    """The options of a differently generated corpus: spread scales the voices' between-speaker
+    deviations, severity widens the channel ranges; the defaults draw the same values as before."""
+    rng = np.random.default_rng
+
+    def deviations(spread: float) -> np.ndarray:
+        voices = [synth.sample_speaker(rng([5, s]), spread) for s in range(200)]
+        return np.array([v.vtl_factor - (1.16 if v.female else 1.0) for v in voices])
+
+    assert [synth.sample_speaker(rng([5, s])) for s in range(3)] == [synth.sample_speaker(rng([5, s]), 1.0) for s in range(3)]
+    assert np.allclose(deviations(0.5), 0.5 * deviations(1.0)) and deviations(1.0).std() > 0.05
+    snr = [synth.sample_channel(rng([6, s]), severity=2.0).snr_db for s in range(200)]
+    assert min(snr) < 15.0 and min(snr) >= 10.0 and max(snr) <= 40.0
+    assert synth.sample_channel(rng([6, 0])).snr_db == synth.sample_channel(rng([6, 0]), severity=1.0).snr_db

@@ -172,18 +172,21 @@ class SessionProfile:
     rate_factor: float
 
 
-def sample_speaker(rng: np.random.Generator) -> SpeakerProfile:
-    """Draw a random voice (half female: higher F0, shorter vocal tract)."""
+def sample_speaker(rng: np.random.Generator, spread: float = 1.0) -> SpeakerProfile:
+    """Draw a random voice (half female: higher F0, shorter vocal tract).
+
+    ``spread`` multiplies the between-speaker standard deviations of log F0, vocal-tract
+    factor, formant offsets, log bandwidth and tilt (< 1: more similar voices, harder)."""
     female = bool(rng.random() < 0.5)
-    f0 = math.exp(rng.normal(math.log(210.0 if female else 118.0), 0.13))
+    f0 = math.exp(rng.normal(math.log(210.0 if female else 118.0), 0.13 * spread))
     return SpeakerProfile(
         female=female,
         f0_mean=f0,
         f0_range=float(rng.uniform(1.0, 4.0)),
-        vtl_factor=float(rng.normal(1.16 if female else 1.0, 0.08)),
-        formant_offsets=tuple(float(v) for v in rng.normal(0.0, 0.06, 5)),
-        bw_scale=float(math.exp(rng.normal(0.0, 0.3))),
-        tilt=float(rng.normal(0.0, 3.0)),
+        vtl_factor=float(rng.normal(1.16 if female else 1.0, 0.08 * spread)),
+        formant_offsets=tuple(float(v) for v in rng.normal(0.0, 0.06 * spread, 5)),
+        bw_scale=float(math.exp(rng.normal(0.0, 0.3 * spread))),
+        tilt=float(rng.normal(0.0, 3.0 * spread)),
         open_quotient=float(rng.uniform(0.4, 0.8)),
         jitter=float(rng.uniform(0.003, 0.02)),
         shimmer=float(rng.uniform(0.02, 0.12)),
@@ -230,7 +233,7 @@ def make_rir(rng: np.random.Generator, rt60: float, drr_db: float, sr: int = SR)
     return tail
 
 
-def sample_channel(rng: np.random.Generator, sr: int = SR) -> Channel:
+def sample_channel(rng: np.random.Generator, sr: int = SR, severity: float = 1.0) -> Channel:
     """Random EQ, room, noise colour/SNR and level for one session.
 
     EQ: 0-2 peaking filters (150 Hz-6 kHz, +-1..3 dB, Q 0.7-2), a high shelf
@@ -238,26 +241,28 @@ def sample_channel(rng: np.random.Generator, sr: int = SR) -> Channel:
     the time, a 4th-order low-pass at 6-7.5 kHz.  Room: 50 % dry, else RT60
     0.1-0.4 s, DRR 6-15 dB.
     Noise: SNR 20-40 dB, ``alpha`` 1-2.  Level: -32..-20 dBFS.
+    ``severity = c`` widens the ranges: EQ gains times ``c``, SNR ``20/c``-40 dB, RT60
+    0.1-``0.4c`` s, DRR ``6/c``-15 dB (``c = 1``: the ranges above).
     """
     sections = [peaking_biquad(float(math.exp(rng.uniform(math.log(150.0), math.log(6000.0)))),
-                               float(rng.choice([-1.0, 1.0]) * rng.uniform(1.0, 3.0)),
+                               float(rng.choice([-1.0, 1.0]) * rng.uniform(1.0, 3.0) * severity),
                                float(rng.uniform(0.7, 2.0)), sr)
                 for _ in range(int(rng.integers(0, 3)))]
-    sections.append(shelf_biquad(float(rng.uniform(1000.0, 3000.0)), float(rng.normal(0.0, 1.2)), True, sr))
+    sections.append(shelf_biquad(float(rng.uniform(1000.0, 3000.0)), float(rng.normal(0.0, 1.2 * severity)), True, sr))
     sections.append(butter(2, float(rng.uniform(40.0, 100.0)), "highpass", fs=sr, output="sos")[0])
     if rng.random() < 0.2:
         sections.extend(butter(4, float(rng.uniform(6000.0, 7500.0)), "lowpass", fs=sr, output="sos"))
     if rng.random() < 0.5:
         rir = np.ones(1)
     else:
-        rir = make_rir(rng, float(rng.uniform(0.1, 0.4)), float(rng.uniform(6.0, 15.0)), sr)
-    return Channel(sos=np.vstack(sections), rir=rir, snr_db=float(rng.uniform(20.0, 40.0)),
+        rir = make_rir(rng, float(rng.uniform(0.1, 0.4 * severity)), float(rng.uniform(6.0 / severity, 15.0)), sr)
+    return Channel(sos=np.vstack(sections), rir=rir, snr_db=float(rng.uniform(20.0 / severity, 40.0)),
                    noise_alpha=float(rng.uniform(1.0, 2.0)), level_db=float(rng.uniform(-32.0, -20.0)))
 
 
-def sample_session(rng: np.random.Generator) -> SessionProfile:
-    """Draw a session: a channel plus small day-to-day drifts of the voice."""
-    return SessionProfile(channel=sample_channel(rng), f0_shift=float(rng.normal(0.0, 0.7)),
+def sample_session(rng: np.random.Generator, severity: float = 1.0) -> SessionProfile:
+    """Draw a session: a channel (``severity``: see :func:`sample_channel`) plus small day-to-day drifts of the voice."""
+    return SessionProfile(channel=sample_channel(rng, severity=severity), f0_shift=float(rng.normal(0.0, 0.7)),
                           tilt_shift=float(rng.normal(0.0, 0.7)), rate_factor=float(math.exp(rng.normal(0.0, 0.05))))
 
 # --------------------------------------------------------------------------- content
@@ -474,6 +479,8 @@ class CorpusSpec:
     max_dur: float = 5.0
     seed: int = 0
     n_trials: int | None = None
+    voice_spread: float = 1.0       # see sample_speaker
+    channel_severity: float = 1.0   # see sample_channel
 
 
 @dataclass(frozen=True)
@@ -612,11 +619,11 @@ def write_corpus(root: str | Path, spec: CorpusSpec,
     trials = make_trials(spec, plan)  # validates n_trials before any audio is made
     _check_out_dir(root, plan)
     (root / "veri_test.txt").unlink(missing_ok=True)
-    speakers = [sample_speaker(_rng(spec, 1, s)) for s in range(spec.n_train_spk + spec.n_test_spk)]
+    speakers = [sample_speaker(_rng(spec, 1, s), spec.voice_spread) for s in range(spec.n_train_spk + spec.n_test_spk)]
     sessions: dict[tuple[int, int], SessionProfile] = {}
     for k, u in enumerate(plan):
         if (u.spk, u.sess) not in sessions:
-            sessions[u.spk, u.sess] = sample_session(_rng(spec, 2, u.spk, u.sess))
+            sessions[u.spk, u.sess] = sample_session(_rng(spec, 2, u.spk, u.sess), spec.channel_severity)
         x = synthesize_utterance(_rng(spec, 3, u.spk, u.sess, u.utt), speakers[u.spk], sessions[u.spk, u.sess],
                                  u.n_samples)
         write_audio(root / "wav" / u.relpath, x, SR)

@@ -263,3 +263,22 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], out_png: s
     ax.set_ylabel("true class")
     ax.set_title(title)
     return _save(fig, out_png)
+
+
+def plot_loss_curve(steps: Sequence[int], losses: Sequence[float], out_png: str | Path, title: str = "",
+                    window: int = 20) -> Path:
+    """Training loss per step (thin) and its running mean over ``window`` steps (thick) to ``out_png``."""
+    steps, losses = np.asarray(steps), np.asarray(losses, dtype=np.float64)
+    if steps.size == 0:
+        raise SpkpeftError("no loss values to plot")
+    window = max(1, min(window, losses.size))
+    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, losses, lw=0.6, alpha=0.4, label="per step")
+    ax.plot(steps[window - 1:], smooth, lw=2.0, label=f"mean of {window} steps")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, out_png)

@@ -291,6 +291,37 @@ def checkpoint_file(name: str) -> Iterator[tuple[str, Path]]:
         check_format(path, ckpt, fmt)
         yield fmt, path
     else:
-        raise SpkpeftError(f"upstream '{name}' is an s3prl hub name, not a checkpoint file: a full package "
-                           f"copies the upstream's file (use --adapter-only, or train with upstream.name "
-                           f"set to the downloaded checkpoint's path)")
+        raise SpkpeftError(f"upstream '{name}' is an s3prl hub name, not a checkpoint file (s3prl keeps its "
+                           f"downloads in its own cache: set upstream.name to the downloaded checkpoint's path; "
+                           f"an export can use --adapter-only)")
+
+
+def weights_key(fmt: str) -> str:
+    """The entry of a ``fmt`` checkpoint that holds the model's state dict."""
+    return "model" if fmt == "wavlm_local" else "model_weight"
+
+
+def source_checkpoint(name: str) -> tuple[str, dict]:
+    """``(format, checkpoint dict)`` of a ``random:<arch>`` or local-checkpoint upstream name:
+    the file :func:`checkpoint_file` names, read (hub names are refused there)."""
+    with checkpoint_file(name) as (fmt, path):
+        return fmt, read_checkpoint(path)
+
+
+def with_weights(fmt: str, template: dict, state: dict) -> dict:
+    """``template`` (a ``fmt`` checkpoint) with its weights replaced by ``state``.
+
+    ``state`` must hold exactly the template's weight names (same shapes); the result keeps
+    the template's configs and other entries, so it loads through the same s3prl loader.
+    """
+    key = weights_key(fmt)
+    old = template[key]
+    if set(old) != set(state):
+        diff = sorted(set(old) ^ set(state))
+        raise SpkpeftError(f"weights do not match the {fmt} checkpoint: differing entries {', '.join(diff[:5])}")
+    for name, value in state.items():
+        if tuple(value.shape) != tuple(old[name].shape):
+            raise SpkpeftError(f"weight {name}: shape {tuple(value.shape)} != {tuple(old[name].shape)}")
+    out = {k: v for k, v in template.items() if k != key}
+    out[key] = {name: state[name].detach().cpu().contiguous() for name in old}
+    return out

@@ -9,9 +9,10 @@ SPKPEFT_EXTRA_REQS="requirements-test.txt" . ./path.sh
 # processes at once (DDP, recipe runs), and 2 cores oversubscribe easily.
 export OMP_NUM_THREADS=1
 # Two worker processes (pytest-xdist), one per core; SPKPEFT_TEST_WORKERS=0 runs in-process
-# (e.g. for pdb).  The slow recipe tests are collected first (tests/conftest.py).
+# (e.g. for pdb).  The slow recipe tests are collected first (tests/conftest.py) and an idle
+# worker steals queued tests from a busy one (--dist worksteal), so neither waits on the other.
 workers="${SPKPEFT_TEST_WORKERS:-2}"
 if [ "$workers" = 0 ]; then
   exec python -m pytest -q -p no:xdist tests "$@"
 fi
-exec python -m pytest -q -n "$workers" --dist load tests "$@"
+exec python -m pytest -q -n "$workers" --dist worksteal tests "$@"

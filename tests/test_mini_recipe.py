@@ -54,3 +54,22 @@ def test_shortened_mini_recipe_beats_the_mfcc_baseline(recipe, default_mini_corp
         assert row["actdcf_p0.01"] >= row["mindcf_p0.01"] - 1e-12
     assert none["cllr"] < raw_cllr
     assert none["threshold_raw"] == stored["threshold_raw"]
+
+
+AST_SMALL_CORPUS = "--n-train-spk 6 --n-test-spk 3 --n-sessions 2 --n-utts 2 --min-dur 2 --max-dur 3"
+
+
+def test_sv_mini_recipe_on_random_tiny_ast_completes(recipe, tmp_path):
+    """conf/sv/ast_mini.yaml (the AST frame sequence into the ECAPA head) runs stages 1-6 on a
+    small corpus: one epoch, then extraction in 2 s chunks, scoring and the report."""
+    config = tmp_path / "ast_short.yaml"
+    config.write_text(yaml.safe_dump({"base": str(REPO / "conf" / "sv" / "ast_mini.yaml"),
+                                      "task": {"val_speakers": 2}, "data": {"batch_size": 4},
+                                      "train": {"epochs": 1}}))
+    exp = tmp_path / "exp"
+    res = run_sh(recipe, "--data-root", str(tmp_path / "corpus"), "--mini-opts", AST_SMALL_CORPUS,
+                 "--config", str(config), "--exp", str(exp), "--bootstrap", "0", "--nj", "1", timeout=1200)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = json.loads((exp / "results.json").read_text())
+    assert rows and {r["upstream"] for r in rows} == {"random:tiny_ast"}
+    assert all(0.0 <= r["eer_pct"] <= 100.0 and r["n_trials"] > 0 for r in rows)

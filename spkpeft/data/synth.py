@@ -596,14 +596,15 @@ def make_trials(spec: CorpusSpec, plan: Sequence[PlannedUtt]) -> list[tuple[int,
     return trials
 
 
-def _check_out_dir(root: Path, plan: Sequence[PlannedUtt]) -> None:
-    wav_dir = root / "wav"
-    if not wav_dir.is_dir():
-        return
-    wanted = {u.relpath for u in plan}
-    for path in sorted(wav_dir.rglob("*")):
-        if path.is_file() and path.relative_to(wav_dir).as_posix() not in wanted:
-            raise SpkpeftError(f"{wav_dir} already holds files of another corpus (e.g. {path}); "
+def refuse_foreign_files(base: Path, wanted: set[str], pattern: str = "**/*") -> None:
+    """Raise if ``base`` holds a file matching ``pattern`` whose path relative to ``base`` is not in ``wanted``.
+
+    The corpus writers call it before writing, so that a directory holding
+    another corpus is never overwritten or mixed with this one.
+    """
+    for path in sorted(base.glob(pattern)):
+        if path.is_file() and path.relative_to(base).as_posix() not in wanted:
+            raise SpkpeftError(f"{base} already holds files of another corpus (e.g. {path}); "
                                f"use an empty output directory")
 
 
@@ -617,7 +618,7 @@ def write_corpus(root: str | Path, spec: CorpusSpec,
     root = Path(root)
     plan = plan_corpus(spec)
     trials = make_trials(spec, plan)  # validates n_trials before any audio is made
-    _check_out_dir(root, plan)
+    refuse_foreign_files(root / "wav", {u.relpath for u in plan})
     (root / "veri_test.txt").unlink(missing_ok=True)
     speakers = [sample_speaker(_rng(spec, 1, s), spec.voice_spread) for s in range(spec.n_train_spk + spec.n_test_spk)]
     sessions: dict[tuple[int, int], SessionProfile] = {}

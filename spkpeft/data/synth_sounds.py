@@ -99,8 +99,8 @@ from spkpeft.io.audio import write_audio
 from spkpeft.io.atomic import write_text_atomic
 from spkpeft.io.datadir import c_sort_key
 from spkpeft.errors import SpkpeftError
-from spkpeft.data.synth import (SR, apply_channel, coloured_noise, sample_channel, sample_phones, sample_session,
-                           sample_speaker, synthesize_voice)
+from spkpeft.data.synth import (SR, apply_channel, coloured_noise, refuse_foreign_files, sample_channel,
+                                sample_phones, sample_session, sample_speaker, synthesize_voice)
 
 CLASSES = ("flute", "brass", "engine", "wind", "rain", "knock", "clock", "siren", "bird", "speech")
 SETS = ("train", "dev", "test")
@@ -458,17 +458,6 @@ def plan_cls_corpus(spec: ClsCorpusSpec) -> list[PlannedClip]:
 LIST_FILES = ("wav.scp", "utt2label")
 
 
-def _check_out_dir(root: Path, plan: Sequence[PlannedClip]) -> None:
-    wav_dir = root / "wav"
-    if not wav_dir.is_dir():
-        return
-    wanted = {u.relpath for u in plan}
-    for path in sorted(wav_dir.rglob("*")):
-        if path.is_file() and path.relative_to(wav_dir).as_posix() not in wanted:
-            raise SpkpeftError(f"{wav_dir} already holds files of another corpus (e.g. {path}); "
-                               f"use an empty output directory")
-
-
 def write_cls_corpus(root: str | Path, spec: ClsCorpusSpec,
                      progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Write ``root/wav/<set>/<utt>.wav`` and, last, ``root/<set>/{wav.scp,utt2label}`` for train, dev, test.
@@ -479,7 +468,7 @@ def write_cls_corpus(root: str | Path, spec: ClsCorpusSpec,
     """
     root = Path(root).resolve()
     plan = plan_cls_corpus(spec)
-    _check_out_dir(root, plan)
+    refuse_foreign_files(root / "wav", {u.relpath for u in plan})
     for set_name in SETS:
         for name in LIST_FILES:
             (root / set_name / name).unlink(missing_ok=True)

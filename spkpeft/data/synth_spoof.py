@@ -65,7 +65,8 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from spkpeft.data.synth import (HOP, N_FFT, SR, SessionProfile, SpeakerProfile, _FREQS, _istft, _stft,
-                                apply_channel, sample_phones, sample_session, sample_speaker, synthesize_voice)
+                                apply_channel, refuse_foreign_files, sample_phones, sample_session, sample_speaker,
+                                synthesize_voice)
 from spkpeft.errors import SpkpeftError
 from spkpeft.io.atomic import write_bytes_atomic, write_text_atomic
 
@@ -364,17 +365,6 @@ def _write_flac(path: Path, x: np.ndarray) -> None:
     write_bytes_atomic(path, lambda handle: sf.write(handle, x, SR, subtype="PCM_16", format="FLAC"))
 
 
-def _check_out_dir(root: Path, plans: dict[str, list[CmUtt]]) -> None:
-    wanted = {u.relpath for plan in plans.values() for u in plan}
-    la = root / "LA"
-    if not la.is_dir():
-        return
-    for path in sorted(la.glob("ASVspoof2019_LA_*/flac/*")):
-        if path.relative_to(root).as_posix() not in wanted:
-            raise SpkpeftError(f"{root} already holds files of another corpus (e.g. {path}); "
-                               f"use an empty output directory")
-
-
 def write_cm_corpus(root: str | Path, spec: CmCorpusSpec,
                     progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
     """Write the corpus under ``root`` (see :mod:`local/make_mini_cm_corpus.py` for the layout).
@@ -385,7 +375,8 @@ def write_cm_corpus(root: str | Path, spec: CmCorpusSpec,
     """
     root = Path(root)
     plans = plan_corpus(spec)
-    _check_out_dir(root, plans)
+    refuse_foreign_files(root, {u.relpath for plan in plans.values() for u in plan},
+                         "LA/ASVspoof2019_LA_*/flac/*")
     lists = [protocol_relpath(s) for s in SETS] + [asv_scores_relpath(s) for s in ("dev", "eval")]
     for rel in lists:
         (root / rel).unlink(missing_ok=True)

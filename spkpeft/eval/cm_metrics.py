@@ -116,11 +116,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.io.records import read_records
 from spkpeft.io.trials import parse_score
 from spkpeft.eval.metrics import compute_eer, det_points
 
@@ -425,25 +426,6 @@ class AsvScores(NamedTuple):
     spoof: np.ndarray
 
 
-def _records(path: str | Path, kind: str, n_fields: int, layout: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, fields)``; every line must hold ``n_fields`` fields (errors name path:line)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as err:
-        raise file_error(path, f"cannot read {kind} file ({err})") from None
-    lines = text.split("\n")  # not splitlines(): it also breaks at \f, \x1c, U+2028 ...
-    if lines[-1] == "":
-        lines.pop()
-    if not lines:
-        raise file_error(path, f"{kind} file is empty")
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if len(fields) != n_fields:
-            raise file_error(path, f"expected {n_fields} fields '{layout}', found {len(fields)}", number)
-        yield number, fields
-
-
 def _check_new(seen: dict[str, int], utt: str, path: str | Path, number: int) -> None:
     first = seen.setdefault(utt, number)
     if first != number:
@@ -459,8 +441,8 @@ def read_cm_protocol(path: str | Path) -> CmProtocol:
     """
     out = CmProtocol([], [], [], [])
     seen: dict[str, int] = {}
-    for number, (speaker, utt, _env, attack, key) in _records(path, "CM protocol", 5,
-                                                              "SPEAKER UTT ENV ATTACK bonafide|spoof"):
+    layout = "SPEAKER UTT ENV ATTACK bonafide|spoof"
+    for number, (speaker, utt, _env, attack, key) in read_records(path, "CM protocol", 5, layout):
         if key not in (BONAFIDE, SPOOF):
             raise file_error(path, f"key must be '{BONAFIDE}' or '{SPOOF}', found '{key}'", number)
         if key == BONAFIDE and attack != "-":
@@ -486,7 +468,7 @@ def read_asv_scores(path: str | Path) -> AsvScores:
     nontarget or spoof trials is an error naming the file.
     """
     groups: dict[str, list[float]] = {key: [] for key in _ASV_KEYS}
-    for number, (_source, key, text) in _records(path, "ASV score", 3, "SOURCE target|nontarget|spoof SCORE"):
+    for number, (_source, key, text) in read_records(path, "ASV score", 3, "SOURCE target|nontarget|spoof SCORE"):
         if key not in groups:
             raise file_error(path, f"key must be 'target', 'nontarget' or 'spoof', found '{key}'", number)
         groups[key].append(parse_score(text, path, number))
@@ -504,7 +486,7 @@ def read_cm_scores(path: str | Path) -> dict[str, float]:
     """
     scores: dict[str, float] = {}
     seen: dict[str, int] = {}
-    for number, (utt, text) in _records(path, "CM score", 2, "UTT SCORE"):
+    for number, (utt, text) in read_records(path, "CM score", 2, "UTT SCORE"):
         value = parse_score(text, path, number)
         _check_new(seen, utt, path, number)
         scores[utt] = value
@@ -518,7 +500,7 @@ def read_conditions(path: str | Path) -> dict[str, str]:
     """
     conditions: dict[str, str] = {}
     seen: dict[str, int] = {}
-    for number, (utt, condition) in _records(path, "condition", 2, "UTT CONDITION"):
+    for number, (utt, condition) in read_records(path, "condition", 2, "UTT CONDITION"):
         _check_new(seen, utt, path, number)
         conditions[utt] = condition
     return conditions

@@ -19,37 +19,18 @@ import itertools
 import math
 import operator
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.io.atomic import atomic_open
+from spkpeft.io.records import read_records
 
 Pair = tuple[str, str]
 Trials = tuple[list[str], list[str], np.ndarray]
 
 _LABELS = {"target": True, "nontarget": False}
-
-
-def _records(path: str | Path, kind: str) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, [f1, f2, f3])`` for every line; errors name path:line."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as err:
-        raise file_error(path, f"cannot read {kind} file ({err})") from None
-    lines = text.split("\n")  # not splitlines(): it also breaks at \f, \x1c, U+2028 ...
-    if lines[-1] == "":
-        lines.pop()  # final newline
-    if not lines:
-        raise file_error(path, f"{kind} file is empty")
-    for number, line in enumerate(lines, start=1):
-        fields = line.split()
-        if len(fields) != 3:
-            raise file_error(path, f"expected 3 fields 'utt1 utt2 {'label' if kind == 'trials' else 'score'}', "
-                                   f"found {len(fields)}", number)
-        yield number, fields
 
 
 def _check_new_pair(seen: dict[Pair, int], pair: Pair, path: str | Path, number: int) -> None:
@@ -70,7 +51,7 @@ def read_trials(path: str | Path) -> Trials:
     utt2: list[str] = []
     labels: list[bool] = []
     seen: dict[Pair, int] = {}
-    for number, (a, b, label) in _records(path, "trials"):
+    for number, (a, b, label) in read_records(path, "trials", 3, "utt1 utt2 label"):
         if label not in _LABELS:
             raise file_error(path, f"label must be 'target' or 'nontarget', found '{label}'", number)
         _check_new_pair(seen, (a, b), path, number)
@@ -100,7 +81,7 @@ def read_scores(path: str | Path) -> dict[Pair, float]:
     """
     scores: dict[Pair, float] = {}
     seen: dict[Pair, int] = {}
-    for number, (a, b, text) in _records(path, "score"):
+    for number, (a, b, text) in read_records(path, "score", 3, "utt1 utt2 score"):
         value = parse_score(text, path, number)
         _check_new_pair(seen, (a, b), path, number)
         scores[(a, b)] = value

@@ -1,0 +1,39 @@
+"""Whitespace-separated text records: one record per line, a fixed number of fields.
+
+Used by the Kaldi trials and score files (:mod:`spkpeft.io.trials`) and the
+ASVspoof protocol, ASV-score and CM-score files (:mod:`spkpeft.eval.cm_metrics`).
+Line ``i`` of a file is its ``i``-th record: blank lines are errors, not skipped,
+and only ``\\n`` ends a line (``str.splitlines`` would also break at ``\\f``,
+``\\x1c``, U+2028 ...).  A final newline is optional.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from spkpeft.errors import file_error
+
+
+def read_records(path: str | Path, kind: str, n_fields: int, layout: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` for every line of ``path`` (UTF-8), numbered from 1.
+
+    Errors name ``path:line`` (``path:`` for the whole file): unreadable or
+    empty file (``kind`` names it, e.g. ``"trials"``), a line without exactly
+    ``n_fields`` fields (the message shows ``layout``, e.g. ``"utt1 utt2 label"``).
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise file_error(path, f"cannot read {kind} file ({err})") from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # final newline
+    if not lines:
+        raise file_error(path, f"{kind} file is empty")
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if len(fields) != n_fields:
+            raise file_error(path, f"expected {n_fields} fields '{layout}', found {len(fields)}", number)
+        yield number, fields

@@ -348,21 +348,25 @@ def test_cm_score_equals_stage4_and_survives_export(cm, tmp_path, capsys):
         np.testing.assert_array_equal(spkpeft.load(tmp_path / "pkg").cm_score(paths), model.cm_score(paths))
 
 
-@pytest.fixture(scope="module")
-def cls(tmp_path_factory):
-    """The cls mini config (full fine-tuning of random:tiny_wavlm) after one epoch and stage 4."""
-    root = tmp_path_factory.mktemp("cls")
+def cls_data(root):
+    """Data directories of a 3-class mini cls corpus (4 / 2 / 2 clips per class) under ``root/data``."""
     write_cls_corpus(root / "raw", ClsCorpusSpec(classes=("flute", "rain", "knock"), n_train=4, n_dev=2, n_test=2,
                                                  seconds=0.5))
     for name in ("train", "dev", "test"):
         wav = dict(line.split(maxsplit=1) for line in (root / "raw" / name / "wav.scp").read_text().splitlines())
         labels = dict(line.split() for line in (root / "raw" / name / "utt2label").read_text().splitlines())
         write_data_dir(root / "data" / name, wav, {u: u for u in wav}, labels)
-    exp = root / "exp"
-    train("cls/mini.yaml", "head: {type: pooled, pooling: asp, attention_channels: 8}\n", root / "data", exp,
-          dev=root / "data" / "dev")
-    stage4(exp, root / "data" / "test")
-    return root / "data", exp
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def cls(tmp_path_factory):
+    """The cls mini config (full fine-tuning of random:tiny_wavlm) after one epoch and stage 4."""
+    root = tmp_path_factory.mktemp("cls")
+    data, exp = cls_data(root), root / "exp"
+    train("cls/mini.yaml", "head: {type: pooled, pooling: asp, attention_channels: 8}\n", data, exp, dev=data / "dev")
+    stage4(exp, data / "test")
+    return data, exp
 
 
 def test_classify_equals_stage4_posteriors(cls, tmp_path, capsys):
@@ -385,3 +389,51 @@ def test_classify_equals_stage4_posteriors(cls, tmp_path, capsys):
     assert cli(export, ["--exp", exp, "--out", tmp_path / "pkg"], capsys)[0] == 0
     again = spkpeft.load(tmp_path / "pkg").classify(paths)
     assert [r.posteriors for r in again] == [r.posteriors for r in found]
+
+
+def test_ast_lora_exports_full_and_adapter_only_packages_that_classify_as_stage4(tmp_path, capsys, monkeypatch):
+    """A full package of an AST holds the model directory's config.json and weights (upstream/)."""
+    from spkpeft.bin import export
+
+    data, exp = cls_data(tmp_path), tmp_path / "exp"
+    train("cls/ast_lora.yaml", "upstream: {name: 'random:tiny_ast', max_length: 50}\npeft: {rank: 4}\n"
+          "head: {type: pooled, pooling: asp, attention_channels: 8}\nextract: {chunk_seconds: 0.5}\n", data, exp, dev=data / "dev")
+    stage4(exp, data / "test")
+    utts, paths = wav_paths(data / "test")
+    stage4_post = dict(kaldiio.load_scp(str(exp / "posteriors/test/posteriors.scp")))
+    for kind, flags in (("full", []), ("adapter-only", ["--adapter-only"])):
+        code, _, err = cli(export, ["--exp", exp, "--out", tmp_path / kind, *flags], capsys)
+        assert code == 0, err
+        found = spkpeft.load(tmp_path / kind).classify(paths)
+        for utt, result in zip(utts, found):
+            np.testing.assert_array_equal(list(result.posteriors.values()), stage4_post[utt])
+    monkeypatch.setenv("SPKPEFT_CACHE", str(tmp_path / "empty-cache"))
+    spkpeft.load(tmp_path / "full")
+    assert not (tmp_path / "empty-cache").exists()  # the full package loads its own upstream/, not random:tiny_ast
+    info = json.loads((tmp_path / "full" / "package.json").read_text())
+    assert info["upstream"]["file"] == "upstream" and info["upstream"]["format"] == "hf-dir"
+    assert {"upstream/config.json", "upstream/model.safetensors"} <= set(info["files"])
+    assert not (tmp_path / "full" / "upstream").is_symlink()
+    weights = tmp_path / "full" / "upstream" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])
+    with pytest.raises(SpkpeftError, match="upstream/model.safetensors: missing, incomplete or altered"):
+        spkpeft.load(tmp_path / "full")
+
+
+def test_ast_model_files_are_the_config_and_one_weights_file(tmp_path, monkeypatch):
+    from spkpeft.upstream.ast.sources import model_files, random_model_dir
+
+    model_dir = tmp_path / "my_ast"
+    shutil.copytree(random_model_dir("tiny_ast"), model_dir)
+    (model_dir / "README.md").write_text("notes")
+    torch.save({}, model_dir / "pytorch_model.bin")  # safetensors comes first, as in transformers
+    with model_files(str(model_dir)) as (fmt, path):
+        assert fmt == "hf-dir"
+        assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+        assert (path / "config.json").read_bytes() == (model_dir / "config.json").read_bytes()
+    assert not path.exists()
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    with pytest.raises(SpkpeftError, match="AST 'MIT/ast-x' is not in the Hugging Face cache"):
+        with model_files("MIT/ast-x"):
+            pass

@@ -3,13 +3,15 @@
 Layout of ``DIR`` (``python -m spkpeft.bin.export --exp EXP --out DIR``)::
 
     package.json      format, kind, task, method, upstream {type, name, sha256, file, format},
-                      checkpoint, files {name: {bytes, sha256}}: written last
+                      checkpoint, files {relative path: {bytes, sha256}}: written last
     config.yaml       the experiment's resolved config
     model.pt          full: the merged model's state dict (LoRA / Spectral-LoRA folded into
                       the weights, prefix MLPs folded into plain prefixes, wrappers removed),
                       without the upstream parameters that training left unchanged
     upstream.pt       full: the upstream's checkpoint file (s3prl local format) as trained on;
                       absent for an upstream without weights (fbank)
+    upstream/         full, AST: instead of upstream.pt, config.json and the weights file
+                      (model.safetensors or pytorch_model.bin) of the model directory
     trainable.pt      adapter-only: only the trained parameters and buffers (the
                       checkpoint's ``trainable`` model entries), unmerged
     mean.npy          sv: the training embeddings' mean (float64), subtracted before cosine
@@ -53,13 +55,15 @@ from spkpeft.tasks.config import Config, config_from_dict
 from spkpeft.tasks.experiment import (build_trained_model, checkpoint_path, checkpoint_source,
                                       read_experiment_config, trainable_state)
 from spkpeft.tasks.sv.scoring import embedding_mean, load_embeddings
-from spkpeft.upstream.base import BASE_MARK, base_checksum, upstream_file
+from spkpeft.upstream.base import BASE_MARK, base_checksum, upstream_file, upstream_name_for_file
 from spkpeft.inference.decision import CALIBRATION_FILE, Calibration, find_calibration
 
 FORMAT = "spkpeft-package"
 VERSION = 1
 PACKAGE_FILE = "package.json"
 KINDS = ("full", "adapter-only")
+UPSTREAM_FILE = "upstream.pt"   # full package, an upstream that loads one file (s3prl)
+UPSTREAM_DIR = "upstream"       # full package, an upstream that loads a directory (AST)
 TRAIN_EMBEDDINGS = Path("embeddings") / "train" / "xvector.scp"
 
 
@@ -148,8 +152,14 @@ def _write_full(tmp: Path, cfg: Config, model: nn.Module, fresh: dict[int, torch
     with upstream_file(cfg.upstream) as found:
         if found is not None:
             fmt, path = found
-            _copy_file(path, tmp / "upstream.pt")
-            entry = {"file": "upstream.pt", "format": fmt}
+            if path.is_dir():  # e.g. an AST model directory: config.json + weights
+                (tmp / UPSTREAM_DIR).mkdir()
+                for file in sorted(path.iterdir()):
+                    _copy_file(file, tmp / UPSTREAM_DIR / file.name)
+                entry = {"file": UPSTREAM_DIR, "format": fmt}
+            else:
+                _copy_file(path, tmp / UPSTREAM_FILE)
+                entry = {"file": UPSTREAM_FILE, "format": fmt}
     _save_torch(tmp / "model.pt", changed_state(model, fresh))
     return entry
 
@@ -216,8 +226,8 @@ def export_package(exp: str | Path, out: str | Path, adapter_only: bool = False,
                 "checkpoint": str(ckpt.resolve())}
         if extra is not None:
             info.update(extra(tmp, model, cfg))
-        info["files"] = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-                         for p in sorted(tmp.iterdir())}
+        info["files"] = {p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                         for p in sorted(tmp.rglob("*")) if p.is_file()}
         write_json_atomic(tmp / PACKAGE_FILE, info)
         _replace_dir(tmp, out)
     except BaseException:
@@ -267,7 +277,7 @@ def _check_upstream(directory: Path, info: dict) -> Callable[[nn.Module], None]:
 def _load_full(directory: Path, cfg: Config, info: dict, device: torch.device) -> nn.Module:
     upstream = info["upstream"]
     if upstream.get("file"):
-        cfg.upstream.name = f"{upstream['format']}:{directory / upstream['file']}"
+        cfg.upstream.name = upstream_name_for_file(cfg.upstream, upstream["format"], directory / upstream["file"])
     model = get_task(cfg).inference_model(cfg, directory)
     _check_upstream(directory, info)(model)
     model.merge(unload=True)

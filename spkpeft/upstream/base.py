@@ -47,7 +47,10 @@ ROLE_ALIASES: dict[str, tuple[str, ...]] = {"ffn": ("fc1", "fc2"), "attn": ("q",
 TARGET_CHOICES = ROLES + tuple(ROLE_ALIASES)
 
 #: upstream families: ``upstream.type`` -> loader ``build(cfg) -> UpstreamBase`` with
-#: ``info["check"](name)`` validating a name without building the model
+#: ``info["check"](name)`` validating a name without building the model,
+#: ``info["file"](name)`` a context manager giving ``(format, path)`` of the weights it loads
+#: (a file or a directory; :func:`upstream_file`), ``info["file_name"](format, path)`` the name
+#: that loads a copy of them (:func:`upstream_name_for_file`), ``info["weightless"]`` for none
 UPSTREAMS = Registry("upstream", tag_key="type")
 
 BASE_MARK = "_spkpeft_base"
@@ -245,3 +248,10 @@ def upstream_file(cfg: UpstreamConfig) -> Iterator[tuple[str, Path] | None]:
         raise SpkpeftError(f"upstream type '{cfg.type}' cannot name the checkpoint file it loads")
     with finder(cfg.name) as found:
         yield found
+
+
+def upstream_name_for_file(cfg: UpstreamConfig, fmt: str, path: Path) -> str:
+    """The ``upstream.name`` that loads a copy at ``path`` of what :func:`upstream_file` found
+    (``fmt`` as it said): the family's ``info["file_name"]``, by default ``<fmt>:<path>``."""
+    name_of = UPSTREAMS.get(cfg.type).info.get("file_name")
+    return name_of(fmt, path) if name_of is not None else f"{fmt}:{path}"

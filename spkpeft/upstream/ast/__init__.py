@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from spkpeft.upstream.ast.features import SpecAugmentConfig
 from spkpeft.upstream.ast.model import OUTPUTS, AstUpstream
-from spkpeft.upstream.ast.sources import ARCHS, check_source, load_pretrained
+from spkpeft.upstream.ast.sources import ARCHS, check_source, load_pretrained, model_files, name_of_files
 from spkpeft.upstream.base import UPSTREAMS
 
 
@@ -54,6 +54,6 @@ def build_ast(cfg: AstConfig) -> AstUpstream:
 
 
 UPSTREAMS.register("ast", AstConfig, build_ast, description="Audio Spectrogram Transformer via transformers",
-                   check=check_source)
+                   check=check_source, file=model_files, file_name=name_of_files)
 
 __all__ = ["ARCHS", "AstConfig", "AstUpstream", "load_ast"]

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -32,6 +33,7 @@ from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.upstream.s3prl.random_arch import DEFAULT_SEED, cache_dir
 
 RANDOM_PREFIX = "random:"
+DIR_FORMAT = "hf-dir"  # a save_pretrained directory (see :func:`model_files`)
 MODEL_TYPE = "audio-spectrogram-transformer"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -166,3 +168,36 @@ def load_pretrained(name: str) -> torch.nn.Module:
         raise SpkpeftError(f"AST '{name}': weights missing or of the wrong shape in the checkpoint: "
                            + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
     return model
+
+
+def _hub_snapshot(name: str) -> Path:
+    """The local snapshot directory of hub id ``name`` in the Hugging Face cache (never downloads)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception as err:  # LocalEntryNotFoundError, an invalid id, ...
+        raise SpkpeftError(f"AST '{name}' is not in the Hugging Face cache ({type(err).__name__}); load it once "
+                           f"(training does) or set upstream.name to a model directory") from None
+
+
+@contextlib.contextmanager
+def model_files(name: str) -> Iterator[tuple[str, Path]]:
+    """``("hf-dir", directory)`` holding exactly the files ``from_pretrained`` reads for ``name``:
+    ``config.json`` and the first weights file of :data:`WEIGHT_FILES` (links into the model
+    directory, the ``random:<arch>`` cache or the hub cache; valid inside the ``with`` block).
+    Tokenizer, preprocessor or README files of a model directory are left out."""
+    source = Path(resolve(name)) if name.startswith(RANDOM_PREFIX) or _looks_like_path(name) else _hub_snapshot(name)
+    check_local_dir(source)
+    weights = next(source / f for f in WEIGHT_FILES if (source / f).is_file())
+    with tempfile.TemporaryDirectory(prefix="spkpeft-ast-files-") as tmp:
+        for path in (source / "config.json", weights):
+            os.symlink(path.resolve(), Path(tmp) / path.name)
+        yield DIR_FORMAT, Path(tmp)
+
+
+def name_of_files(fmt: str, path: Path) -> str:
+    """The upstream name that loads the ``model_files`` copied to ``path``: the directory itself."""
+    if fmt != DIR_FORMAT:
+        raise SpkpeftError(f"{path}: an AST upstream is a '{DIR_FORMAT}' directory, not a '{fmt}' file")
+    return str(path)

@@ -432,7 +432,6 @@ def test_ast_model_files_are_the_config_and_one_weights_file(tmp_path, monkeypat
         assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
         assert (path / "config.json").read_bytes() == (model_dir / "config.json").read_bytes()
     assert not path.exists()
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
     with pytest.raises(SpkpeftError, match="AST 'MIT/ast-x' is not in the Hugging Face cache"):
         with model_files("MIT/ast-x"):

@@ -152,14 +152,14 @@ def _write_full(tmp: Path, cfg: Config, model: nn.Module, fresh: dict[int, torch
     with upstream_file(cfg.upstream) as found:
         if found is not None:
             fmt, path = found
+            dest = tmp / (UPSTREAM_DIR if path.is_dir() else UPSTREAM_FILE)
             if path.is_dir():  # e.g. an AST model directory: config.json + weights
-                (tmp / UPSTREAM_DIR).mkdir()
+                dest.mkdir()
                 for file in sorted(path.iterdir()):
-                    _copy_file(file, tmp / UPSTREAM_DIR / file.name)
-                entry = {"file": UPSTREAM_DIR, "format": fmt}
+                    _copy_file(file, dest / file.name)
             else:
-                _copy_file(path, tmp / UPSTREAM_FILE)
-                entry = {"file": UPSTREAM_FILE, "format": fmt}
+                _copy_file(path, dest)
+            entry = {"file": dest.name, "format": fmt}
     _save_torch(tmp / "model.pt", changed_state(model, fresh))
     return entry
 

@@ -252,6 +252,5 @@ def upstream_file(cfg: UpstreamConfig) -> Iterator[tuple[str, Path] | None]:
 
 def upstream_name_for_file(cfg: UpstreamConfig, fmt: str, path: Path) -> str:
     """The ``upstream.name`` that loads a copy at ``path`` of what :func:`upstream_file` found
-    (``fmt`` as it said): the family's ``info["file_name"]``, by default ``<fmt>:<path>``."""
-    name_of = UPSTREAMS.get(cfg.type).info.get("file_name")
-    return name_of(fmt, path) if name_of is not None else f"{fmt}:{path}"
+    (``fmt`` as it said): the family's ``info["file_name"](fmt, path)``."""
+    return UPSTREAMS.get(cfg.type).info["file_name"](fmt, path)

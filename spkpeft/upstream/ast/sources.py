@@ -187,7 +187,8 @@ def model_files(name: str) -> Iterator[tuple[str, Path]]:
     ``config.json`` and the first weights file of :data:`WEIGHT_FILES` (links into the model
     directory, the ``random:<arch>`` cache or the hub cache; valid inside the ``with`` block).
     Tokenizer, preprocessor or README files of a model directory are left out."""
-    source = Path(resolve(name)) if name.startswith(RANDOM_PREFIX) or _looks_like_path(name) else _hub_snapshot(name)
+    resolved = resolve(name)  # a model directory (local, random:<arch>), else a hub id
+    source = Path(resolved) if Path(resolved).is_dir() else _hub_snapshot(resolved)
     check_local_dir(source)
     weights = next(source / f for f in WEIGHT_FILES if (source / f).is_file())
     with tempfile.TemporaryDirectory(prefix="spkpeft-ast-files-") as tmp:

@@ -7,7 +7,7 @@ with random weights, :data:`~spkpeft.upstream.s3prl.random_arch.ARCHS`).
 """
 
 from spkpeft.upstream.base import UPSTREAMS, UpstreamConfig
-from spkpeft.upstream.s3prl.sources import check_source, checkpoint_file
+from spkpeft.upstream.s3prl.sources import check_source, checkpoint_file, checkpoint_name
 from spkpeft.upstream.s3prl.wrapper import S3prlUpstream, load_upstream
 
 
@@ -17,6 +17,6 @@ def build_s3prl(cfg: UpstreamConfig) -> S3prlUpstream:
 
 
 UPSTREAMS.register("s3prl", UpstreamConfig, build_s3prl, description="WavLM / wav2vec 2.0 / HuBERT via s3prl",
-                   check=check_source, file=checkpoint_file)
+                   check=check_source, file=checkpoint_file, file_name=checkpoint_name)
 
 __all__ = ["S3prlUpstream", "load_upstream"]

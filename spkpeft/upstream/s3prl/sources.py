@@ -296,6 +296,12 @@ def checkpoint_file(name: str) -> Iterator[tuple[str, Path]]:
                            f"an export can use --adapter-only)")
 
 
+def checkpoint_name(fmt: str, path: Path) -> str:
+    """The upstream name that loads a copy at ``path`` of what :func:`checkpoint_file` found:
+    ``<format>:<path>``, so that the format is not detected again."""
+    return f"{fmt}:{path}"
+
+
 def weights_key(fmt: str) -> str:
     """The entry of a ``fmt`` checkpoint that holds the model's state dict."""
     return "model" if fmt == "wavlm_local" else "model_weight"

@@ -2,7 +2,12 @@
 
 Long utterances are cut into ``chunk_seconds`` pieces (memory stays bounded);
 the embedding of an utterance is the length-weighted mean of its chunks'
-embeddings.  Utterances are processed in shards of ``shard_size`` (in
+embeddings (``extract.crop: chunks``, the default: the whole utterance counts).  With
+``extract.crop: first`` the model sees only the first ``extract.crop_samples`` samples of
+each utterance, shorter ones repeated to fill them
+(:func:`~spkpeft.data.crops.first_samples`): the evaluation input of AttM and SSL-AASIST
+(``pad(x, 64600)`` in their ``data_utils``), whose eval and dev utterances are scored on
+their first 4.04 s only.  Utterances are processed in shards of ``shard_size`` (in
 ``wav.scp`` order); each shard is written as ``parts/part_NNNNN.{ark,scp}``
 with the ``.scp`` renamed into place last, so an interrupted run resumes at
 the first shard without an ``.scp``.  ``xvector.scp`` (all shards) is written
@@ -15,7 +20,7 @@ import json
 import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -24,11 +29,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from spkpeft.data.crops import first_samples
 from spkpeft.io.audio import SAMPLE_RATE, read_audio
 from spkpeft.io.atomic import temp_path, write_text_atomic
 from spkpeft.io.datadir import read_data_dir
 from spkpeft.engine.inference import embed_waveforms
 from spkpeft.errors import SpkpeftError
+
+#: ``extract.crop``: what of an utterance the model sees (module docstring)
+CROPS = ("chunks", "first")
 
 
 @dataclass
@@ -39,6 +48,8 @@ class ExtractConfig:
     chunk_seconds: float = 20.0
     batch_seconds: float = 120.0  # padded audio per batch
     shard_size: int = 2000
+    crop: str = field(default="chunks", metadata={"choices": CROPS})  # chunks | first (module docstring)
+    crop_samples: int = 64600     # crop first: samples seen (AttM, SSL-AASIST: 64,600 = 4.04 s)
 
 
 def validate_extract_config(cfg: ExtractConfig) -> None:
@@ -48,6 +59,8 @@ def validate_extract_config(cfg: ExtractConfig) -> None:
             raise SpkpeftError(f"extract.{key} must be > 0")
     if cfg.shard_size < 1:
         raise SpkpeftError("extract.shard_size must be >= 1")
+    if cfg.crop_samples < 1:
+        raise SpkpeftError("extract.crop_samples must be >= 1")
     if not cfg.checkpoint:
         raise SpkpeftError("extract.checkpoint must be best, last, avg or a path")
 
@@ -58,13 +71,22 @@ def chunk(wav: np.ndarray, chunk_samples: int) -> list[np.ndarray]:
     return np.array_split(wav, n)
 
 
+def model_inputs(wav: np.ndarray, cfg: ExtractConfig) -> list[np.ndarray]:
+    """What the model sees of one utterance: its chunks, or its first ``crop_samples`` samples
+    (``extract.crop``, module docstring)."""
+    if cfg.crop == "first":
+        return [first_samples(wav, cfg.crop_samples)]
+    return chunk(wav, int(cfg.chunk_seconds * SAMPLE_RATE))
+
+
 def embed_utterances(model: nn.Module, wavs: Sequence[np.ndarray], cfg: ExtractConfig,
                      device: torch.device, progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Embeddings of whole utterances: length-weighted mean over chunks (``progress``: see
+    """Embeddings of whole utterances: length-weighted mean over chunks, or of the first
+    ``extract.crop_samples`` samples (``progress``: see
     :func:`~spkpeft.engine.inference.embed_waveforms`; it counts chunks)."""
     pieces, owner = [], []
     for i, wav in enumerate(wavs):
-        for piece in chunk(wav, int(cfg.chunk_seconds * SAMPLE_RATE)):
+        for piece in model_inputs(wav, cfg):
             pieces.append(piece)
             owner.append(i)
     emb = embed_waveforms(model, pieces, device, int(cfg.batch_seconds * SAMPLE_RATE), progress)

@@ -29,7 +29,7 @@ from torch import Tensor
 from spkpeft.errors import SpkpeftError
 from spkpeft.peft import adapters, finetune, lora, prompts, spectral_lora  # noqa: F401  (registers the methods)
 from spkpeft.peft.adapters import AdapterConfig, SVAdapterConfig
-from spkpeft.peft.base import METHODS, PeftConfig, PeftHandle, freeze, select_layers
+from spkpeft.peft.base import METHODS, PeftConfig, PeftHandle, freeze, select_layers, unfreeze_norms
 from spkpeft.peft.finetune import BitFitConfig, FrozenConfig, FullFinetuneConfig
 from spkpeft.peft.lora import LoRAConfig, LoRALinear
 from spkpeft.peft.prompts import PrefixConfig, PrefixKeyValues, PromptConfig
@@ -74,6 +74,8 @@ def apply_peft(upstream: nn.Module, cfg: PeftConfig) -> PeftHandle:
                            f"(use peft.method: frozen)")
     freeze(upstream)
     modules = spec.build(upstream, cfg)
+    if cfg.train_norms:
+        unfreeze_norms(upstream, cfg.train_norms, select_layers(getattr(cfg, "layers", None), upstream.num_layers))
     upstream.peft_method = cfg.method
     upstream.dropout_while_training = spec.info["upstream_dropout"]
     upstream.train(upstream.training)

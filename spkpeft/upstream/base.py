@@ -17,8 +17,9 @@ What a family provides:
   ``prefixes`` (extra keys/values per block, :class:`ExtraKV`), ``hidden_adapters`` (one
   module per hidden state);
 * the LayerNorm whose output block ``i`` reads (:meth:`block_input_norm`; None for pre-LN
-  blocks), for methods that initialise on the scale of the hidden states, and the final
-  LayerNorm of the last hidden state (:meth:`output_norm`; None when there is none);
+  blocks), for methods that initialise on the scale of the hidden states, the LayerNorm whose
+  output a block's attention or FFN reads (:meth:`sublayer_norm`, for ``peft.train_norms``)
+  and the final LayerNorm of the last hidden state (:meth:`output_norm`; None when there is none);
 * its parameters by part: every parameter of the bare model (:meth:`base_parameters`),
   the waveform frontend's (:meth:`frontend_parameters`, e.g. a CNN encoder), named
   (:meth:`named_base_parameters`);
@@ -149,6 +150,12 @@ class UpstreamBase(nn.Module):
     def output_norm(self) -> nn.LayerNorm | None:
         """The LayerNorm that produces the last hidden state (pre-LN models' final norm), or None."""
         return None
+
+    def sublayer_norm(self, block: int, sublayer: str) -> nn.LayerNorm:
+        """The LayerNorm whose output the ``sublayer`` (``attention`` or ``ffn``) of block
+        ``block`` reads (pre-LN: the block's own norm before it; post-LN: the norm that ends the
+        previous sub-layer)."""
+        raise SpkpeftError(f"{type(self).__name__} does not name its blocks' LayerNorms")
 
     def bare_model(self) -> nn.Module:
         """The family's own model (the module whose parameters are the bare upstream's)."""

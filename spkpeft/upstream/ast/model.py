@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.upstream.ast.features import AstFeatures, SpecAugmentConfig, spec_augment
-from spkpeft.upstream.ast.positions import adapt_position_embeddings, grid_shape
+from spkpeft.upstream.ast.positions import POSITIONS, adapt_position_embeddings, grid_shape
 from spkpeft.upstream.attention import attend_with_extras, merge_heads, split_heads
 from spkpeft.upstream.base import ExtraKV, LayerExtensions, UpstreamBase
 
@@ -98,7 +98,8 @@ class AstUpstream(UpstreamBase):
     """An ``ASTModel`` behind the upstream protocol (see the module docstring)."""
 
     def __init__(self, model: nn.Module, name: str, max_length: int | None = None, num_layers: int | None = None,
-                 output: str = "tokens", specaugment: SpecAugmentConfig | None = None) -> None:
+                 output: str = "tokens", specaugment: SpecAugmentConfig | None = None,
+                 positions: str = "adapted") -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise SpkpeftError(f"upstream.output must be one of: {', '.join(OUTPUTS)}; got '{output}'")
@@ -107,7 +108,13 @@ class AstUpstream(UpstreamBase):
         cfg = model.config
         self.patch, self.time_stride = cfg.patch_size, cfg.time_stride
         self.max_length = int(max_length or cfg.max_length)
+        resized = self.max_length != cfg.max_length
         self.set_input_length(self.max_length)
+        if positions == "zeroed_if_resized" and resized:
+            with torch.no_grad():
+                model.embeddings.position_embeddings.zero_()
+        elif positions not in POSITIONS:
+            raise SpkpeftError(f"upstream.positions must be one of: {', '.join(POSITIONS)}; got '{positions}'")
         self.features = AstFeatures(cfg.num_mel_bins, self.max_length)
         self.specaugment = specaugment or SpecAugmentConfig()
         self.final_layer_norm = True
@@ -162,6 +169,11 @@ class AstUpstream(UpstreamBase):
     def output_norm(self) -> nn.LayerNorm | None:
         """``ASTModel.layernorm`` (None after truncation, which drops it)."""
         return self.model.layernorm if self.final_layer_norm else None
+
+    def sublayer_norm(self, block: int, sublayer: str) -> nn.LayerNorm:
+        """``layernorm_before`` (attention) or ``layernorm_after`` (FFN) of the pre-LN ``ASTLayer``."""
+        layer = self.layers[block]
+        return layer.layernorm_before if sublayer == "attention" else layer.layernorm_after
 
     def bare_model(self) -> nn.Module:
         return self.model

@@ -13,7 +13,8 @@ the keys ``n_bonafide``, ``n_spoof``, ``eer_pct``, ``min_tdcf`` (ASVspoof 2019
 t-DCF, only with ``--asv-scores``) and ``min_tdcf_2021`` (revised t-DCF, with ``--asv-scores``
 or ``--c012``: ``F`` the organisers' pre-computed coefficients of ASVspoof 2021, their
 ``keys/LA/LA-C012-<subset>.npy`` or a one-line ``C0 C1 C2`` file, which then take the place of
-those computed from ``A``, as in the official package; ``tdcf_2021_coefficients`` says which),
+those computed from ``A``, as in the official package, and the key ``tdcf_2021_coefficients``
+is ``"official"``),
 ``per_attack`` (``{attack: eer_pct}``, each attack against all bona fide) and, only
 with ``--conditions`` (``C``: ``UTT CONDITION`` lines, e.g. a data directory's
 ``utt2condition``, covering exactly the protocol's utterances), ``per_condition``
@@ -57,8 +58,8 @@ def format_text(result: dict) -> str:
     if "min_tdcf" in result:
         lines.append(f"min t-DCF (ASVspoof 2019): {result['min_tdcf']:.5f}")
     if "min_tdcf_2021" in result:
-        lines.append(f"min t-DCF (ASVspoof 2021, revised): {result['min_tdcf_2021']:.5f} "
-                     f"(C012 {result['tdcf_2021_coefficients'].replace('_', ' ')})")
+        source = " (official C012)" if result.get("tdcf_2021_coefficients") == "official" else ""
+        lines.append(f"min t-DCF (ASVspoof 2021, revised): {result['min_tdcf_2021']:.5f}{source}")
     for attack, eer in result["per_attack"].items():
         lines.append(f"EER {attack}: {eer:.4f} %")
     for condition, eer in result.get("per_condition", {}).items():

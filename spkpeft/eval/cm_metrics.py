@@ -630,10 +630,10 @@ def compute_cm_metrics(scores: np.ndarray, keys: Sequence[str], attacks: Sequenc
                        asv: AsvScores | None = None, conditions: Sequence[str] | None = None,
                        c012: Tdcf2021Coefficients | None = None) -> dict:
     """The CLI's result: ``n_bonafide``, ``n_spoof``, ``eer_pct`` (:func:`cm_eer`), with ``asv``
-    also ``min_tdcf`` (:func:`min_tdcf_2019`), with ``asv`` or ``c012`` ``min_tdcf_2021`` and
-    ``tdcf_2021_coefficients`` (``official``: ``c012``, the organisers' pre-computed pooled
-    coefficients, used as the official package uses them by default; else ``asv_scores``:
-    computed from ``asv`` by :func:`tdcf_2021_coefficients`), ``per_attack``
+    also ``min_tdcf`` (:func:`min_tdcf_2019`), with ``asv`` or ``c012`` ``min_tdcf_2021`` (with
+    ``c012``, the organisers' pre-computed pooled coefficients, as the official package uses them
+    by default, and then ``tdcf_2021_coefficients: "official"``; else computed from ``asv`` by
+    :func:`tdcf_2021_coefficients`), ``per_attack``
     (``{attack: eer_pct}``, :func:`per_attack_eer`) and, with ``conditions`` (one per score),
     ``per_condition`` (``{condition: eer_pct}``, :func:`per_condition_eer`). Plain Python
     numbers, JSON-ready."""
@@ -647,7 +647,8 @@ def compute_cm_metrics(scores: np.ndarray, keys: Sequence[str], attacks: Sequenc
         c012 = c012 or tdcf_2021_coefficients(rates)
     if c012 is not None:
         out["min_tdcf_2021"] = min_tdcf_2021_from(bona, spoof, c012)
-        out["tdcf_2021_coefficients"] = c012.source
+        if c012.source == "official":
+            out["tdcf_2021_coefficients"] = "official"
     out["per_attack"] = {a: 100.0 * e for a, e in per_attack_eer(s, keys, attacks).items()}
     if conditions is not None:
         out["per_condition"] = {c: 100.0 * e for c, e in per_condition_eer(s, keys, conditions).items()}

@@ -12,6 +12,7 @@ EER of each attack
 (ASVspoof 2021 LA/DF), the EER of each condition (its bona fide against its spoofs, the
 official 2021 grouping, :func:`spkpeft.eval.cm_metrics.per_condition_eer`).  Rows
 ``{"task": "cm", "set", "n_bonafide", "n_spoof", "eer_pct", ["min_tdcf", "min_tdcf_2021",]
+["tdcf_2021_coefficients": "official",]
 "per_attack", ["per_condition",] ...}`` go to ``results.json`` (rows of other sets already
 there are kept); ``EXP/scores/<set>/per_attack.tsv`` (``attack n eer_pct``, n = spoofs of
 the attack) and, with conditions, ``EXP/scores/<set>/per_condition.tsv`` (``condition n

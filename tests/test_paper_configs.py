@@ -146,9 +146,7 @@ def test_petl_ast_paper_config_trains_an_epoch_and_tests_the_last_one(name, cls_
     assert get_task(cfg).infer(model, cfg, exp, cls_corpus / "test", torch.device("cpu"), source) == 2
 
 
-def test_spectral_lora_paper_config_trains_with_sgd_per_epoch_and_tests_the_last_epoch(cls_corpus, tmp_path):
-    from spkpeft.tasks.sv.task import SVTask  # noqa: F401  (the task registers itself)
-
+def test_spectral_lora_paper_config_trains_with_sgd_per_epoch_and_tests_the_last_epoch(tmp_path):
     utts = {}
     for spk in range(4):
         for i in range(2):

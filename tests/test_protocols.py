@@ -17,17 +17,18 @@ import torch
 
 from conftest import REPO
 from spkpeft.config import build
-from spkpeft.data.crops import BalancedBatchSampler, CropDataset, DataConfig, ShuffledBatchSampler, batch_sampler, first_samples
+from spkpeft.data.crops import (BalancedBatchSampler, CropDataset, DataConfig, ShuffledBatchSampler, batch_sampler,
+                                first_samples)
 from spkpeft.engine.extract import ExtractConfig, model_inputs
 from spkpeft.engine.optim import best_epochs, make_optimizer, step_decay_factor, stop_early
-from spkpeft.engine.trainer import Trainer, TrainConfig, build_optimizer, Trainee
+from spkpeft.engine.trainer import Trainee, Trainer, TrainConfig, build_optimizer
 from spkpeft.errors import SpkpeftError
-from spkpeft.eval.cm_metrics import (AsvErrorRates, Tdcf2021Coefficients, min_tdcf_2021, min_tdcf_2021_from,
-                                     read_c012, read_official_c012, tdcf_2021_coefficients)
-from spkpeft.io.audio import AudioFile
+from spkpeft.eval.cm_metrics import (AsvErrorRates, Tdcf2021Coefficients, asv_error_rates, min_tdcf_2021,
+                                     min_tdcf_2021_from, read_asv_scores, read_c012, read_official_c012,
+                                     tdcf_2021_coefficients)
 from spkpeft.nn.losses import OneClassSoftmax
 from spkpeft.peft import apply_peft
-from spkpeft.tasks.cm.task import CMTask, BonafideScore, bonafide_scores, build_cm_model
+from spkpeft.tasks.cm.task import BonafideScore, CMTask, bonafide_scores, build_cm_model
 from spkpeft.tasks.config import Config, load_config
 from spkpeft.upstream import build_upstream
 
@@ -355,3 +356,32 @@ def test_official_c012_file_is_read_without_running_code(tmp_path):
     text.write_text("1 2\n")
     with pytest.raises(SpkpeftError, match=r"la_eval.c012:1: expected 3 fields"):
         read_c012(text)
+
+
+def test_stage_1_keeps_the_official_c012_and_stage_5_uses_them(tmp_path, caplog):
+    from test_prepare_asvspoof import make_2021, prepare
+
+    from spkpeft.tasks.cm.evaluate import evaluate_set
+
+    root = make_2021(tmp_path / "asvspoof2021")
+    official = {"Pooled": {"Pooled": {"C0": 0.05, "C1": 0.8905, "C2": 0.25}}}
+    np.array(official).dump(str(root / "keys" / "LA" / "LA-C012-eval.npy"))
+    out = tmp_path / "data" / "asvspoof2021"
+    res = prepare("asvspoof2021", root, out, "--tracks", "la")
+    assert res.returncode == 0, res.stderr
+    assert (out / "asv" / "la_eval.c012").read_text() == "0.05 0.8905 0.25\n"
+    exp = tmp_path / "exp"
+    scores = {"LA_E_9332881": -1.0, "LA_E_7294490": 2.0, "LA_E_1000001": 0.5}
+    (exp / "cm_scores" / "la_eval").mkdir(parents=True)
+    (exp / "cm_scores" / "la_eval" / "scores.txt").write_text("".join(f"{u} {s}\n" for u, s in sorted(scores.items())))
+    with caplog.at_level("WARNING", logger="spkpeft.cm"):
+        row = evaluate_set(exp, out / "la_eval")
+    assert row["tdcf_2021_coefficients"] == "official"
+    bona, spoof = np.array([2.0, 0.5]), np.array([-1.0])
+    assert row["min_tdcf_2021"] == min_tdcf_2021_from(bona, spoof, Tdcf2021Coefficients(0.05, 0.8905, 0.25))
+    assert "differ from those of" in caplog.text and "la_eval.scores" in caplog.text  # the synthetic ASV scores
+    (out / "asv" / "la_eval.c012").unlink()
+    row = evaluate_set(exp, out / "la_eval")
+    asv = read_asv_scores(out / "asv" / "la_eval.scores")
+    rates = asv_error_rates(asv.target, asv.nontarget, asv.spoof)
+    assert "tdcf_2021_coefficients" not in row and row["min_tdcf_2021"] == min_tdcf_2021(bona, spoof, rates)

@@ -99,6 +99,21 @@ def test_cm_paper_config_scores_first_samples_with_the_bonafide_logit(name, chec
     assert abs(float(logits[0, 1] - logits[0, 0]) - scores["long"]) > 1e-3
 
 
+def test_early_stopping_ends_training_when_the_rule_says_and_stays_stopped(cm_corpus, tmp_path):
+    from spkpeft.engine.optim import stop_early
+
+    cfg = load_config(CONF / "cm" / "mini.yaml", {
+        "head.channels": 16, "head.embed_dim": 16, "data.crop_seconds": 0.5, "data.batch_size": 4,
+        "data.num_workers": 0, "task.select_by": "loss", "train.epochs": 6, "train.early_stop_patience": 1,
+        "train.save_every_steps": 0, "train.log_every_steps": 0, "train.lr_head": 0.05})
+    Trainer(cfg, get_task(cfg), cm_corpus / "train", tmp_path, dev_dir=cm_corpus / "dev").run()
+    history = read_epoch_metric(tmp_path / "train_epochs.csv", "val_loss")
+    stops = [k for k in range(1, 7) if stop_early(history[:k], 1, 1, "min")]
+    assert stops and len(history) == stops[0] < 6  # the first epoch after which the rule holds
+    Trainer(cfg, get_task(cfg), cm_corpus / "train", tmp_path, dev_dir=cm_corpus / "dev").run()  # resumed
+    assert read_epoch_metric(tmp_path / "train_epochs.csv", "val_loss") == history
+
+
 @pytest.fixture(scope="module")
 def cls_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("cls")

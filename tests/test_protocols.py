@@ -179,6 +179,17 @@ def test_adapter_initialisations():
     assert isinstance(ours.norm, torch.nn.LayerNorm) and torch.all(ours(h) == 0)
 
 
+def test_attentive_merge_initialisation_of_the_reference():
+    from spkpeft.nn.aggregation import ConcatAttentiveMerge
+
+    torch.manual_seed(0)
+    ours, reference = ConcatAttentiveMerge(13, 64), ConcatAttentiveMerge(13, 64, init="normal")
+    assert torch.all(ours.squeeze.weight == 1 / 64)
+    for weight in (reference.squeeze.weight, reference.excite[0].weight, reference.excite[2].weight):
+        assert abs(float(weight.std()) - 1.0) < 0.35  # N(0, 1), as torch.randn in class AttM
+    assert load_config(CONF / "cm" / "attm_paper.yaml").aggregation.init == "normal"
+
+
 def test_ast_positions_zeroed_when_resized_and_trained_only_by_full_fine_tuning():
     from spkpeft.peft import FullFinetuneConfig, LoRAConfig
 

@@ -51,6 +51,7 @@ from spkpeft.peft.base import (
         PeftConfig,
     choices,
     layers_field,
+    norms_field,
     positive,
     positive_field,
     register_method,
@@ -78,6 +79,7 @@ class AdapterConfig(PeftConfig):
     layers: LayerSpec = layers_field()
     init: str = field(default="zero_up", metadata=choices(*ADAPTER_INITS))
     module_norm: bool = True
+    train_norms: list[str] = norms_field()
 
 
 @dataclass
@@ -92,6 +94,7 @@ class SVAdapterConfig(PeftConfig):
     activation: str = field(default="relu", metadata=choices(*ACTIVATIONS))
     scale: float = 1.0
     layers: LayerSpec = layers_field("intermediate")
+    train_norms: list[str] = norms_field()
 
 
 class BottleneckAdapter(nn.Module):

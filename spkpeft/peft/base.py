@@ -73,8 +73,9 @@ NORM_CHOICES = ("output", "attention", "ffn")
 class PeftConfig:
     """``peft:`` section; ``method`` selects the subclass registered in :data:`METHODS`.
 
-    ``train_norms`` (every method): upstream LayerNorms unfrozen besides what the method
-    trains: ``output`` the final LayerNorm of the last hidden state, ``attention`` / ``ffn`` the
+    ``train_norms`` (every method, declared last by each method's dataclass with
+    :func:`norms_field`, so that its own keys come first in messages): upstream LayerNorms
+    unfrozen besides what the method trains: ``output`` the final LayerNorm of the last hidden state, ``attention`` / ``ffn`` the
     LayerNorm whose output each selected block's attention / FFN reads
     (:meth:`~spkpeft.upstream.base.UpstreamBase.sublayer_norm`).  PETL-AST (Cappellazzo et al.,
     arXiv 2312.03694, ``src/AST_adapters.py``, ``src/AST_LoRA.py``) trains ``output`` with every
@@ -83,7 +84,11 @@ class PeftConfig:
     """
 
     method: str = "frozen"
-    train_norms: list[str] = field(default_factory=list, metadata={"choices": NORM_CHOICES})
+
+
+def norms_field() -> Any:
+    """The ``train_norms`` field of a method's config (see :class:`PeftConfig`)."""
+    return field(default_factory=list, metadata={"choices": NORM_CHOICES})
 
 
 def register_method(name: str, config: type, apply: Callable[[nn.Module, PeftConfig], list[nn.Module]],

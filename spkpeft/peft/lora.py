@@ -29,6 +29,7 @@ from spkpeft.peft.base import (
         PeftConfig,
     dropout_rate,
     layers_field,
+    norms_field,
     positive_field,
     register_method,
     select_layers,
@@ -47,6 +48,7 @@ class LoRAConfig(PeftConfig):
     targets: list[str] = field(default_factory=lambda: ["q", "v"], metadata={"choices": TARGET_CHOICES})
     layers: LayerSpec = layers_field()
     zero_factor: str = field(default="up", metadata={"choices": ("up", "down")})
+    train_norms: list[str] = norms_field()
 
 
 class MergeableDelta:

@@ -5,6 +5,7 @@ across sets by the release's hashing rule, refusal of another corpus's directory
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import sys
 from collections import Counter
@@ -15,6 +16,7 @@ import pytest
 import soundfile as sf
 
 from conftest import REPO, run
+from spkpeft.data import espeak
 from spkpeft.data.espeak import EspeakVoice, speak
 from spkpeft.data.speech_commands import COMMANDS, FILE, NOISE_DIR, WORDS, which_set
 from spkpeft.data.synth_keywords import (ACCENTS, NOISE_FILES, VARIANTS, KwsCorpusSpec, plan_speakers,
@@ -151,6 +153,17 @@ def test_espeak_is_a_function_of_its_arguments() -> None:
         speak("go", EspeakVoice("xx-nowhere"), 0)
     with pytest.raises(SpkpeftError, match="rate"):
         EspeakVoice("en", rate=20)
+
+
+def test_espeak_refuses_to_go_on_when_the_library_stays_loaded() -> None:
+    """Another handle on the library would keep its static state alive between words."""
+    held = ctypes.CDLL(espeak._installation()[0])
+    try:
+        with pytest.raises(SpkpeftError, match="stayed loaded after dlclose"):
+            speak("go", EspeakVoice("en"), 1)
+    finally:
+        espeak._libc().dlclose(held._handle)
+    assert speak("go", EspeakVoice("en"), 1)[0].size > 1000
 
 
 def test_every_accent_and_variant_exists() -> None:

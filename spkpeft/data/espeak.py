@@ -96,6 +96,13 @@ def _libc() -> ctypes.CDLL:
     return libc
 
 
+def _check_unloaded(lib_path: str) -> None:
+    """Raise if the library is still mapped after ``dlclose`` (its static state would carry over)."""
+    maps = Path("/proc/self/maps")
+    if maps.is_file() and lib_path in maps.read_text():
+        raise SpkpeftError(f"{lib_path} stayed loaded after dlclose: eSpeak synthesis would not be reproducible")
+
+
 def speak(text: str, voice: EspeakVoice, seed: int) -> tuple[np.ndarray, int]:
     """``(samples float32 in [-1, 1), sample rate)`` of ``text`` spoken by ``voice``; a function of
     its arguments only (module docstring).  An unknown voice or variant is a :class:`SpkpeftError`
@@ -113,7 +120,11 @@ def speak(text: str, voice: EspeakVoice, seed: int) -> tuple[np.ndarray, int]:
 
     callback = _CALLBACK(receive)
     with _LOCK:
-        lib = ctypes.CDLL(lib_path)
+        try:
+            lib = ctypes.CDLL(lib_path)
+        except OSError as err:  # e.g. a temporary directory mounted noexec
+            raise SpkpeftError(f"cannot load {lib_path} ({err}); set TMPDIR to a directory that allows "
+                               f"executable mappings") from None
         try:
             sr = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, _INITIALIZE_DONT_EXIT)
             if sr <= 0:
@@ -133,5 +144,6 @@ def speak(text: str, voice: EspeakVoice, seed: int) -> tuple[np.ndarray, int]:
             lib.espeak_Terminate()
         finally:
             _libc().dlclose(lib._handle)
+        _check_unloaded(lib_path)
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
     return samples.astype(np.float32) / 32768.0, int(sr)

@@ -27,7 +27,7 @@ from spkpeft.nn.heads import HeadConfig, validate_head_config
 from spkpeft.nn.losses import LossConfig, validate_loss_config
 from spkpeft.peft import METHODS, PeftConfig
 from spkpeft.peft.finetune import FrozenConfig
-from spkpeft.tasks import cls, cm, sv  # noqa: F401  (register the tasks)
+from spkpeft.tasks import registered, sv  # noqa: F401  (register the tasks; sv: the default task section)
 from spkpeft.tasks.base import TaskConfig
 from spkpeft.upstream import UpstreamConfig
 

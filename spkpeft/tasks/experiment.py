@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import yaml
@@ -136,6 +136,22 @@ def load_trained_model(exp: str | Path, which: str | None, device: torch.device)
     path = checkpoint_path(exp, which or cfg.extract.checkpoint)
     model = build_trained_model(cfg, exp, trainable_state(path), device)
     return model, cfg, checkpoint_source(path)
+
+
+def expand_data_dirs(paths: Sequence[str | Path], sets_of: Callable[[Path], list[Path]]) -> list[Path]:
+    """``paths`` with every corpus directory (a directory without ``wav.scp``) replaced by the
+    data directories ``sets_of(corpus)`` chooses (e.g. a task's stage-4 sets); other paths are
+    kept (reading them names what is wrong)."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir() and not (path / "wav.scp").is_file():
+            found = sets_of(path)
+            if not found:
+                raise SpkpeftError(f"{path}: no data directory (subdirectory with wav.scp) to run this task on")
+            out += found
+        else:
+            out.append(path)
+    return out
 
 
 def checkpoint_source(path: Path) -> dict:

@@ -75,7 +75,7 @@ def copy_recipe(dest: Path) -> Path:
     """Copy the recipe (as a clone would hold it) into ``dest``, sharing this checkout's .venv."""
     for name in ("run.sh", "path.sh", "requirements.txt", "requirements-test.txt"):
         shutil.copy2(REPO / name, dest / name)
-    for name in ("local", "steps", "conf", "spkpeft"):
+    for name in ("local", "steps", "conf", "spkpeft", "egs"):
         shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     (dest / ".venv").symlink_to(REPO / ".venv")
     return dest

@@ -1,5 +1,6 @@
-"""Print the results of an experiment as Markdown tables and draw its plots (stage 6); what
-follows the results table and which plots are drawn is the task's (each row's ``task``).
+"""Stage 6: print an experiment's results as Markdown tables and draw its plots.
+
+What follows the results table and which plots are drawn is the task's (each row's ``task``).
 
 Usage::
 

@@ -41,36 +41,19 @@ def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else prefix.rstrip(".")
 
 
-def read_overlay(path: str | Path) -> dict:
-    """An overlay: a YAML mapping of sections merged on top of a config (e.g. ``conf/overlays/*.yaml``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpkpeftError(f"{path}: overlay file not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict) or "base" in data:
-        raise SpkpeftError(f"{path}: an overlay is a mapping of config sections without 'base'")
-    return data
-
-
 def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str | None = None,
                        write: bool = True, overlays: list[str | Path] = (), init_from: str | None = None,
                        extra: dict | None = None) -> Config:
-    """Resolve the config (+ overlays, upstream and init overrides, then the dotted keys of
-    ``extra``) and check it against ``EXP/config.yaml``."""
+    """Resolve the config (+ overlays deep-merged in order, upstream and init overrides, then the
+    dotted keys of ``extra``) and check it against ``EXP/config.yaml``."""
     exp = Path(exp)
     overrides: dict = {}
-    for overlay in overlays:
-        for section, values in read_overlay(overlay).items():
-            if isinstance(values, dict):
-                overrides.update({f"{section}.{k}": v for k, v in values.items()})
-            else:
-                overrides[section] = values
     if upstream:
         overrides["upstream.name"] = upstream
     if init_from:
         overrides["train.init_from"] = str(init_from)
     overrides.update(extra or {})
-    cfg = load_config(config_path, overrides or None)
+    cfg = load_config(config_path, overrides or None, overlays)
     resolved = config_to_dict(cfg)
     saved_path = exp / "config.yaml"
     if saved_path.is_file():

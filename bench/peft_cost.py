@@ -344,6 +344,8 @@ def upstream_variants(bare, model, device) -> dict[str, Callable[[], object]]:
     forward and returning it.  ``merged`` and ``unmerged`` are the model's own upstream, put
     in that state by ``model.merge()`` / ``model.unmerge()`` before each run (a deep copy
     could not be made of every upstream, and would double its memory)."""
+    from spkpeft.peft import is_mergeable
+
     upstream = model.upstream.to(device).eval()
 
     def state(merged: bool):
@@ -351,7 +353,7 @@ def upstream_variants(bare, model, device) -> dict[str, Callable[[], object]]:
         return upstream
 
     variants = {"bare": lambda: bare, "unmerged": lambda: state(False)}
-    if model.peft.mergeable:
+    if is_mergeable(model.upstream):
         variants["merged"] = lambda: state(True)
     return variants
 

@@ -2,8 +2,18 @@
 # The test suite: bootstraps .venv (like ./run.sh, plus the test-only
 # requirements) and runs pytest.  Extra arguments go to pytest, e.g.
 #   tests/run.sh -k metrics -x
+#   tests/run.sh --fast      # the fast tier: no test marked slow (whole recipes, training runs),
+#                            # under 2 minutes, and it fails unless its tests import every module
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=()
+if [ "${1:-}" = --fast ]; then
+  shift
+  fast=(-m "not slow")
+  SPKPEFT_IMPORT_LOG="$(mktemp "${TMPDIR:-/tmp}/spkpeft-imports.XXXXXX")"
+  export SPKPEFT_IMPORT_LOG
+  trap 'rm -f "$SPKPEFT_IMPORT_LOG"' EXIT
+fi
 SPKPEFT_EXTRA_REQS="requirements-test.txt" . ./path.sh
 # One BLAS/OpenMP thread per process: tests run small models, often several
 # processes at once (DDP, recipe runs), and 2 cores oversubscribe easily.
@@ -13,6 +23,7 @@ export OMP_NUM_THREADS=1
 # worker steals queued tests from a busy one (--dist worksteal), so neither waits on the other.
 workers="${SPKPEFT_TEST_WORKERS:-2}"
 if [ "$workers" = 0 ]; then
-  exec python -m pytest -q -p no:xdist tests "$@"
+  python -m pytest -q -p no:xdist ${fast[@]+"${fast[@]}"} tests "$@"
+else
+  python -m pytest -q -n "$workers" --dist worksteal ${fast[@]+"${fast[@]}"} tests "$@"
 fi
-exec python -m pytest -q -n "$workers" --dist worksteal tests "$@"

@@ -13,7 +13,7 @@
    embeddings' mean subtracted and S-norm / AS-norm against the per-speaker means of the
    training speakers (``<corpus>/train/utt2spk``) when the training embeddings exist, the
    calibration files of step 1 (``EXP/calibration/<norm>.json``, else ``EXP/calibration.json``),
-   and the evaluation sets' ``utt2spk`` for the speaker bootstrap.
+   and the evaluation sets' ``utt2spk`` for the speaker bootstrap (:func:`evaluation_speakers`).
 
 :func:`score_lists` writes ``<score-dir>/<trials>.score`` (raw) and
 ``<score-dir>/<trials>.<norm>.score`` (normalised), lines ``utt1 utt2 score`` sorted in
@@ -35,6 +35,7 @@ from spkpeft.eval.calibration import Calibration, load_calibration
 from spkpeft.eval.metrics import (DEFAULT_P_TARGETS, actdcf_key, compute_act_dcf, compute_cllr, compute_metrics,
                                   compute_min_cllr)
 from spkpeft.io.atomic import write_json_atomic
+from spkpeft.io.datadir import find_data_dirs
 from spkpeft.io.trials import read_trials, write_scores
 from spkpeft.tasks.base import TRAIN_DIR, EvaluateOptions
 from spkpeft.tasks.sv.calibration import fit_experiment_calibration
@@ -164,19 +165,21 @@ def evaluate_sv(cfg, exp: Path, corpus: Path, results: Path, info: dict[str, Any
     if options.calibrate and train_scp.is_file():
         log.info("score calibration on held-out training speakers -> %s", exp / "calibration.json")
         fit_experiment_calibration(cfg, exp, corpus / TRAIN_DIR, top_n=top_n, skip_without_held_out=True)
-    eval_scps, spk_files = [], []
-    for scp in sorted(exp.glob(f"embeddings/*/{EMBEDDINGS}")):
-        if scp.parent.name == TRAIN_DIR:
-            continue
-        eval_scps.append(scp)
-        utt2spk = corpus / scp.parent.name / "utt2spk"
-        if utt2spk.is_file():
-            spk_files.append(utt2spk)
+    eval_scps = [scp for scp in sorted(exp.glob(f"embeddings/*/{EMBEDDINGS}")) if scp.parent.name != TRAIN_DIR]
+    spk_files, enroll = evaluation_speakers(corpus)
     has_train = train_scp.is_file()
     cohort = has_train and (corpus / TRAIN_DIR / "utt2spk").is_file()
-    enroll = corpus / "enroll" / "spk2utt"
     return score_lists(eval_scps, sorted(p for p in trials_dir.iterdir()), exp / "scores", results, info,
-                       mean_scp=train_scp if has_train else None, enroll=enroll if enroll.is_file() else None,
+                       mean_scp=train_scp if has_train else None, enroll=enroll,
                        cohort_scp=train_scp if cohort else None,
                        cohort_utt2spk=corpus / TRAIN_DIR / "utt2spk" if cohort else None, top_n=top_n,
                        calibration_files=calibration_inputs(exp), utt2spk_files=spk_files, draws=options.bootstrap)
+
+
+def evaluation_speakers(corpus: Path) -> tuple[list[Path], Path | None]:
+    """The speakers of a corpus's trials: the ``utt2spk`` of every data directory but ``train``
+    (the speaker bootstrap resamples them) and the enrollment models ``enroll/spk2utt`` (None
+    without); stage 5 and the paired comparison of ``spkpeft.bin.compare`` read the same."""
+    utt2spk = [d / "utt2spk" for d in find_data_dirs(corpus) if d.name != TRAIN_DIR and (d / "utt2spk").is_file()]
+    enroll = Path(corpus) / "enroll" / "spk2utt"
+    return utt2spk, enroll if enroll.is_file() else None

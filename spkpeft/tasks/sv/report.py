@@ -25,9 +25,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from spkpeft.eval.bootstrap import DEFAULT_DRAWS, DEFAULT_SEED, bootstrap_metrics, paired_comparison
-from spkpeft.io.datadir import find_data_dirs
 from spkpeft.io.trials import align_scores, read_scores, read_trials
-from spkpeft.tasks.base import LEAD_COLUMNS, TAIL_COLUMNS, TRAIN_DIR, Column, CompareOptions
+from spkpeft.tasks.base import LEAD_COLUMNS, TAIL_COLUMNS, Column, CompareOptions
+from spkpeft.tasks.sv.evaluate import evaluation_speakers
 from spkpeft.tasks.sv.scoring import NORMS, read_spk2utt, read_utt2spk_files, score_file_name, trial_speakers
 
 #: the comparison columns (one row per variant x trial list x normalisation)
@@ -69,14 +69,11 @@ def trials_dir_of(explicit: Path | None, corpus_dirs: Sequence[Path]) -> Path | 
 
 def scoring_speakers(corpus: Path | None, utt2spk: Sequence[Path], enroll: Path | None) -> tuple[list[Path], Path | None]:
     """The evaluation ``utt2spk`` files and enrollment ``spk2utt`` of a comparison: the explicit
-    ones, else those of ``corpus`` (every data directory but ``train``; ``enroll/spk2utt``)."""
+    ones, else those stage 5 used (:func:`spkpeft.tasks.sv.evaluate.evaluation_speakers`)."""
     if corpus is None:
         return list(utt2spk), enroll
-    if not utt2spk:
-        utt2spk = [d / "utt2spk" for d in find_data_dirs(corpus) if d.name != TRAIN_DIR and (d / "utt2spk").is_file()]
-    if enroll is None and (Path(corpus) / "enroll" / "spk2utt").is_file():
-        enroll = Path(corpus) / "enroll" / "spk2utt"
-    return list(utt2spk), enroll
+    found, found_enroll = evaluation_speakers(corpus)
+    return list(utt2spk) or found, enroll or found_enroll
 
 
 def add_paired_comparison(rows: list[dict[str, Any]], runs: dict[str, Sequence[Path]], trials_dir: Path,

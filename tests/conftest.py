@@ -2,15 +2,18 @@
 
 The fast tier (``tests/run.sh --fast``, i.e. ``pytest -m "not slow"`` with
 ``SPKPEFT_IMPORT_LOG`` set) leaves out the tests marked ``slow``: every test of
-:data:`SLOW_MODULES` (whole recipes and training runs) and the tests of
-:data:`SLOW_TESTS` (seconds each).  It must still reach every module of the package:
+:data:`SLOW_MODULES` (whole recipes and training runs), every test that starts a process
+(its source calls ``run``, ``run_sh``, ``python_module`` or ``subprocess``: each costs an
+interpreter and a torch import) and the tests of :data:`SLOW_TESTS` (seconds each).  It must still reach every module of the package:
 each pytest process and each subprocess it starts (``tests/importlog/sitecustomize.py``)
 logs the spkpeft modules it imported, and the run fails naming those none imported.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import signal
 import shutil
 import subprocess
@@ -40,6 +43,8 @@ SLOW_TESTS = (
     "test_cm_metrics.py::test_cli", "test_report_cm.py::test_report", "test_cls_evaluate.py::test_report",
     "test_cls_evaluate.py::test_compare", "test_mini_corpus.py::test_", "test_mini_cls_corpus.py::test_",
     "test_mini_cm_corpus.py::test_", "test_peft.py::test_training", "test_peft.py::test_merged",
+    "test_report_cm.py::test_cm_curves", "test_upstream.py::test_hidden_states_match", "test_scale_io.py::test_",
+    "test_mini_kws_corpus.py::test_",
 )
 #: modules no test needs to import (the ``python -m spkpeft`` shim runs as ``__main__``)
 NOT_IMPORTED = ("spkpeft.__main__",)
@@ -50,10 +55,20 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "slow: left out of the fast tier (tests/run.sh --fast)")
 
 
+#: a test whose source matches this starts a process
+STARTS_A_PROCESS = re.compile(r"\b(run|run_sh|python_module|prepare_sh|compare)\(|\bsubprocess\.")
+
+
 def is_slow(item) -> bool:
     module = item.module.__name__.rsplit(".", 1)[-1]
     test_id = f"{module}.py::{item.name}"
-    return module in SLOW_MODULES or test_id.startswith(SLOW_TESTS)
+    if module in SLOW_MODULES or test_id.startswith(SLOW_TESTS):
+        return True
+    try:
+        source = inspect.getsource(item.function)
+    except (OSError, TypeError, AttributeError):
+        return False
+    return bool(STARTS_A_PROCESS.search(source))
 
 
 def pytest_collection_modifyitems(config, items) -> None:

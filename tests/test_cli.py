@@ -34,3 +34,18 @@ def test_subcommands_run_the_tools_from_another_directory(tmp_path):
     assert bad.returncode == 1 and bad.stderr.startswith("infer: error: ") and len(bad.stderr.splitlines()) == 1
     unknown = run([sys.executable, "-m", "spkpeft", "nope"], cwd=tmp_path)
     assert unknown.returncode == 1 and "unknown command 'nope'" in unknown.stderr
+
+
+def test_every_tool_builds_its_parser_in_process(capsys, monkeypatch):
+    """``spkpeft COMMAND --help`` for every tool, in this process: each module imports and its
+    options parse (the fast tier's way of reaching every tool without a process per tool)."""
+    import pytest
+
+    from spkpeft.cli import commands, main
+
+    monkeypatch.setattr(sys, "argv", ["pytest"])  # main names the subcommand in sys.argv[0]
+    for command in commands():
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0, command
+        assert capsys.readouterr().out.startswith("usage: "), command

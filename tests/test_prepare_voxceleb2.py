@@ -153,6 +153,19 @@ def encode_m4a(path: Path, seconds: float, sr: int, freq: float) -> None:
             out.mux(packet)
 
 
+def test_decode_mono_downmixes_and_resamples(tmp_path):
+    """spkpeft.io.aac in-process: 16 kHz int16 mono of the right length; a file without audio is named."""
+    from spkpeft.errors import SpkpeftError
+    from spkpeft.io.aac import decode_mono
+
+    encode_m4a(tmp_path / "a.m4a", 0.25, 44100, 440.0)
+    samples = decode_mono(tmp_path / "a.m4a")
+    assert samples.dtype.name == "int16" and abs(samples.size - 4000) <= 2048 and samples.any()
+    (tmp_path / "b.m4a").write_bytes(b"\0" * 64)
+    with pytest.raises(SpkpeftError, match=r"b\.m4a: cannot decode"):
+        decode_mono(tmp_path / "b.m4a")
+
+
 def test_real_m4a_is_decoded_by_pyav_without_ffmpeg(tmp_path):
     """AAC files the test encodes itself, decoded with no ffmpeg on PATH: 16 kHz mono 16-bit wavs
     of the right length holding the tone; an undecodable file is named."""

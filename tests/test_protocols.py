@@ -107,7 +107,8 @@ def test_selection_by_development_loss():
     task = CMTask()
     assert task.selection == ("val_eer_pct", "min")
     cfg = load_config(CONF / "cm" / "mini.yaml", {"task.select_by": "loss"})
-    data = types.SimpleNamespace(wav={"a": "x", "b": "y"}, utt2label={"a": "bonafide", "b": "spoof"}, path=Path("d"))
+    data = types.SimpleNamespace(wav={"a": "x", "b": "y"}, utt2label={"a": "bonafide", "b": "spoof"}, utt2attack=None,
+                                 path=Path("d"))
     task.training_data(cfg, data, 0)
     assert task.selection == ("val_loss", "min")
 

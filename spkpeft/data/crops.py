@@ -59,6 +59,9 @@ class DataConfig:
     sampler: str = field(default="balanced", metadata={"choices": SAMPLERS})
     drop_last: bool = True  # sampler shuffle: drop the last partial batch
 
+    def __post_init__(self) -> None:
+        validate_data_config(self)
+
 
 def validate_data_config(cfg: DataConfig) -> None:
     """Range checks; errors name the key."""

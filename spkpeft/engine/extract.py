@@ -51,6 +51,9 @@ class ExtractConfig:
     crop: str = field(default="chunks", metadata={"choices": CROPS})  # chunks | first (module docstring)
     crop_samples: int = 64600     # crop first: samples seen (AttM, SSL-AASIST: 64,600 = 4.04 s)
 
+    def __post_init__(self) -> None:
+        validate_extract_config(self)
+
 
 def validate_extract_config(cfg: ExtractConfig) -> None:
     """Range checks; errors name the key."""

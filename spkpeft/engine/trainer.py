@@ -123,6 +123,9 @@ class TrainConfig:
     early_stop_patience: int = 0  # > 0: stop after that many epochs without improvement
     early_stop_from_epoch: int = 1  # ... once at least that many epochs are done
 
+    def __post_init__(self) -> None:
+        validate_train_config(self)
+
 
 def validate_train_config(cfg: TrainConfig) -> None:
     """Value checks that types cannot express; errors name the key."""
@@ -290,7 +293,6 @@ class Trainer:
         self.ckpt_dir = self.exp / "checkpoints"
         self.dist = init_distributed(device.split(":")[0])
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if device == "cuda" else device)
-        validate_train_config(cfg.train)
         seed_everything(cfg.train.seed + self.dist.rank, cfg.train.deterministic)
 
         data_dir = read_data_dir(data_dir)

@@ -26,7 +26,8 @@ from torch import Tensor
 from spkpeft.errors import SpkpeftError
 from spkpeft.peft.base import (
     LayerSpec,
-        PeftConfig,
+    Mergeable,
+    PeftConfig,
     dropout_rate,
     layers_field,
     norms_field,
@@ -51,10 +52,11 @@ class LoRAConfig(PeftConfig):
     train_norms: list[str] = norms_field()
 
 
-class MergeableDelta:
+class MergeableDelta(Mergeable):
     """Merging for a wrapped linear ``self.base`` whose method adds ``self.delta_weight()``
     to its weight: ``merge`` folds the delta in (the forward then skips the method's path),
-    ``unmerge`` takes it out again; ``self.merged`` records the state."""
+    ``unmerge`` takes it out again; ``self.merged`` records the state; unloaded, the merged
+    plain linear replaces the wrapper."""
 
     @torch.no_grad()
     def merge(self) -> None:
@@ -69,6 +71,11 @@ class MergeableDelta:
         if self.merged:
             self.base.weight -= self.delta_weight()
             self.merged = False
+
+    def unloaded(self) -> nn.Module:
+        """The wrapped ``nn.Linear`` with the delta merged into its weight."""
+        self.merge()
+        return self.base
 
 
 class LoRALinear(MergeableDelta, nn.Module):
@@ -132,4 +139,4 @@ def apply_lora(upstream: nn.Module, cfg: LoRAConfig) -> list[nn.Module]:
                         lambda lin: LoRALinear(lin, cfg.rank, cfg.alpha, cfg.dropout, cfg.zero_factor))
 
 
-register_method("lora", LoRAConfig, apply_lora, mergeable=True, description="LoRA on chosen projections", averageable=False)
+register_method("lora", LoRAConfig, apply_lora, description="LoRA on chosen projections", averageable=False)

@@ -15,8 +15,7 @@ script does it before), so their paper configs set ``false``.
 
 from dataclasses import dataclass
 
-from spkpeft.upstream.base import UPSTREAMS, UpstreamConfig
-from spkpeft.upstream.s3prl.sources import check_source, checkpoint_file, checkpoint_name
+from spkpeft.upstream.base import UpstreamConfig, register_family
 from spkpeft.upstream.s3prl.wrapper import S3prlUpstream, load_upstream
 
 
@@ -27,13 +26,6 @@ class S3prlConfig(UpstreamConfig):
     normalize_waveform: bool | None = None
 
 
-def build_s3prl(cfg: UpstreamConfig) -> S3prlUpstream:
-    """``upstream.type: s3prl``: :func:`load_upstream` of ``cfg.name`` keeping ``cfg.num_layers``
-    blocks, the waveform normalised as ``normalize_waveform`` says."""
-    return load_upstream(cfg.name, cfg.num_layers, getattr(cfg, "normalize_waveform", None))
-
-
-UPSTREAMS.register("s3prl", S3prlConfig, build_s3prl, description="WavLM / wav2vec 2.0 / HuBERT via s3prl",
-                   check=check_source, file=checkpoint_file, file_name=checkpoint_name)
+register_family("s3prl", S3prlConfig, S3prlUpstream, description="WavLM / wav2vec 2.0 / HuBERT via s3prl")
 
 __all__ = ["S3prlUpstream", "load_upstream"]

@@ -6,8 +6,6 @@ trains with SGD stepped per epoch and tests the last epoch."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +13,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import REPO
+from conftest import REPO, prepared_cm_corpus
 from spkpeft.data.crops import first_samples
 from spkpeft.data.synth_sounds import ClsCorpusSpec, write_cls_corpus
-from spkpeft.data.synth_spoof import CmCorpusSpec, write_cm_corpus
 from spkpeft.engine.checkpoint import load_checkpoint
 from spkpeft.engine.optim import read_epoch_metric
 from spkpeft.engine.trainer import Trainer
@@ -37,13 +34,8 @@ PROBE_SAMPLES = 12000
 @pytest.fixture(scope="module")
 def cm_corpus(tmp_path_factory):
     """A small ASVspoof-2019-LA-layout corpus prepared by the real stage-1 script."""
-    root = tmp_path_factory.mktemp("cm")
-    write_cm_corpus(root / "raw", CmCorpusSpec(n_train=12, n_dev=4, n_eval=2, n_train_spk=2, n_dev_spk=2,
-                                                n_eval_spk=1, bonafide_frac=0.5, min_dur=0.5, max_dur=0.8))
-    proc = subprocess.run([sys.executable, str(REPO / "local" / "prepare_asvspoof2019_la.py"), str(root / "raw"),
-                           str(root / "data")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return root / "data"
+    return prepared_cm_corpus(tmp_path_factory.mktemp("cm"), n_train=12, n_dev=4, n_eval=2, n_train_spk=2,
+                              n_dev_spk=2, n_eval_spk=1, bonafide_frac=0.5, min_dur=0.5, max_dur=0.8)
 
 
 def probe_dir(root: Path, n: int) -> tuple[Path, dict[str, np.ndarray]]:

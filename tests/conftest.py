@@ -3,8 +3,8 @@
 The fast tier (``tests/run.sh --fast``, i.e. ``pytest -m "not slow"`` with
 ``SPKPEFT_IMPORT_LOG`` set) leaves out the tests marked ``slow``: every test of
 :data:`SLOW_MODULES` (whole recipes and training runs), every test that starts a process
-(its source calls ``run``, ``run_sh``, ``python_module`` or ``subprocess``: each costs an
-interpreter and a torch import) and the tests of :data:`SLOW_TESTS` (seconds each).  It must still reach every module of the package:
+(its source calls ``run``, ``run_sh``, ``python_module`` or ``subprocess``, or a function of
+its module that does: each costs an interpreter and a torch import) and the tests of :data:`SLOW_TESTS` (seconds each).  It must still reach every module of the package:
 each pytest process and each subprocess it starts (``tests/importlog/sitecustomize.py``)
 logs the spkpeft modules it imported, and the run fails naming those none imported.
 """
@@ -59,6 +59,21 @@ def pytest_configure(config) -> None:
 STARTS_A_PROCESS = re.compile(r"\b(run|run_sh|python_module|prepare_sh|compare)\(|\bsubprocess\.")
 
 
+def process_helpers(module) -> re.Pattern | None:
+    """A pattern matching calls of the test module's own functions (not tests) that start a
+    process (``def validate(...): return python_module(...)``), or None when it has none."""
+    names = []
+    for name, value in vars(module).items():
+        if name.startswith("test_") or not inspect.isfunction(value) or value.__module__ != module.__name__:
+            continue
+        try:
+            if STARTS_A_PROCESS.search(inspect.getsource(value)):
+                names.append(re.escape(name))
+        except (OSError, TypeError):
+            continue
+    return re.compile(rf"\b({'|'.join(names)})\(") if names else None
+
+
 def is_slow(item) -> bool:
     module = item.module.__name__.rsplit(".", 1)[-1]
     test_id = f"{module}.py::{item.name}"
@@ -68,7 +83,8 @@ def is_slow(item) -> bool:
         source = inspect.getsource(item.function)
     except (OSError, TypeError, AttributeError):
         return False
-    return bool(STARTS_A_PROCESS.search(source))
+    helpers = process_helpers(item.module)
+    return bool(STARTS_A_PROCESS.search(source) or (helpers and helpers.search(source)))
 
 
 def pytest_collection_modifyitems(config, items) -> None:

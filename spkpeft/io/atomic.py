@@ -135,7 +135,7 @@ def _own_error(err: OSError, tmp: Path) -> bool:
     return err.filename is None or Path(err.filename) in (tmp, *tmp.parents)
 
 
-def _os_error_in(exc: BaseException) -> OSError | None:
+def os_error_in(exc: BaseException) -> OSError | None:
     """``exc`` or the ``OSError`` it was raised while handling: ``torch.save`` turns a failed
     write into ``RuntimeError: [enforce fail at inline_container.cc] unexpected pos``."""
     seen = set()
@@ -187,7 +187,7 @@ def atomic_open(path: str | Path, mode: str = "w", needed: Callable[[], int | No
         FS.fsync_dir(path.parent)
     except Exception as exc:
         written = _discard(tmp)
-        err = _os_error_in(exc)
+        err = os_error_in(exc)
         if err is None or not _own_error(err, tmp):
             raise
         size = None

@@ -56,13 +56,16 @@ def test_the_trainers_own_checkpoints_load_with_weights_only(tmp_path):
                                                                  state["trainable"]["model.w"])
 
 
-def test_resume_and_init_from_refuse_a_malicious_checkpoint(tmp_path):
-    """The paths a user points training at: ``--init-from`` and the ``last.pt`` it resumes."""
-    from spkpeft.tasks.experiment import trainable_state
+@pytest.mark.parametrize("module, reader, fragment", [
+    ("spkpeft.tasks.experiment", "trainable_state", "refusing to load checkpoint"),  # --init-from, export, stage 4
+    ("spkpeft.upstream.s3prl.sources", "read_checkpoint", "not a readable PyTorch checkpoint"),  # upstream.name: PATH
+])
+def test_every_checkpoint_reader_refuses_a_malicious_file(tmp_path, module, reader, fragment):
+    import importlib
 
     marker = tmp_path / "pwned"
-    with pytest.raises(SpkpeftError, match="refusing to load checkpoint"):
-        trainable_state(malicious(tmp_path / "init.pt", marker))
+    with pytest.raises(SpkpeftError, match=fragment):
+        getattr(importlib.import_module(module), reader)(malicious(tmp_path / "x.pt", marker))
     assert not marker.exists()
 
 
@@ -83,16 +86,6 @@ def test_a_malicious_package_is_refused_and_runs_nothing(tmp_path):
                                                 "files": files}))
     with pytest.raises(SpkpeftError, match=r"trainable.pt: refusing to load trained weights"):
         load_any(pkg)
-    assert not marker.exists()
-
-
-def test_a_malicious_upstream_checkpoint_is_refused(tmp_path):
-    """``upstream.name: /path/to/checkpoint.pt`` (an s3prl local checkpoint) is read weights-only too."""
-    from spkpeft.upstream.s3prl.sources import read_checkpoint
-
-    marker = tmp_path / "pwned"
-    with pytest.raises(SpkpeftError, match="not a readable PyTorch checkpoint"):
-        read_checkpoint(malicious(tmp_path / "wavlm.pt", marker))
     assert not marker.exists()
 
 

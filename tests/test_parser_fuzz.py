@@ -43,7 +43,7 @@ import prepare_esc50  # noqa: E402
 import prepare_in_the_wild  # noqa: E402
 import prepare_speechcommands  # noqa: E402
 
-FUZZ_EXAMPLES = int(os.environ.get("SPKPEFT_FUZZ_EXAMPLES", "60"))
+FUZZ_EXAMPLES = int(os.environ.get("SPKPEFT_FUZZ_EXAMPLES", "50"))
 FUZZ = settings(max_examples=FUZZ_EXAMPLES, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
@@ -654,3 +654,37 @@ def test_valid_input_in_any_style_then_mutated(scratch, parser, data):
         assert parsed == parser.reference(changed, companions), (changed, parsed)
     if not was_mutated and expected is not None:
         assert ok and parsed == expected
+
+
+#: inputs that ended in a traceback before the one text reader (each is also within the fuzzers' reach)
+FOUND = [
+    ("wav.scp", b"a /x\xff.wav\nb /y.wav\n", "wav.scp:1: text file is not UTF-8 text (byte 0xff at column 5)"),
+    ("spk2utt", b"s a\nt b\xc3\n", "spk2utt:2: text file is not UTF-8 text"),
+    ("In-the-Wild meta.csv", b"file,speaker,label\n0.wav," + b"x" * 200_000 + b",spoof\n",
+     "meta.csv:2: malformed csv (field larger than field limit"),
+    ("In-the-Wild meta.csv", b"file,speaker,label\n0.wav,a\0b,spoof\n", "meta.csv:2: csv file holds a NUL byte"),
+    ("Speech Commands list", b"yes/0123abcd_nohash_0.wav\n\xe9\n", "validation_list.txt:2: list file is not UTF-8"),
+    ("YAML config", b"train: {epochs: 2001-13-45}\n", "config.yaml: invalid YAML value (ValueError: month must be"),
+    ("YAML config", b"train: \x01\n", "config.yaml:1: invalid YAML: special characters are not allowed"),
+    ("YAML overlay", b"train: [\n", "overlay.yaml:2: invalid YAML: expected the node content"),
+    ("YAML overlay", b"train: {epochs: x}\n", "overlay.yaml: key 'train.epochs' must be int, got str"),
+    ("package.json", b'{"format": "spkpeft-package", "version": 1, "kind": "full", "task": "sv", '
+                     b'"upstream": {"name": "u", "sha256": "0"}, "files": [1]}', "package.json: key 'files' must be"),
+    ("package.json", b'{"format": "spkpeft-package", "version": 1, "kind": "full", "task": "sv", '
+                     b'"upstream": {"name": "u", "sha256": "0"}, "files": {"config.yaml": 1}}',
+     "package.json: key 'files.config.yaml' must be a mapping"),
+    ("package.json", b'{"format": "spkpeft-package", "version": 1, "kind": "full", "task": "sv", '
+                     b'"upstream": {"name": "u", "sha256": "0"}, "files": {"../../etc/passwd": '
+                     b'{"bytes": 1, "sha256": "0"}}}', "key 'files.../../etc/passwd' must be a relative path"),
+]
+
+
+@pytest.mark.parametrize("name, content, message", FOUND, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(FOUND)])
+def test_inputs_that_raised_tracebacks_are_one_line_errors(scratch, name, content, message):
+    parser = next(p for p in PARSERS if p.name == name)
+    companions = {**(parser.companions or {}), **({"config.yaml": b"{}"} if name == "package.json" else {})}
+    case = write_case(scratch, parser, content, companions)
+    with pytest.raises(SpkpeftError) as caught:
+        parser.parse(case)
+    check_error(caught.value, case)
+    assert message in str(caught.value), caught.value

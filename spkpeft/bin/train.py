@@ -25,7 +25,6 @@ from typing import Sequence
 
 from spkpeft.bin._cli import run_main
 from spkpeft.io.lock import experiment_lock
-from spkpeft.tasks.experiment import prepare_experiment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rank = int(os.environ.get("RANK", "0"))
     with experiment_lock(args.exp) if rank == 0 else contextlib.nullcontext():  # one run per --exp
+        from spkpeft.tasks.experiment import prepare_experiment  # after the lock: a refused run stops at once
+
         cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0,
                                  overlays=args.overlay, init_from=args.init_from,
                                  extra={"data.shards": args.shards} if args.shards else None)

@@ -86,21 +86,24 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _mount_point(path: Path) -> Path:
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent (absolute)."""
     path = Path(os.path.abspath(path))
     while not path.exists():
-        path = path.parent
-    while not os.path.ismount(path):
         path = path.parent
     return path
 
 
 def free_bytes(path: Path) -> int:
     """Bytes available to this user on the file system holding ``path`` (or its nearest existing parent)."""
-    probe = Path(os.path.abspath(path))
-    while not probe.exists():
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
+    return shutil.disk_usage(_existing(path)).free
+
+
+def _mount_point(path: Path) -> Path:
+    path = _existing(path)
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
 
 
 def write_failed(path: Path, err: OSError, needed: int | None = None, at_least: bool = False) -> WriteFailed:
@@ -113,7 +116,7 @@ def write_failed(path: Path, err: OSError, needed: int | None = None, at_least: 
     reason = os.strerror(code) if code else str(err)
     if code in _NO_SPACE:
         free = free_bytes(path.parent)
-        amount = "unknown" if needed is None else ("at least " if at_least else "") + format_bytes(needed)
+        amount = "more" if needed is None else ("at least " if at_least else "") + format_bytes(needed)
         short = f"; free at least {format_bytes(needed - free)} more" if needed is not None and needed > free else ""
         message = (f"{path}: cannot write it ({reason}): it needs {amount} of free space, "
                    f"{format_bytes(free)} is free on {_mount_point(path.parent)}{short}, then run the same "

@@ -94,7 +94,9 @@ def render(rows: list[dict]) -> str:
                      f"{r['extraction_peak_rss_mb']} | {r['extraction_peak_rss_mb'] - r['model_only_rss_mb']} | "
                      f"{r['extraction_seconds']} | {r['load']} |")
     lines += ["", "Times are wall seconds on the shared 2-core machine under the load shown (other jobs "
-              "running): compare the memory columns."]
+              "running): compare the memory columns.  An hour of float32 samples is 230 MB.  Command: "
+              "`bench/long_audio.py --seconds 3600 --configs conf/sv/mini_fbank.yaml --roots BEFORE_CHECKOUT . "
+              "--results bench/results/long_audio.jsonl --doc docs/benchmarks.md` (OMP_NUM_THREADS=1)."]
     return "\n".join(lines)
 
 

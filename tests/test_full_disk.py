@@ -38,8 +38,15 @@ from test_train import SMALL, tiny_data, train_cmd  # noqa: F401  (tiny_data: a 
 
 #: the tiny trainings (on test_train's SMALL model): one epoch of 6 steps, last.pt every 2 steps
 TRAIN = {"train.deterministic": True, "train.epochs": 1, "train.save_every_steps": 2}
-#: every fault injected by this module's writer tests, by writer (reported in docs/reliability.md)
+#: every fault injected by this module's writer tests, by writer (reported in docs/reliability.md;
+#: printed at the end of the module with -s)
 INJECTED: dict[str, int] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_injected():
+    yield
+    print(f"\nfaults injected, {sum(INJECTED.values())} in all: " + json.dumps(INJECTED, indent=1))
 
 
 class Faults(atomic.FileSystem):

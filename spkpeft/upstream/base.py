@@ -22,6 +22,8 @@ What a family provides:
 * its parameters by part: every parameter of the bare model (:meth:`base_parameters`),
   the waveform frontend's (:meth:`frontend_parameters`, e.g. a CNN encoder), named
   (:meth:`named_base_parameters`);
+* parameters no method trains (:meth:`fixed_parameters`, e.g. Whisper's sinusoidal position
+  table, a buffer in the reference model): full fine-tuning leaves them frozen;
 * ``dropout_while_training``: False keeps the bare model in eval mode while training.
 """
 
@@ -157,6 +159,10 @@ class UpstreamBase(nn.Module):
     def frontend_parameters(self) -> list[nn.Parameter]:
         """Parameters of the waveform frontend (e.g. the CNN feature encoder)."""
         raise NotImplementedError
+
+    def fixed_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the bare model that no method trains (none unless a family says so)."""
+        return []
 
     # ---- derived -------------------------------------------------------------------
     @property

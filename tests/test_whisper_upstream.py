@@ -139,7 +139,7 @@ def test_truncation_keeps_prefix_and_drops_the_final_norm():
 def test_random_archs_match_the_published_configs():
     """Dimensions of random:whisper_* are the openai/whisper-* configs' (built only for tiny)."""
     published = {"whisper_tiny": (80, 384, 4, 6, 1536), "whisper_base": (80, 512, 6, 8, 2048),
-                 "whisper_large_v3": (128, 1280, 32, 20, 5120)}
+                 "whisper_large_v2": (80, 1280, 32, 20, 5120), "whisper_large_v3": (128, 1280, 32, 20, 5120)}
     for arch, dims in published.items():
         a = ARCHS[arch]
         assert (a["num_mel_bins"], a["d_model"], a["encoder_layers"], a["encoder_attention_heads"],

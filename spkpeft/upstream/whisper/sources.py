@@ -77,6 +77,7 @@ def _dims(mels: int, dim: int, layers: int, heads: int) -> dict:
 ARCHS: dict[str, dict] = {
     "whisper_tiny": _dims(80, 384, 4, 6),
     "whisper_base": _dims(80, 512, 6, 8),
+    "whisper_large_v2": _dims(80, 1280, 32, 20),  # Whisper-PMFA's model
     "whisper_large_v3": _dims(128, 1280, 32, 20),
     "tiny_whisper": _dims(80, 64, 2, 4),
 }

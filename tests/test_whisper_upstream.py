@@ -193,6 +193,19 @@ def test_hugging_face_directory_loads_the_encoder_of_a_whole_model(tmp_path):
     with pytest.raises(SpkpeftError, match=r"encoder weights missing from the checkpoint: layers.1.fc2.bias"):
         load_whisper(str(tmp_path / "full"))
     assert load_whisper(str(tmp_path / "full"), num_layers=1).num_layers == 1  # block 1 is not read
+    from spkpeft.upstream.whisper.sources import model_files
+
+    source = tmp_path / "cache-like"
+    model.model.encoder.save_pretrained(source)  # an encoder-only directory: its files are linked
+    with model_files(str(source)) as (fmt, path):
+        assert fmt == "hf-dir" and (path / "model.safetensors").is_symlink()
+    state["model.encoder.layers.1.fc2.bias"] = model.model.encoder.layers[1].fc2.bias.detach()
+    save_file(state, str(tmp_path / "full" / "model.safetensors"))
+    with model_files(str(tmp_path / "full")) as (fmt, path):  # a whole model: its encoder is written out
+        assert sorted(p.name for p in path.iterdir()) == ["config.json", "model.safetensors"]
+        assert set(load_file(str(path / "model.safetensors"))) == set(model.model.encoder.state_dict())
+        copy = load_whisper(str(path))
+    assert all(torch.equal(a, b) for a, b in zip(copy.model.state_dict().values(), up.model.state_dict().values()))
 
 
 def test_hub_id_loads_from_the_hugging_face_cache_without_network(tmp_path, monkeypatch):

@@ -25,8 +25,9 @@ straddling the end of the speech, which see zeros instead of the reflected signa
 Batches: every row is framed from its own samples, reflect-padded at its own end
 (``wav_lens[b]``), and the frames at and beyond ``wav_lens[b] // 160`` are set to 0, so a
 row's features equal those of the utterance alone.  The DFT is a matrix product with the
-cosine / sine basis (exportable to ONNX by tracing, unlike ``torch.stft``); it equals the
-FFT to float32 rounding.
+cosine / sine basis and the frames are gathered by index (both exportable to ONNX by tracing,
+unlike ``torch.stft`` and ``unfold`` over a dynamic length); the DFT equals the FFT to float32
+rounding.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class WhisperLogMel(nn.Module):
             wavs = nn.functional.pad(wavs, (0, HOP - wavs.shape[1]))
         num_frames = wavs.shape[1] // HOP
         wavs = wavs.float()
-        frames = reflect_padded(wavs, wav_lens).unfold(1, N_FFT, HOP)[:, :num_frames]  # (B, T, N_FFT)
+        starts = torch.arange(num_frames, device=wavs.device)[:, None] * HOP
+        frames = reflect_padded(wavs, wav_lens)[:, starts + torch.arange(N_FFT, device=wavs.device)]  # (B, T, N_FFT)
         power = torch.matmul(frames, self.cos) ** 2 + torch.matmul(frames, self.sin) ** 2
         log_mel = torch.log10(torch.clamp(torch.matmul(power, self.filters), min=LOG_FLOOR))  # (B, T, num_bins)
         counts = frame_counts(wav_lens)

@@ -44,20 +44,13 @@ from torch import Tensor, nn
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.upstream.attention import attend_with_extras, key_padding_bias, merge_heads, split_heads
-from spkpeft.upstream.base import ExtraKV, LayerExtensions, UpstreamBase
+from spkpeft.upstream.base import FAIRSEQ_ROLE_PATHS, ExtraKV, LayerExtensions, PathBlocksUpstream, extend_sublayer
 from spkpeft.upstream.whisper.features import WhisperLogMel
 
 LONG_INPUTS = ("chunk", "refuse")
 
 #: projection role -> attribute path of the ``nn.Linear`` inside one ``WhisperEncoderLayer``
-ROLE_PATHS: dict[str, str] = {
-    "q": "self_attn.q_proj",
-    "k": "self_attn.k_proj",
-    "v": "self_attn.v_proj",
-    "out": "self_attn.out_proj",
-    "fc1": "fc1",
-    "fc2": "fc2",
-}
+ROLE_PATHS = FAIRSEQ_ROLE_PATHS
 
 
 def self_attention(attn: nn.Module, x: Tensor, bias: Tensor, num_prompts: int, prompt_gate: Tensor | None,
@@ -81,23 +74,19 @@ def block_forward(layer: nn.Module, x: Tensor, padding: Tensor, ext: LayerExtens
     drop = layer.dropout if layer.training else 0.0
     u = layer.self_attn_layer_norm(x)
     h = self_attention(layer.self_attn, u, bias, num_prompts, prompt_gate, list(extra or []))
-    if ext is not None and ext.attn_parallel is not None:
-        h = h + ext.attn_parallel(u, mask)
-    if ext is not None and ext.attn_out is not None:
-        h = h + ext.attn_out(h, mask)
+    h = extend_sublayer(ext, "attn", h, u, mask)
     x = x + F.dropout(h, drop, training=drop > 0)
     u = layer.final_layer_norm(x)
     act_drop = layer.activation_dropout if layer.training else 0.0
     h = layer.fc2(F.dropout(layer.activation_fn(layer.fc1(u)), act_drop, training=act_drop > 0))
-    if ext is not None and ext.ffn_parallel is not None:
-        h = h + ext.ffn_parallel(u, mask)
-    if ext is not None and ext.ffn_out is not None:
-        h = h + ext.ffn_out(h, mask)
+    h = extend_sublayer(ext, "ffn", h, u, mask)
     return x + F.dropout(h, drop, training=drop > 0)
 
 
-class WhisperUpstream(UpstreamBase):
+class WhisperUpstream(PathBlocksUpstream):
     """A ``WhisperEncoder`` behind the upstream protocol (see the module docstring)."""
+
+    ROLE_PATHS = ROLE_PATHS
 
     def __init__(self, model: nn.Module, name: str, long_inputs: str = "chunk") -> None:
         super().__init__()
@@ -113,27 +102,12 @@ class WhisperUpstream(UpstreamBase):
 
     # ------------------------------------------------------------------ structure
     @property
-    def layers(self) -> nn.ModuleList:
-        return self.model.layers
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-    @property
     def hidden_dim(self) -> int:
         return int(self.model.config.d_model)
 
     @property
     def num_heads(self) -> int:
         return int(self.model.config.encoder_attention_heads)
-
-    def projection(self, block: int, role: str) -> nn.Module:
-        return self.layers[block].get_submodule(ROLE_PATHS[role])
-
-    def set_projection(self, block: int, role: str, module: nn.Module) -> None:
-        parent, _, attr = ROLE_PATHS[role].rpartition(".")
-        setattr(self.layers[block].get_submodule(parent) if parent else self.layers[block], attr, module)
 
     def block_input_norm(self, block: int) -> nn.LayerNorm | None:
         """Pre-LN blocks normalise their input themselves."""
@@ -142,9 +116,6 @@ class WhisperUpstream(UpstreamBase):
     def output_norm(self) -> nn.LayerNorm | None:
         """``WhisperEncoder.layer_norm`` (``ln_post``; None after truncation, which drops it)."""
         return self.model.layer_norm if self.final_layer_norm else None
-
-    def bare_model(self) -> nn.Module:
-        return self.model
 
     def frontend_parameters(self) -> list[nn.Parameter]:
         """The convolution stem (conv1, conv2)."""

@@ -51,6 +51,7 @@ from typing import Callable, Iterator
 import torch
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.upstream.hf_dir import read_model_config, require_weights
 from spkpeft.upstream.s3prl.random_arch import DEFAULT_SEED, cache_dir
 from spkpeft.upstream.whisper.ct2_format import read_encoder
 
@@ -145,19 +146,9 @@ def local_kind(path: Path) -> str:
                                "or a CTranslate2 model.bin)")
     if (path / CT2_WEIGHTS).is_file():
         return "ct2"
-    config = path / "config.json"
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise file_error(config, "missing: a Whisper model directory needs config.json (Hugging Face) or "
-                                 "model.bin (CTranslate2)") from None
-    except (OSError, ValueError) as err:
-        raise file_error(config, f"not a readable JSON file ({err})") from None
-    if not isinstance(data, dict) or data.get("model_type") != MODEL_TYPE:
-        kind = data.get("model_type") if isinstance(data, dict) else type(data).__name__
-        raise file_error(config, f"model_type is {kind!r}, expected '{MODEL_TYPE}'")
-    if not any((path / f).is_file() for f in WEIGHT_FILES):
-        raise file_error(path, f"no weights file ({', '.join(WEIGHT_FILES)})")
+    read_model_config(path / "config.json", MODEL_TYPE, "missing: a Whisper model directory needs config.json "
+                                                        "(Hugging Face) or model.bin (CTranslate2)")
+    require_weights(path, WEIGHT_FILES)
     return "hf"
 
 

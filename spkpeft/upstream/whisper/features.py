@@ -27,7 +27,8 @@ Batches: every row is framed from its own samples, reflect-padded at its own end
 row's features equal those of the utterance alone.  The DFT is a matrix product with the
 cosine / sine basis and the frames are gathered by index (both exportable to ONNX by tracing,
 unlike ``torch.stft`` and ``unfold`` over a dynamic length); the DFT equals the FFT to float32
-rounding.
+rounding.  The features are computed in float32 under mixed-precision autocast too (a
+bfloat16 DFT would raise the quiet bins to its rounding noise).
 """
 
 from __future__ import annotations
@@ -97,6 +98,10 @@ class WhisperLogMel(nn.Module):
         self.register_buffer("filters", mel_filters(num_bins), persistent=False)
 
     def forward(self, wavs: Tensor, wav_lens: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.autocast(wavs.device.type, enabled=False):  # float32 even under bf16 / fp16 autocast
+            return self._log_mel(wavs, wav_lens)
+
+    def _log_mel(self, wavs: Tensor, wav_lens: Tensor) -> tuple[Tensor, Tensor]:
         if wavs.shape[1] < HOP:  # shorter than one frame: zero-padded to one
             wavs = nn.functional.pad(wavs, (0, HOP - wavs.shape[1]))
         num_frames = wavs.shape[1] // HOP

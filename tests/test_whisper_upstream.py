@@ -304,3 +304,19 @@ def test_equals_the_ctranslate2_runtime_on_the_tiny_en_weights():
     out = np.array(runtime.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(feats.numpy())), to_cpu=True))
     assert out.shape == tuple(hidden[-1].shape) == (1, 500, 384)
     np.testing.assert_allclose(hidden[-1].numpy(), out, atol=5e-4, rtol=0)  # measured 6e-5
+
+
+def test_a_full_disk_while_converting_is_one_line_naming_the_cache(tmp_path):
+    """A conversion into the cache that runs out of space: one line naming the target, no partial directory."""
+    import errno
+
+    from spkpeft.upstream.whisper.sources import _build_cached
+
+    def write(tmp):
+        (tmp / "model.safetensors").write_bytes(b"part")
+        raise RuntimeError("safetensors failed") from OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "cache" / "whisper-x"
+    with pytest.raises(SpkpeftError, match=r"whisper-x: cannot write it \(No space left on device\)"):
+        _build_cached(target, write)
+    assert list((tmp_path / "cache").iterdir()) == []

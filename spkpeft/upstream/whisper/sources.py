@@ -51,6 +51,7 @@ from typing import Callable, Iterator
 import torch
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.io.atomic import os_error_in, write_failed
 from spkpeft.upstream.hf_dir import read_model_config, require_weights
 from spkpeft.upstream.s3prl.random_arch import DEFAULT_SEED, cache_dir
 from spkpeft.upstream.whisper.ct2_format import read_encoder
@@ -181,7 +182,12 @@ def _build_cached(target: Path, write: Callable[[Path], None]) -> Path:
     except OSError as err:
         raise SpkpeftError(f"cannot create the cache directory {root} ($SPKPEFT_CACHE): {err}") from err
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except Exception as err:  # a full disk: one line naming the cache, not a safetensors traceback
+            if os_error_in(err) is None:
+                raise
+            raise write_failed(target, os_error_in(err)) from None
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide a shared cache from other users
         with contextlib.suppress(OSError):
             os.replace(tmp, target)

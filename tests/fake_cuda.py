@@ -26,6 +26,7 @@ Facts of torch 2.11 this builds on (checked on this CPU machine, issue 24):
   with an infinity or NaN, a self-comparison, ``&``, ``|``, ``~``, views; ``all`` of an unknown
   mask is True (no padding), ``any`` of one False (no anomaly), any other boolean False;
   integers read 1, floats 0;
+* cuDNN is switched off: its LSTM asks the real driver; the native kernels stand in for it;
 * boolean-mask indexing needs a ``ShapeEnv`` (``dynamic_shapes=True``); without one such an
   operation fails, which the hot-path tests want.
 
@@ -272,6 +273,7 @@ def fake_cuda(dynamic_shapes: bool = False) -> Iterator[HostSyncs]:
     with contextlib.ExitStack() as stack:
         for patch in patches:
             stack.enter_context(patch)
+        stack.enter_context(torch.backends.cudnn.flags(enabled=False))  # cuDNN's RNN asks the driver
         stack.enter_context(FakeTensorMode(allow_non_fake_inputs=True, shape_env=shape_env))
         stack.enter_context(syncs)
         yield syncs

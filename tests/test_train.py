@@ -14,6 +14,7 @@ import torch
 
 from conftest import REPO, run
 from spkpeft.engine.checkpoint import load_checkpoint
+from spkpeft.engine.trainer import trainable_state
 from spkpeft.tasks.config import load_config
 from spkpeft.errors import SpkpeftError
 from spkpeft.tasks.experiment import prepare_experiment
@@ -119,15 +120,29 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tiny_data, tmp_path):
     assert rows[0].startswith("epoch,step,train_loss") and len(rows) == 3
 
 
-def test_nan_loss_stops_naming_the_step(tiny_data, tmp_path, monkeypatch):
+def test_nan_loss_stops_naming_the_steps(tiny_data, tmp_path, monkeypatch):
+    """A NaN from the 3rd batch on: the good steps train and are saved, the NaN ones are skipped
+    (no optimizer or scheduler step, BatchNorm statistics restored) until the patience runs out;
+    the error names them and last.pt keeps the last good step."""
     from spkpeft.nn.losses import MarginSoftmax
-    def nan_loss(self, emb, labels):
-        return emb.sum() * float("nan"), torch.tensor(0.0)
 
-    monkeypatch.setattr(MarginSoftmax, "forward", nan_loss)
-    trainer = make_trainer(load_config(REPO / "conf" / "mini.yaml", SMALL), tiny_data / "train", tmp_path / "exp")
-    with pytest.raises(SpkpeftError, match=r"loss is nan at epoch 1, step 1"):
+    forward, calls = MarginSoftmax.forward, [0]
+
+    def nan_from_the_third_batch(self, emb, labels):
+        loss, acc = forward(self, emb, labels)
+        calls[0] += 1
+        return (loss * float("nan") if calls[0] >= 3 else loss), acc
+
+    monkeypatch.setattr(MarginSoftmax, "forward", nan_from_the_third_batch)
+    cfg = load_config(REPO / "conf" / "mini.yaml", {**SMALL, "train.nonfinite_patience": 3})
+    trainer = make_trainer(cfg, tiny_data / "train", tmp_path / "exp")
+    with pytest.raises(SpkpeftError, match=r"non-finite at 3 consecutive optimizer steps \(epoch 1, steps 3-5\), "
+                                           r"each skipped; stopping: .*last.pt holds step 2, the last good state"):
         trainer.run()
+    last = load_checkpoint(tmp_path / "exp" / "checkpoints" / "last.pt")
+    assert last["step"] == 2 and last["scheduler"]["last_epoch"] == 2
+    now = trainable_state(trainer.trainee)
+    assert all(torch.equal(now[k], v) for k, v in last["trainable"].items())  # skipped steps changed nothing
 
 
 def test_experiment_refuses_a_different_config(tmp_path):

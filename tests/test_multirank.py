@@ -45,9 +45,10 @@ def test_collectives_on_the_training_device_in_the_same_order(tmp_path):
 
 
 def test_a_nan_on_one_rank_is_skipped_then_stops_every_rank(tmp_path):
-    """Rank 1's loss is NaN at its 2nd batch, then from its 6th on: both ranks skip step 2 (the
-    scheduler does not advance), keep identical weights, and stop together after PATIENCE
-    non-finite steps, naming them; last.pt stays the state of the last good step."""
+    """DDP on two CPU ranks.  Rank 1's loss is NaN at its 2nd batch, then from its 6th on: both
+    ranks skip step 2 (the scheduler does not advance), keep identical weights, and stop together
+    after PATIENCE non-finite steps, naming them; last.pt stays the state of the last good step,
+    and rank 0 alone wrote train_epochs.csv (one row: the epoch before the stop)."""
     data = write_tiny_data_dir(tmp_path / "data", speakers=4, utts_per_speaker=4)
     exp = tmp_path / "exp"
     proc = torchrun("nan", data, exp)
@@ -67,3 +68,4 @@ def test_a_nan_on_one_rank_is_skipped_then_stops_every_rank(tmp_path):
     assert last["scheduler"]["last_epoch"] == PERSISTENT_FROM - 2  # step 2 was skipped
     for key, value in last["trainable"].items():
         assert torch.equal(value, weights0[key]), key  # the skipped steps changed nothing
+    assert (exp / "train_epochs.csv").read_text().count("\n") == 2  # header + epoch 1

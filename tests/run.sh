@@ -2,6 +2,7 @@
 # The test suite: bootstraps .venv (like ./run.sh, plus the test-only
 # requirements) and runs pytest.  Extra arguments go to pytest, e.g.
 #   tests/run.sh -k metrics -x
+#   tests/run.sh tests/test_metrics.py    (only that file)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SPKPEFT_EXTRA_REQS="requirements-test.txt" . ./path.sh
@@ -11,8 +12,17 @@ export OMP_NUM_THREADS=1
 # Two worker processes (pytest-xdist), one per core; SPKPEFT_TEST_WORKERS=0 runs in-process
 # (e.g. for pdb).  The slow recipe tests are collected first (tests/conftest.py) and an idle
 # worker steals queued tests from a busy one (--dist worksteal), so neither waits on the other.
+# Test files or node ids among the arguments (tests/run.sh tests/test_metrics.py::test_eer) are
+# run alone; otherwise the whole tests/ directory.
 workers="${SPKPEFT_TEST_WORKERS:-2}"
+targets=(tests)
+for arg in "$@"; do
+  case "$arg" in
+    -*) ;;
+    *) [ -e "${arg%%::*}" ] && targets=() && break ;;
+  esac
+done
 if [ "$workers" = 0 ]; then
-  exec python -m pytest -q -p no:xdist tests "$@"
+  exec python -m pytest -q -p no:xdist "${targets[@]}" "$@"
 fi
-exec python -m pytest -q -n "$workers" --dist worksteal tests "$@"
+exec python -m pytest -q -n "$workers" --dist worksteal "${targets[@]}" "$@"

@@ -66,7 +66,9 @@ log "device $device ($nproc process(es), $backend), upstream $upstream, budget $
 within_budget() {
   local logfile=$1 left=$((budget - SECONDS)) rc=0
   shift
-  [ "$left" -gt 0 ] || { log "ERROR: the ${budget}s budget is spent before '$*'"; exit 1; }
+  # a budget spent before CMD starts is the same time-out as one spent while it runs (bash's SECONDS
+  # counts whole seconds of the clock: with a tiny budget either can happen first)
+  [ "$left" -gt 0 ] || { log "ERROR: '$1' ran out of the ${budget}s budget (spent before it started)"; exit 124; }
   timeout --kill-after 10 "$left" "$@" > "$logfile" 2>&1 || rc=$?
   [ "$rc" -eq 0 ] && return 0
   tail -n 20 "$logfile" >&2

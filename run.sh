@@ -123,6 +123,11 @@ if [ -z "$exp" ]; then
   [ -z "$overlay" ] || exp="${exp}_$(basename "$overlay" .yaml)"
   [ -z "$fold" ] || exp="$exp/fold$fold"
 fi
+# One run per experiment directory: $exp/.lock (pid, host) is taken before anything is written
+# there, released on exit; another live run's lock stops this one (spkpeft.io.lock).
+lock_token=$(SPKPEFT_LOCK_COMMAND="$cmdline" python -m spkpeft.bin.lock acquire "$exp" $$) || exit 1
+trap 'python -m spkpeft.bin.lock release "$exp" "$lock_token"' EXIT
+export SPKPEFT_EXP_LOCK=$lock_token
 mkdir -p "$exp/log"
 { echo "# $(date '+%Y-%m-%dT%H:%M:%S')"; echo "$cmdline"; } >> "$exp/run.cmd"
 

@@ -86,10 +86,17 @@ def run_sh(recipe: Path, *args: str, timeout: float = 600) -> subprocess.Complet
     return run(["bash", str(recipe / "run.sh"), *args], cwd=recipe, timeout=timeout)
 
 
+#: the recipe copies live in a directory whose name holds a space and non-ASCII letters, so that
+#: every recipe test runs its stages with such paths (audio, data, experiments, logs, packages)
+RECIPE_DIR = "récipe dir ü"
+
+
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
     """A fresh copy of the recipe per test module: its data/ and exp/ stay out of the checkout."""
-    return copy_recipe(tmp_path_factory.mktemp("recipe"))
+    dest = tmp_path_factory.mktemp("recipe") / RECIPE_DIR
+    dest.mkdir()
+    return copy_recipe(dest)
 
 
 @pytest.fixture(scope="session")

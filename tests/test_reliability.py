@@ -27,6 +27,7 @@ import yaml
 
 from conftest import REPO, copy_recipe, run_sh, write_tone
 from spkpeft.engine.checkpoint import TEST_KILL_ENV, load_checkpoint, save_atomic
+from spkpeft.errors import SpkpeftError
 from spkpeft.tasks.config import load_config
 from spkpeft.data.crops import BalancedBatchSampler
 from spkpeft.tasks.sv.data import split_training_data
@@ -268,7 +269,7 @@ def test_save_atomic_failure_keeps_old_file_and_no_temporary(tmp_path, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("spkpeft.engine.checkpoint.torch.save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(SpkpeftError, match=rf"^{target}: cannot write it \(No space left on device\)"):
         save_atomic({"step": 2}, target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
     assert load_checkpoint(target) == {"step": 1}

@@ -37,7 +37,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import yaml
+from spkpeft.config import read_yaml
 
 from spkpeft.bin._cli import run_main
 from spkpeft.errors import SpkpeftError, file_error
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg_path = args.exp / "config.yaml"
     if not cfg_path.is_file():
         raise file_error(cfg_path, "missing (train the experiment first, stage 3)")
-    cfg = config_from_dict(yaml.safe_load(cfg_path.read_text(encoding="utf-8")), str(cfg_path))
+    cfg = config_from_dict(read_yaml(cfg_path), str(cfg_path))
     if cfg.task.type != "sv":
         raise file_error(cfg_path, f"calibration is for speaker verification (task sv), not task {cfg.task.type}")
     scp = args.embeddings or args.exp / "embeddings" / args.data.name / "xvector.scp"

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import yaml
+from spkpeft.config import read_yaml
 
 from spkpeft.bin._cli import run_main
 from spkpeft.io.atomic import write_text_atomic
@@ -117,8 +117,8 @@ def read_config_upstream(exp: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("upstream", {}).get("name")
-    except (yaml.YAMLError, AttributeError) as err:
+        return read_yaml(path).get("upstream", {}).get("name")
+    except AttributeError as err:
         raise file_error(path, f"cannot read the upstream name ({err})") from None
 
 

@@ -30,6 +30,7 @@ from typing import Sequence
 
 from spkpeft.bin._cli import run_main
 from spkpeft.eval.report import INFO_KEYS, read_experiment_info, results_table
+from spkpeft.config import read_yaml
 from spkpeft.errors import SpkpeftError
 from spkpeft.tasks.cls.evaluate import evaluable, evaluate_cls, posteriors_path
 
@@ -47,12 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def experiment_task(exp: Path) -> str:
     """``task.type`` of ``EXP/config.yaml`` (``cls`` when the experiment has no config)."""
-    import yaml
-
     path = exp / "config.yaml"
     if not path.is_file():
         return "cls"
-    task = (yaml.safe_load(path.read_text()) or {}).get("task", {})
+    task = read_yaml(path).get("task", {})
     kind = task.get("type", "sv") if isinstance(task, dict) else task
     if kind not in ("cls", "cm"):
         raise SpkpeftError(f"{path}: task '{kind}' has no evaluate stage (sv experiments are scored by spkpeft.bin.score)")

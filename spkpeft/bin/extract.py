@@ -20,6 +20,7 @@ from typing import Sequence
 import torch
 
 from spkpeft.bin._cli import run_main
+from spkpeft.io.lock import experiment_lock
 from spkpeft.tasks.experiment import load_trained_model
 
 
@@ -35,12 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from spkpeft.tasks.base import get_task
 
     device = torch.device(args.device)
-    model, cfg, source = load_trained_model(args.exp, args.checkpoint, device)
-    task = get_task(cfg)
-    for data_dir in args.data:
-        n = task.infer(model, cfg, args.exp, data_dir, device, source,
-                       progress=lambda i, n: logging.info("%s: shard %d/%d", data_dir, i, n))
-        logging.info("%s: %d utterances processed (task %s)", data_dir, n, task.name)
+    with experiment_lock(args.exp):  # one run per --exp
+        model, cfg, source = load_trained_model(args.exp, args.checkpoint, device)
+        task = get_task(cfg)
+        for data_dir in args.data:
+            n = task.infer(model, cfg, args.exp, data_dir, device, source,
+                           progress=lambda i, n: logging.info("%s: shard %d/%d", data_dir, i, n))
+            logging.info("%s: %d utterances processed (task %s)", data_dir, n, task.name)
     return 0
 
 

@@ -19,6 +19,7 @@ config resumes from ``EXP/checkpoints/last.pt``, a different config is refused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.tasks.experiment import prepare_experiment
+from spkpeft.io.lock import experiment_lock
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,21 +47,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rank = int(os.environ.get("RANK", "0"))
-    cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0,
-                             overlays=args.overlay, init_from=args.init_from,
-                             extra={"data.shards": args.shards} if args.shards else None)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if rank == 0:
-        handlers.append(logging.FileHandler(args.exp / "train.log"))
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    with experiment_lock(args.exp) if rank == 0 else contextlib.nullcontext():  # one run per --exp
+        from spkpeft.tasks.experiment import prepare_experiment  # after the lock: a refused run stops at once
 
-    from spkpeft.engine.trainer import Trainer
-    from spkpeft.tasks.base import get_task
+        cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0,
+                                 overlays=args.overlay, init_from=args.init_from,
+                                 extra={"data.shards": args.shards} if args.shards else None)
+        handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+        if rank == 0:
+            handlers.append(LogFile(args.exp / "train.log"))
+        logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
+                            format="%(asctime)s %(levelname)s %(message)s")
 
-    Trainer(cfg, get_task(cfg), args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=args.dev,
-            ddp=args.ddp).run()
+        from spkpeft.engine.trainer import Trainer
+        from spkpeft.tasks.base import get_task
+
+        Trainer(cfg, get_task(cfg), args.data, args.exp, args.device, config_name=args.config.stem,
+                dev_dir=args.dev, ddp=args.ddp).run()
     return 0
+
+
+class LogFile(logging.FileHandler):
+    """``train.log``; a failed write (a full disk) is one line on stderr, once, instead of a
+    traceback per record (the run goes on logging to stderr; its checkpoints are what counts)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not getattr(self, "_reported", False):
+            self._reported = True
+            error = sys.exc_info()[1]
+            print(f"train: warning: {self.baseFilename}: cannot write the log ({error}); logging to stderr only",
+                  file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -59,9 +59,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import logging
 import math
-import os
 import random
 import resource
 import sys
@@ -81,7 +81,7 @@ from spkpeft.engine.checkpoint import average_state_dicts, load_checkpoint, remo
 from spkpeft.engine.distributed import all_reduce_means, any_rank, cleanup, init_distributed
 from spkpeft.engine.step import StepRunner, autocast_context  # noqa: F401  (autocast_context: kept importable here)
 from spkpeft.errors import SpkpeftError
-from spkpeft.io.atomic import atomic_open, write_json_atomic
+from spkpeft.io.atomic import write_json_atomic, write_text_atomic
 from spkpeft.io.datadir import read_data_dir
 from spkpeft.io.shards import read_shard_set
 
@@ -242,14 +242,31 @@ def csv_fields(metrics) -> list[str]:
 
 
 def append_csv(path: Path, row: dict[str, Any], fields: list[str]) -> None:
-    new = not path.is_file()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row.get(k, "") for k in fields})
-        f.flush()
-        os.fsync(f.fileno())
+    """Add ``row`` to the csv ``path`` (header first when new) by rewriting it through the atomic
+    writer: a full disk leaves the previous complete file, never half a row."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields)
+    if not path.is_file():
+        writer.writeheader()
+    writer.writerow({k: row.get(k, "") for k in fields})
+    old = ""
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as f:  # csv's \r\n line ends kept as they are
+            old = f.read()
+    write_text_atomic(path, [(old + out.getvalue()).rstrip("\n")])
+
+
+def drop_rows_after(path: Path, epochs_done: int) -> int:
+    """Rewrite the csv ``path`` (atomically) without its rows of epochs after ``epochs_done``;
+    returns how many were dropped."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    keep = rows[:1] + [r for r in rows[1:] if r and (not r[0].isdigit() or int(r[0]) <= epochs_done)]
+    if len(keep) < len(rows):
+        out = io.StringIO()
+        csv.writer(out).writerows(keep)  # the same dialect as append_csv
+        write_text_atomic(path, [out.getvalue().rstrip("\n")])
+    return len(rows) - len(keep)
 
 
 class Trainer:
@@ -373,16 +390,11 @@ class Trainer:
     def trim_epochs_csv(self, epochs_done: int) -> None:
         """Drop ``train_epochs.csv`` rows of epochs after ``epochs_done`` (logged before a kill, redone now)."""
         path = self.exp / "train_epochs.csv"
-        if not self.dist.is_main or not path.is_file():
-            return
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        keep = rows[:1] + [r for r in rows[1:] if r and (not r[0].isdigit() or int(r[0]) <= epochs_done)]
-        if len(keep) < len(rows):
-            with atomic_open(path, "w", newline="") as f:
-                csv.writer(f).writerows(keep)  # the same dialect as append_csv
-            log.info("%s: dropped %d row(s) of epochs after epoch %d (the checkpoint's)", path,
-                     len(rows) - len(keep), epochs_done)
+        if self.dist.is_main and path.is_file():
+            dropped = drop_rows_after(path, epochs_done)
+            if dropped:
+                log.info("%s: dropped %d row(s) of epochs after epoch %d (the checkpoint's)", path, dropped,
+                         epochs_done)
 
     def resume(self) -> bool:
         path = self.ckpt_dir / "last.pt"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from spkpeft import config as reader
 from spkpeft.data.crops import DataConfig, validate_data_config
@@ -73,13 +73,15 @@ def validate_averaging(cfg: Config) -> None:
         )
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read, compose (``base:``), override and validate the config at ``path``.
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                overlays: Sequence[tuple[str, dict]] = ()) -> Config:
+    """Read, compose (``base:``), overlay, override and validate the config at ``path``.
 
-    ``overrides`` maps dotted keys (``{"upstream.name": "random:tiny_wavlm"}``) or nested
-    mappings to values applied on top of the files.
+    ``overlays``: ``(file, mapping)`` pairs merged in order over the files (an error in one
+    names its file); ``overrides`` maps dotted keys (``{"upstream.name": "random:tiny_wavlm"}``)
+    or nested mappings to values applied on top of everything.
     """
-    data, provenance = reader.read_tree(path, overrides)
+    data, provenance = reader.read_tree(path, overrides, overlays)
     return reader.build(Config, data, provenance, str(path), validate_values)
 
 

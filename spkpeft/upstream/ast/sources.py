@@ -30,6 +30,7 @@ from typing import Iterator
 import torch
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.io.atomic import os_error_in, write_failed
 from spkpeft.upstream.s3prl.random_arch import DEFAULT_SEED, cache_dir
 
 RANDOM_PREFIX = "random:"
@@ -76,8 +77,13 @@ def random_model_dir(name: str, seed: int = DEFAULT_SEED) -> Path:
             torch.manual_seed(seed)
             model = ASTModel(ASTConfig(**arch))
             _randomise_zero_initialised(model)
-        with quiet_progress():
-            model.save_pretrained(tmp)
+        try:
+            with quiet_progress():
+                model.save_pretrained(tmp)
+        except Exception as err:  # a full disk: one line naming the cache, not a safetensors traceback
+            if os_error_in(err) is None:
+                raise
+            raise write_failed(target, os_error_in(err)) from None
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide a shared cache from other users
         with contextlib.suppress(OSError):  # a concurrent builder won: keep its directory
             os.replace(tmp, target)

@@ -98,6 +98,8 @@ class WhisperLogMel(nn.Module):
         self.register_buffer("filters", mel_filters(num_bins), persistent=False)
 
     def forward(self, wavs: Tensor, wav_lens: Tensor) -> tuple[Tensor, Tensor]:
+        if not torch.amp.is_autocast_available(wavs.device.type):  # e.g. meta tensors: no autocast to leave
+            return self._log_mel(wavs, wav_lens)
         with torch.autocast(wavs.device.type, enabled=False):  # float32 even under bf16 / fp16 autocast
             return self._log_mel(wavs, wav_lens)
 

@@ -62,6 +62,14 @@ def tiny_overrides(path: Path) -> dict:
         over.update({"upstream.name": "random:tiny_ast", "upstream.max_length": 100})
         if not getattr(cfg.peft, "train_output_norm", False):  # that needs the final LayerNorm: all blocks
             over["upstream.num_layers"] = 1
+    elif cfg.upstream.type == "whisper":  # the 2-block test encoder; PMFA's block range fitted to it
+        over["upstream.name"] = "random:tiny_whisper"
+        if cfg.aggregation.type == "pmfa":
+            over.update({"upstream.num_layers": 2, "aggregation.first": 1, "aggregation.last": 2})
+        if getattr(cfg.peft, "layers", "all") not in ("all", None):
+            over["peft.layers"] = [1]
+        if cfg.peft.method == "spectral_lora":
+            over["peft.top_r"] = 16
     if cfg.head.type == "ecapa":
         over.update({"head.channels": 16, "head.res2_scale": 2, "head.se_channels": 8,
                      "head.attention_channels": 8, "head.embed_dim": 16})

@@ -4,10 +4,13 @@ Usage (one process; for several GPUs launch it with ``torchrun --nproc_per_node 
 
     python -m spkpeft.bin.train --config conf/sv/mini.yaml --data data/mini/train --exp exp/mini/mini \
         [--dev data/C/dev] [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--shards DIR] [--device cpu|cuda]
+        [--ddp]
 
 ``--dev``: a validation data directory (tasks that validate on one, e.g. ``cls``); ``auto``: the
 one the task takes from the corpus directory of ``--data`` (``cls`` and ``cm``:
 ``<corpus>/dev`` when it exists; ``sv`` none: it validates on held-out training speakers).
+``--ddp``: a process group and DistributedDataParallel even with one process (``torchrun
+--nproc_per_node 1``): the multi-GPU code path, checked on a machine with one GPU.
 ``--shards DIR``: read the training audio from the shards of ``--data`` packed into ``DIR`` by
 ``spkpeft.bin.make_shards`` (sets ``data.shards``; see :mod:`spkpeft.data.shards`).
 
@@ -42,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--init-from", default=None, help="checkpoint to start from (sets train.init_from)")
     parser.add_argument("--shards", default=None, help="shard directory of --data (sets data.shards)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--ddp", action="store_true",
+                        help="process group + DistributedDataParallel even with one process (checks the multi-GPU path)")
     args = parser.parse_args(argv)
 
     rank = int(os.environ.get("RANK", "0"))
@@ -61,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         task = get_task(cfg)
         dev = task.dev_dir(args.data.parent) if args.dev == "auto" else (Path(args.dev) if args.dev else None)
-        task.train(cfg, args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=dev)
+        task.train(cfg, args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=dev,
+                   ddp=args.ddp)
     return 0
 
 

@@ -3,8 +3,18 @@
 # requirements) and runs pytest.  Extra arguments go to pytest, e.g.
 #   tests/run.sh -k metrics -x
 #   tests/run.sh tests/test_metrics.py    (only that file)
+#   tests/run.sh --fast      # the fast tier: no test marked slow (whole recipes, training runs),
+#                            # under 2 minutes, and it fails unless its tests import every module
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fast=()
+if [ "${1:-}" = --fast ]; then
+  shift
+  fast=(-m "not slow")
+  SPKPEFT_IMPORT_LOG="$(mktemp "${TMPDIR:-/tmp}/spkpeft-imports.XXXXXX")"
+  export SPKPEFT_IMPORT_LOG
+  trap 'rm -f "$SPKPEFT_IMPORT_LOG"' EXIT
+fi
 SPKPEFT_EXTRA_REQS="requirements-test.txt" . ./path.sh
 # One BLAS/OpenMP thread per process: tests run small models, often several
 # processes at once (DDP, recipe runs), and 2 cores oversubscribe easily.
@@ -23,6 +33,7 @@ for arg in "$@"; do
   esac
 done
 if [ "$workers" = 0 ]; then
-  exec python -m pytest -q -p no:xdist "${targets[@]}" "$@"
+  python -m pytest -q -p no:xdist ${fast[@]+"${fast[@]}"} ${targets[@]+"${targets[@]}"} "$@"
+else
+  python -m pytest -q -n "$workers" --dist worksteal ${fast[@]+"${fast[@]}"} ${targets[@]+"${targets[@]}"} "$@"
 fi
-exec python -m pytest -q -n "$workers" --dist worksteal "${targets[@]}" "$@"

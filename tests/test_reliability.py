@@ -353,11 +353,14 @@ def test_stage4_bad_test_audio_leaves_no_embeddings(prepared, straight, tmp_path
 def test_stage5_trial_with_unknown_utterance_leaves_no_results(prepared, tmp_path):
     import kaldiio
 
+    from spkpeft.tasks.experiment import prepare_experiment
+
     recipe = own_recipe(tmp_path, prepared)
     corpus = recipe / "data" / "mini"
     exp = tmp_path / "exp"
     emb_dir = exp / "embeddings" / "test"
     emb_dir.mkdir(parents=True)
+    prepare_experiment(recipe / "conf" / "sv" / "mini.yaml", exp)  # stage 3's config.yaml (stage 5 reads the task)
     rng = np.random.default_rng(0)
     with kaldiio.WriteHelper(f"ark,scp:{emb_dir / 'xvector.ark'},{emb_dir / 'xvector.scp'}") as writer:
         for utt in read_data_dir(corpus / "test").utts:
@@ -367,7 +370,7 @@ def test_stage5_trial_with_unknown_utterance_leaves_no_results(prepared, tmp_pat
     lines[4] = lines[4].split()[0] + " id99999/nowhere/00001 nontarget"
     trials.write_text("".join(line + "\n" for line in lines))
     res = run_sh(recipe, "--stage", "5", "--exp", str(exp))
-    assert_one_line_error(res, "score", "data/mini/trials/vox1_o:5: no embedding for utterance 'id99999/nowhere/00001'")
+    assert_one_line_error(res, "evaluate", "data/mini/trials/vox1_o:5: no embedding for utterance 'id99999/nowhere/00001'")
     assert not (exp / "results.json").exists()
     assert not list(exp.glob("scores/*"))
 

@@ -91,7 +91,7 @@ def test_a_malicious_package_is_refused_and_runs_nothing(tmp_path):
 
 def test_a_malicious_mean_npy_is_refused(tmp_path):
     """NumPy files of a package load without pickles (an object array is refused, in one line)."""
-    from spkpeft.inference.package import load_mean
+    from spkpeft.tasks.sv.task import load_mean
 
     path = tmp_path / "mean.npy"
     np.save(path, np.array([Payload(tmp_path / "pwned")], dtype=object), allow_pickle=True)

@@ -6,7 +6,9 @@ Usage (one process; for several GPUs launch it with ``torchrun --nproc_per_node 
         [--dev data/C/dev] [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--shards DIR] [--device cpu|cuda]
         [--ddp]
 
-``--dev``: a validation data directory (tasks that validate on one, e.g. ``cls``).
+``--dev``: a validation data directory (tasks that validate on one, e.g. ``cls``); ``auto``: the
+one the task takes from the corpus directory of ``--data`` (``cls`` and ``cm``:
+``<corpus>/dev`` when it exists; ``sv`` none: it validates on held-out training speakers).
 ``--ddp``: a process group and DistributedDataParallel even with one process (``torchrun
 --nproc_per_node 1``): the multi-GPU code path, checked on a machine with one GPU.
 ``--shards DIR``: read the training audio from the shards of ``--data`` packed into ``DIR`` by
@@ -35,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path, help="training data directory")
     parser.add_argument("--exp", required=True, type=Path, help="experiment directory")
-    parser.add_argument("--dev", default=None, type=Path, help="validation data directory (cls)")
+    parser.add_argument("--dev", default=None,
+                        help="validation data directory (cls, cm), or 'auto': the task's choice in the corpus of --data")
     parser.add_argument("--upstream", default=None, help="override upstream.name")
     parser.add_argument("--overlay", action="append", default=[], type=Path,
                         help="YAML overlay merged on top of the config (repeatable), e.g. conf/overlays/large_margin.yaml")
@@ -59,11 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
                             format="%(asctime)s %(levelname)s %(message)s")
 
-        from spkpeft.engine.trainer import Trainer
         from spkpeft.tasks.base import get_task
 
-        Trainer(cfg, get_task(cfg), args.data, args.exp, args.device, config_name=args.config.stem,
-                dev_dir=args.dev, ddp=args.ddp).run()
+        task = get_task(cfg)
+        dev = task.dev_dir(args.data.parent) if args.dev == "auto" else (Path(args.dev) if args.dev else None)
+        task.train(cfg, args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=dev,
+                   ddp=args.ddp)
     return 0
 
 

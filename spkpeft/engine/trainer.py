@@ -111,6 +111,9 @@ class TrainConfig:
     freeze_upstream_epochs: int = 0  # two-phase schedule: epochs of back-end-only training first
     nonfinite_patience: int = 10  # consecutive skipped non-finite steps before the run stops
 
+    def __post_init__(self) -> None:
+        validate_train_config(self)
+
 
 def validate_train_config(cfg: TrainConfig) -> None:
     """Value checks that types cannot express; errors name the key."""
@@ -283,7 +286,6 @@ class Trainer:
         self.ckpt_dir = self.exp / "checkpoints"
         self.dist = init_distributed(device.split(":")[0], always=ddp)
         self.device = self.dist.device
-        validate_train_config(cfg.train)
         seed_everything(cfg.train.seed + self.dist.rank, cfg.train.deterministic)
 
         data_dir = read_data_dir(data_dir)

@@ -1,6 +1,6 @@
 """The whole configuration of an experiment: one dataclass per section.
 
-Sections: ``task`` (:data:`spkpeft.tasks.base.TASKS`: ``sv``, ``cls``), ``upstream``
+Sections: ``task`` (:data:`spkpeft.tasks.base.TASKS`: ``sv``, ``cls``, ``cm``), ``upstream``
 (:data:`spkpeft.upstream.base.UPSTREAMS`), ``peft`` (:data:`spkpeft.peft.METHODS`),
 ``aggregation``, ``head``, ``loss`` (registries of :mod:`spkpeft.nn`), ``data``, ``train``,
 ``extract``.  Every registry-backed section is a tagged union (``task.type``,
@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from spkpeft import config as reader
-from spkpeft.data.crops import DataConfig, validate_data_config
-from spkpeft.engine.extract import ExtractConfig, validate_extract_config
-from spkpeft.engine.trainer import TrainConfig, validate_train_config
+from spkpeft.data.crops import DataConfig
+from spkpeft.engine.extract import ExtractConfig
+from spkpeft.engine.trainer import TrainConfig
 from spkpeft.errors import SpkpeftError
 from spkpeft.nn.aggregation import AggregationConfig
-from spkpeft.nn.heads import HeadConfig, validate_head_config
-from spkpeft.nn.losses import LossConfig, validate_loss_config
+from spkpeft.nn.heads import HeadConfig
+from spkpeft.nn.losses import LossConfig
 from spkpeft.peft import METHODS, PeftConfig
 from spkpeft.peft.finetune import FrozenConfig
-from spkpeft.tasks import cls, cm, sv  # noqa: F401  (register the tasks)
+from spkpeft.tasks import registered, sv  # noqa: F401  (register the tasks; sv: the default task section)
 from spkpeft.tasks.base import TaskConfig
 from spkpeft.upstream import UpstreamConfig
 
@@ -50,14 +50,8 @@ class Config:
 
 
 def validate_values(cfg: Config) -> None:
-    """Cross-field and range checks of the sections (types are checked while reading)."""
-    if isinstance(cfg.head, HeadConfig):
-        validate_head_config(cfg.head)
-    if isinstance(cfg.loss, LossConfig):
-        validate_loss_config(cfg.loss)
-    validate_train_config(cfg.train)
-    validate_extract_config(cfg.extract)
-    validate_data_config(cfg.data)
+    """Checks across sections (types are checked while reading; each section's own range and
+    cross-field checks run once, when its dataclass is made: ``__post_init__``)."""
     validate_averaging(cfg)
 
 
@@ -74,12 +68,12 @@ def validate_averaging(cfg: Config) -> None:
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
-                overlays: Sequence[tuple[str, dict]] = ()) -> Config:
+                overlays: Sequence[str | Path] = ()) -> Config:
     """Read, compose (``base:``), overlay, override and validate the config at ``path``.
 
-    ``overlays``: ``(file, mapping)`` pairs merged in order over the files (an error in one
-    names its file); ``overrides`` maps dotted keys (``{"upstream.name": "random:tiny_wavlm"}``)
-    or nested mappings to values applied on top of everything.
+    ``overlays``: files of sections deep-merged over the config in order (errors name them);
+    ``overrides`` maps dotted keys (``{"upstream.name": "random:tiny_wavlm"}``) or nested
+    mappings to values applied on top of everything.
     """
     data, provenance = reader.read_tree(path, overrides, overlays)
     return reader.build(Config, data, provenance, str(path), validate_values)

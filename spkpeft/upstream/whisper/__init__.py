@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from spkpeft.upstream.base import UPSTREAMS
+from spkpeft.upstream.base import register_family
 from spkpeft.upstream.whisper.model import LONG_INPUTS, WhisperUpstream
-from spkpeft.upstream.whisper.sources import ARCHS, PRETRAINED, check_source, load_encoder, model_files, name_of_files
+from spkpeft.upstream.whisper.sources import ARCHS, PRETRAINED
 
 
 def _positive_or_null(value: int | None) -> str | None:
@@ -38,18 +38,9 @@ class WhisperConfig:
 
 def load_whisper(name: str, num_layers: int | None = None, long_inputs: str = "chunk") -> WhisperUpstream:
     """The Whisper upstream ``name`` keeping the first ``num_layers`` blocks (None: all)."""
-    encoder, _ = load_encoder(name, num_layers)
-    upstream = WhisperUpstream(encoder, name, long_inputs)
-    upstream.train()
-    return upstream
+    return WhisperUpstream.load(name, num_layers, long_inputs)
 
 
-def build_whisper(cfg: WhisperConfig) -> WhisperUpstream:
-    """``upstream.type: whisper``."""
-    return load_whisper(cfg.name, cfg.num_layers, cfg.long_inputs)
-
-
-UPSTREAMS.register("whisper", WhisperConfig, build_whisper, description="Whisper encoders (OpenAI) via transformers",
-                   check=check_source, file=model_files, file_name=name_of_files)
+register_family("whisper", WhisperConfig, WhisperUpstream, description="Whisper encoders (OpenAI) via transformers")
 
 __all__ = ["ARCHS", "PRETRAINED", "WhisperConfig", "WhisperUpstream", "load_whisper"]

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from spkpeft.errors import SpkpeftError
 from spkpeft.upstream.attention import attend_with_extras, key_padding_bias, merge_heads, split_heads
 from spkpeft.upstream.base import FAIRSEQ_ROLE_PATHS, ExtraKV, LayerExtensions, PathBlocksUpstream, extend_sublayer
+from spkpeft.upstream.whisper import sources
 from spkpeft.upstream.whisper.features import WhisperLogMel
 
 LONG_INPUTS = ("chunk", "refuse")
@@ -99,6 +100,32 @@ class WhisperUpstream(PathBlocksUpstream):
         self.max_positions = int(model.embed_positions.weight.shape[0])
         self.layer_ext = nn.ModuleList(LayerExtensions() for _ in model.layers)
         self.mark_base_parameters()
+
+    # ------------------------------------------------------------------ the family
+    @classmethod
+    def load(cls, name: str, num_layers: int | None = None, long_inputs: str = "chunk") -> "WhisperUpstream":
+        """The Whisper upstream ``name`` keeping the first ``num_layers`` blocks (None: all), in
+        train mode (see :class:`~spkpeft.upstream.whisper.WhisperConfig`)."""
+        encoder, _ = sources.load_encoder(name, num_layers)
+        upstream = cls(encoder, name, long_inputs)
+        upstream.train()
+        return upstream
+
+    @classmethod
+    def from_config(cls, cfg) -> "WhisperUpstream":
+        return cls.load(cfg.name, cfg.num_layers, cfg.long_inputs)
+
+    @classmethod
+    def check_name(cls, name: str) -> None:
+        sources.check_source(name)
+
+    @classmethod
+    def weights_file(cls, name: str):
+        return sources.model_files(name)
+
+    @classmethod
+    def name_for_weights(cls, fmt: str, path) -> str:
+        return sources.name_of_files(fmt, path)
 
     # ------------------------------------------------------------------ structure
     @property

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +35,7 @@ from typing import Iterable, Mapping, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.io.atomic import write_text_atomic  # noqa: E402
-from spkpeft.io.corpora import replace_dir, temp_dir_for  # noqa: E402
+from spkpeft.io.atomic import new_directory, write_text_atomic  # noqa: E402
 from spkpeft.io.datadir import c_sort_key, read_lines, write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 from spkpeft.io.trials import parse_score  # noqa: E402
@@ -139,8 +137,7 @@ def score_line(source: str, key: str, score: str, where: Path, number: int) -> s
 
 def write_cm_corpus(out: Path, sets: Mapping[str, CmSet]) -> None:
     """Write ``out/<set>/``, ``out/protocols/<set>.txt`` and ``out/asv/<set>.scores``, replacing ``out``."""
-    tmp = temp_dir_for(out)
-    try:
+    with new_directory(out) as tmp:
         for name, s in sets.items():
             if not s.wav:
                 raise SpkpeftError(f"{out}: set '{name}' holds no utterance")
@@ -153,9 +150,6 @@ def write_cm_corpus(out: Path, sets: Mapping[str, CmSet]) -> None:
                 write_text_atomic(tmp / "asv" / f"{name}.scores", s.asv_scores)
             if s.asv_c012 is not None:
                 write_text_atomic(tmp / "asv" / f"{name}.c012", s.asv_c012)
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def summarize(out: Path, sets: Mapping[str, CmSet]) -> str:

@@ -76,7 +76,9 @@ def test_shuffle_sampler_keeps_corpus_proportions_and_drops_the_last_batch():
         assert list(part) == sampler.epoch_batches(0)[:6][rank::2]
 
 
-def test_evaluation_crop_first_samples_or_chunks():
+def test_evaluation_crop_first_samples_or_chunks(tmp_path):
+    from spkpeft.io.audio import AudioFile
+
     wav = np.arange(100000, dtype=np.float32)
     first = model_inputs(wav, ExtractConfig(crop="first", crop_samples=64600))
     assert len(first) == 1 and np.array_equal(first[0], wav[:64600])
@@ -84,6 +86,16 @@ def test_evaluation_crop_first_samples_or_chunks():
     assert np.array_equal(short, np.concatenate([wav[:30000], wav[:30000], wav[:4600]]))
     chunks = model_inputs(wav, ExtractConfig(chunk_seconds=2.0))
     assert [len(c) for c in chunks] == [25000] * 4 and np.array_equal(np.concatenate(chunks), wav)
+    # stage 4 reads files: the same inputs from an AudioFile (chunks read lazily, the first crop at once)
+    audio = (np.sin(np.arange(100000) / 7.0) * 0.5).astype(np.float32)
+    sf.write(tmp_path / "long.wav", audio, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "short.wav", audio[:30000], 16000, subtype="FLOAT")
+    for name, samples in (("long.wav", audio), ("short.wav", audio[:30000])):
+        for cfg in (ExtractConfig(crop="first"), ExtractConfig(chunk_seconds=2.0)):
+            from_file = [np.asarray(p) for p in model_inputs(AudioFile(tmp_path / name), cfg)]
+            from_array = model_inputs(samples, cfg)
+            assert len(from_file) == len(from_array)
+            assert all(np.array_equal(a, b) for a, b in zip(from_file, from_array))
 
 
 # --------------------------------------------------------------------- cm score rule
@@ -149,6 +161,17 @@ def test_train_norms_on_post_ln_wavlm_names_the_norms_each_sublayer_reads():
     with pytest.raises(SpkpeftError, match="no final LayerNorm"):
         apply_peft(build_upstream(load_config(CONF / "cm" / "mini_tiny_wavlm.yaml").upstream),
                    FrozenConfig(train_norms=["output"]))
+
+
+def test_train_norms_on_pre_ln_whisper_names_each_blocks_own_norms():
+    from spkpeft.peft import FrozenConfig
+    from spkpeft.upstream.whisper import load_whisper
+
+    upstream = load_whisper("random:tiny_whisper")
+    apply_peft(upstream, FrozenConfig(train_norms=["attention", "ffn", "output"]))
+    expected = {f"model.layers.{i}.{norm}.{w}" for i in range(upstream.num_layers)
+                for norm in ("self_attn_layer_norm", "final_layer_norm") for w in ("weight", "bias")}
+    assert trainable_names(upstream) == expected | {"model.layer_norm.weight", "model.layer_norm.bias"}
 
 
 def test_lora_zero_factor_down_starts_from_the_pretrained_model_and_trains_down():

@@ -200,12 +200,13 @@ class Task:
         return None
 
     def train(self, cfg, train_dir: Path, exp: Path, device: str = "cpu", config_name: str = "",
-              dev_dir: Path | None = None) -> None:
+              dev_dir: Path | None = None, ddp: bool = False) -> None:
         """Stage 3: train ``cfg`` on ``train_dir`` into ``exp`` (checkpoints, ``train_done.json``);
-        default: the shared trainer, resuming from ``EXP/checkpoints/last.pt``."""
+        default: the shared trainer, resuming from ``EXP/checkpoints/last.pt``. ``ddp``: a process
+        group and DistributedDataParallel even with one process (``spkpeft.bin.train --ddp``)."""
         from spkpeft.engine.trainer import Trainer
 
-        Trainer(cfg, self, train_dir, exp, device, config_name=config_name, dev_dir=dev_dir).run()
+        Trainer(cfg, self, train_dir, exp, device, config_name=config_name, dev_dir=dev_dir, ddp=ddp).run()
 
     def training_data(self, cfg, data_dir: DataDir, seed: int, dev_dir: Path | None = None) -> TrainingData:
         raise NotImplementedError

@@ -72,6 +72,7 @@ class CmSet:
     utt2attack: dict[str, str] = field(default_factory=dict)
     utt2condition: dict[str, str] | None = None
     asv_scores: list[str] | None = None
+    asv_c012: list[str] | None = None  # "C0 C1 C2": official pre-computed t-DCF coefficients (2021)
 
     def add(self, utt: str, path: str, spk: str, key: str, attack: str, where: Path, number: int) -> None:
         if utt in self.wav:
@@ -147,6 +148,8 @@ def write_cm_corpus(out: Path, sets: Mapping[str, CmSet]) -> None:
             write_text_atomic(tmp / "protocols" / f"{name}.txt", s.protocol_lines())
             if s.asv_scores is not None:
                 write_text_atomic(tmp / "asv" / f"{name}.scores", s.asv_scores)
+            if s.asv_c012 is not None:
+                write_text_atomic(tmp / "asv" / f"{name}.c012", s.asv_c012)
 
 
 def summarize(out: Path, sets: Mapping[str, CmSet]) -> str:

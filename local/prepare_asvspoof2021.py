@@ -17,6 +17,9 @@ unpacked side by side in ROOT; the DF parts merge into one ``flac/``)::
         "SPEAKER TRIAL CODEC TRANSMISSION ATTACK KEY TRIM SUBSET", KEY target|nontarget|spoof
     ROOT/keys/LA/ASV/ASVTorch_Kaldi/score.txt
         "ASV_SPEAKER TRIAL SCORE", line by line the trials of keys/LA/ASV/trial_metadata.txt
+    ROOT/keys/LA/LA-C012-{eval,prog,hidden}.npy   (optional)
+        the organisers' pre-computed t-DCF coefficients of each subset (``config.py``:
+        ``ConfigLA.c012_file``), which the official package uses unless asked to recompute them
 
 Column orders as read by the organisers' evaluation package
 (github.com/asvspoof-challenge/2021, ``eval-package/config.py``: ``ConfigLA.p_names``,
@@ -33,6 +36,9 @@ Output (``OUT`` is replaced as a whole)::
     OUT/protocols/<set>.txt    "SPEAKER UTT - ATTACK KEY", sorted (LC_ALL=C) by UTT
     OUT/asv/la_<subset>.scores "SOURCE KEY SCORE" (SOURCE = bonafide or the attack id) from the
                                organisers' ASV scores of that subset, for t-DCF (LA only)
+    OUT/asv/la_<subset>.c012   "C0 C1 C2": the pooled coefficients of keys/LA/LA-C012-<subset>.npy
+                               when it exists; stage 5 then computes the 2021 min t-DCF with them,
+                               as the official package does (and warns if the ASV scores give others)
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from spkpeft.bin._cli import run_main  # noqa: E402
 from spkpeft.io.datadir import read_lines  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
+from spkpeft.eval.cm_metrics import read_official_c012  # noqa: E402
 from prepare_asvspoof2019_la import (  # noqa: E402
     BONAFIDE, NO_ATTACK, SPOOF, CmSet, audio_files, audio_of, check_key, parse_list,
     score_line, summarize, write_cm_corpus,
@@ -64,6 +71,9 @@ CM_FORMAT = {
 }
 ASV_KEYS_FILE = "keys/LA/ASV/trial_metadata.txt"
 ASV_SCORE_FILES = ("keys/LA/ASV/ASVTorch_Kaldi/score.txt", "keys/LA/ASV/ASVtorch_kaldi/score.txt")
+#: subset -> the official pre-computed C012 file (``eval-package/config.py``: ``ConfigLA.c012_file``)
+C012_FILES = {"eval": "keys/LA/LA-C012-eval.npy", "progress": "keys/LA/LA-C012-prog.npy",
+              "hidden": "keys/LA/LA-C012-hidden.npy"}
 BONAFIDE_ATTACKS = (BONAFIDE, NO_ATTACK)
 #: CODEC column -> condition, in the official 2021 evaluation package's grouping
 #: (``eval-package/config.py``: ``ConfigLA`` / ``ConfigDF`` ``factor_2_list`` -> ``factor_2_tag_list``;
@@ -201,6 +211,10 @@ def prepare(root: Path, out: Path, tracks: Sequence[str] = TRACKS, subsets: Sequ
                 name = f"la_{subset}"
                 if name not in sets:
                     continue
+                c012 = root / C012_FILES[subset]
+                if c012.is_file():
+                    official = read_official_c012(c012)
+                    sets[name].asv_c012 = [f"{official.c0!r} {official.c1!r} {official.c2!r}"]
                 if lines:
                     sets[name].asv_scores = lines
                 else:

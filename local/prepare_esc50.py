@@ -29,7 +29,11 @@ Output::
 The validation fold follows the PETL-AST code (Cappellazzo et al., arXiv 2312.03694,
 github.com/umbertocappellazzo/PETL_AST ``main.py``: for the test folds 5, 1, 2, 3, 4 it
 trains on [1,2,3], [2,3,4], [3,4,5], [4,5,1], [5,1,2] and validates on 4, 5, 1, 2, 3, i.e.
-on the fold before the test fold), whose best validation accuracy picks the model.
+on the fold before the test fold).  The validation fold only reports accuracy there: the
+code keeps ``best_params = model.state_dict()`` of the best validation epoch, but that is a
+live view of the model's tensors (not a copy), and it then tests ``model`` itself, so the
+reported accuracy is the last epoch's (``extract.checkpoint: last`` in
+``conf/cls/ast_*_paper.yaml``; our configs test the best validation epoch).
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ SLOW_TESTS = (
     "test_cls_evaluate.py::test_compare", "test_mini_corpus.py::test_", "test_mini_cls_corpus.py::test_",
     "test_mini_cm_corpus.py::test_", "test_peft.py::test_training", "test_peft.py::test_merged",
     "test_report_cm.py::test_cm_curves", "test_upstream.py::test_hidden_states_match", "test_scale_io.py::test_",
-    "test_mini_kws_corpus.py::test_",
+    "test_mini_kws_corpus.py::test_", "test_paper_configs.py::test_",
 )
 #: modules no test needs to import (the ``python -m spkpeft`` shim runs as ``__main__``)
 NOT_IMPORTED = ("spkpeft.__main__",)
@@ -148,6 +148,18 @@ def run(cmd: list[str], cwd: Path = REPO, env: dict | None = None, timeout: floa
 def python_module(module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
     """``python -m module args...`` with the test interpreter."""
     return run([sys.executable, "-m", module, *map(str, args)], **kwargs)
+
+
+def prepared_cm_corpus(root: Path, **spec) -> Path:
+    """A synthetic corpus in the ASVspoof 2019 LA layout (``CmCorpusSpec(**spec)``) under
+    ``root/raw``, prepared by the real stage-1 script into ``root/data`` (returned)."""
+    from spkpeft.data.synth_spoof import CmCorpusSpec, write_cm_corpus
+
+    write_cm_corpus(root / "raw", CmCorpusSpec(**spec))
+    proc = subprocess.run([sys.executable, str(REPO / "local" / "prepare_asvspoof2019_la.py"), str(root / "raw"),
+                           str(root / "data")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return root / "data"
 
 
 def write_tone(path: Path, seconds: float = 0.5, sr: int = 16000, channels: int = 1) -> Path:

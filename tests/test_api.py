@@ -14,11 +14,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import REPO, write_tone
+from conftest import REPO, prepared_cm_corpus, write_tone
 from spkpeft.bin._cli import run_main
 from spkpeft.data.synth import CorpusSpec, write_corpus
 from spkpeft.data.synth_sounds import ClsCorpusSpec, write_cls_corpus
-from spkpeft.data.synth_spoof import CmCorpusSpec, write_cm_corpus
 from spkpeft.engine.trainer import Trainer
 from spkpeft.errors import SpkpeftError
 from spkpeft.io.audio import resample
@@ -317,11 +316,8 @@ def test_stereo_is_refused_and_other_rates_are_resampled(sv, tmp_path, capsys):
 def cm(tmp_path_factory):
     """The cm mini config (fbank front end) after one epoch and stage 4 on its eval set."""
     root = tmp_path_factory.mktemp("cm")
-    write_cm_corpus(root / "raw", CmCorpusSpec(n_train=16, n_dev=8, n_eval=8, n_train_spk=2, n_dev_spk=2,
-                                                n_eval_spk=2, bonafide_frac=0.5, min_dur=0.5, max_dur=0.8))
-    proc = subprocess.run([sys.executable, str(REPO / "local" / "prepare_asvspoof2019_la.py"), str(root / "raw"),
-                           str(root / "data")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    prepared_cm_corpus(root, n_train=16, n_dev=8, n_eval=8, n_train_spk=2, n_dev_spk=2, n_eval_spk=2,
+                       bonafide_frac=0.5, min_dur=0.5, max_dur=0.8)
     exp = root / "exp"
     train("cm/mini.yaml", "", root / "data", exp, dev=root / "data" / "dev")
     stage4(exp, root / "data" / "eval")

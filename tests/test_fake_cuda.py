@@ -60,7 +60,8 @@ def tiny_overrides(path: Path) -> dict:
         over.update({"upstream.name": name, "upstream.num_layers": 1})
     elif cfg.upstream.type == "ast":
         over.update({"upstream.name": "random:tiny_ast", "upstream.max_length": 100})
-        if not getattr(cfg.peft, "train_output_norm", False):  # that needs the final LayerNorm: all blocks
+        keeps_output_norm = getattr(cfg.peft, "train_output_norm", False) or "output" in cfg.peft.train_norms
+        if not keeps_output_norm:  # training the final LayerNorm needs it: all blocks
             over["upstream.num_layers"] = 1
     elif cfg.upstream.type == "whisper":  # the 2-block test encoder; PMFA's block range fitted to it
         over["upstream.name"] = "random:tiny_whisper"

@@ -158,7 +158,7 @@ def test_cli_prints_one_json_object_and_reports_errors(tmp_path):
     bad.write_text("base: " + str(ROOT / "conf" / "sv" / "base.yaml") + "\npeft:\n  method: lora\n  rnak: 3\n")
     done = _cli("--config", str(bad), "--upstream", "random:tiny_hubert")
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.strip().splitlines()[-1] == f"summarize: error: {bad}: unknown key 'peft.rnak' (expected one of: method, rank, alpha, dropout, targets, layers)"
+    assert done.stderr.strip().splitlines()[-1] == f"summarize: error: {bad}: unknown key 'peft.rnak' (expected one of: method, rank, alpha, dropout, targets, layers, zero_factor, train_norms)"
 
 
 def test_summary_of_a_classification_config_counts_the_classifier():

@@ -1,13 +1,27 @@
-"""Training data, label-agnostic: random crops and class-balanced batches.
+"""Training data, label-agnostic: crops and batches.
 
 Labels are integers chosen by the task (speakers for ``sv``, classes for ``cls``).
-Batches are class-balanced: an epoch is a random order of speakers
-repeated as needed, each batch holds ``batch_size`` distinct speakers with one
-random utterance each (with fewer speakers than ``batch_size``, speakers repeat).  The epoch's batch list depends only on
-``(seed, epoch)``, so every rank of a distributed run derives the same list
-and takes every ``world_size``-th batch (DistributedSampler semantics), and a
-resumed run can skip the batches it already did.  Each item carries its own
-crop seed, so crops do not depend on data-loader worker scheduling.
+
+Crops (``data.train_crop``): ``random`` (default) takes a window at a random start;
+``first`` takes the first ``crop_seconds`` of every utterance, as the SSL-AASIST reference
+(``data_utils_SSL.py``: ``pad(X, 64600)`` = ``X[:64600]``) and PETL-AST (the AST feature
+extractor truncates to ``max_length`` frames) do.  Shorter utterances are repeated to fill
+the crop in both cases (``np.tile``, as those references' ``pad``).
+
+Batches (``data.sampler``):
+
+* ``balanced`` (default): an epoch is a random order of speakers repeated as needed, each
+  batch holds ``batch_size`` distinct speakers with one random utterance each (with fewer
+  speakers than ``batch_size``, speakers repeat), ``ceil(n / batch_size)`` batches;
+* ``shuffle``: a random permutation of all utterances cut into batches of ``batch_size``
+  (PyTorch's ``DataLoader(shuffle=True)``, the batches of AttM, SSL-AASIST and PETL-AST),
+  the last partial batch dropped with ``data.drop_last`` (AttM, SSL-AASIST) or kept
+  (PETL-AST): the classes keep their corpus proportions.
+
+Either list depends only on ``(seed, epoch)``, so every rank of a distributed run derives
+the same list and takes every ``world_size``-th batch (DistributedSampler semantics), and a
+resumed run can skip the batches it already did.  Each item carries its own crop seed, so
+crops do not depend on data-loader worker scheduling.
 """
 
 from __future__ import annotations
@@ -25,6 +39,11 @@ from spkpeft.io.audio import SAMPLE_RATE, AudioFile, read_audio
 from spkpeft.data.augment import AugmentConfig, Augmenter, speed_label, speed_perturb, SPEEDS
 from spkpeft.errors import SpkpeftError
 
+#: ``data.train_crop``: where a training crop starts (module docstring)
+TRAIN_CROPS = ("random", "first")
+#: ``data.sampler``: how utterances form batches (module docstring)
+SAMPLERS = ("balanced", "shuffle")
+
 
 @dataclass
 class DataConfig:
@@ -36,6 +55,9 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     shards: str = ""  # shard directory of the training data (spkpeft.data.shards); "" = one file per utterance
     shuffle_buffer: int = 1000  # items in each shard reader's shuffle buffer
+    train_crop: str = field(default="random", metadata={"choices": TRAIN_CROPS})
+    sampler: str = field(default="balanced", metadata={"choices": SAMPLERS})
+    drop_last: bool = True  # sampler shuffle: drop the last partial batch
 
     def __post_init__(self) -> None:
         validate_data_config(self)
@@ -51,16 +73,31 @@ def validate_data_config(cfg: DataConfig) -> None:
         raise SpkpeftError("data.num_workers must be >= 0")
     if cfg.shuffle_buffer < 1:
         raise SpkpeftError("data.shuffle_buffer must be >= 1")
+    if cfg.shards and cfg.sampler != "balanced":
+        raise SpkpeftError("data.sampler must be balanced with data.shards (the shard reader batches in "
+                           "shard order; it has no sampler)")
     cfg.augment.validate()
 
 
-def crop_or_pad(wav: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-    """A random ``length``-sample window; shorter audio is repeated (wrap-padded) up to ``length``."""
+def crop_or_pad(wav: np.ndarray, length: int, rng: np.random.Generator | None) -> np.ndarray:
+    """A random ``length``-sample window (the first one when ``rng`` is None); shorter audio is
+    repeated (wrap-padded) up to ``length``."""
     if wav.shape[0] >= length:
-        start = int(rng.integers(0, wav.shape[0] - length + 1))
+        start = int(rng.integers(0, wav.shape[0] - length + 1)) if rng is not None else 0
         return wav[start:start + length]
+    return repeat_pad(wav, length)
+
+
+def repeat_pad(wav: np.ndarray, length: int) -> np.ndarray:
+    """``wav`` repeated until ``length`` samples, then cut: ``tile(wav, ceil(length / n))[:length]``."""
     reps = math.ceil(length / wav.shape[0])
     return np.tile(wav, reps)[:length]
+
+
+def first_samples(wav: np.ndarray, length: int) -> np.ndarray:
+    """The first ``length`` samples, shorter audio repeated to fill them: the evaluation input of
+    AttM and SSL-AASIST (``pad(x, 64600)``: ``x[:64600]`` or ``tile(x)[:64600]``)."""
+    return crop_or_pad(wav, length, None)
 
 
 class CropDataset(Dataset):
@@ -73,8 +110,9 @@ class CropDataset(Dataset):
 
     def __init__(self, utts: Sequence[tuple[str, str, int]], n_classes: int, crop_seconds: float,
                  augment: AugmentConfig | None = None, sample_rate: int = SAMPLE_RATE,
-                 speed_changes_label: bool = True):
+                 speed_changes_label: bool = True, first: bool = False):
         self.utts = list(utts)
+        self.first = first  # data.train_crop first: every crop starts at sample 0
         self.n_classes = n_classes
         self.speed_changes_label = speed_changes_label
         self.length = int(round(crop_seconds * sample_rate))
@@ -101,7 +139,8 @@ class CropDataset(Dataset):
         """The training crop of utterance ``utt`` and its label: every random draw (speed, crop
         start, augmentation) comes from ``crop_seed``.  Without speed perturbation only the
         crop's window is decoded: the same samples as :func:`crop_or_pad` of the whole file,
-        whose one draw (the start, when the utterance is long enough) it makes alike."""
+        whose one draw (the start, when the utterance is long enough) it makes alike.  With
+        ``first`` the window starts at sample 0 and no start is drawn."""
         rng = np.random.default_rng(crop_seed)
         if self.augment_cfg.speed_perturb:
             wav = audio.read()
@@ -111,12 +150,13 @@ class CropDataset(Dataset):
             if self.speed_changes_label:
                 label = speed_label(label, speed_index, self.n_classes)
             self._warn_if_short(wav.shape[0], utt, audio.origin)
-            crop = crop_or_pad(wav, self.length, rng)
+            crop = crop_or_pad(wav, self.length, None if self.first else rng)
         elif audio.frames >= self.length:
-            crop = audio.read(int(rng.integers(0, audio.frames - self.length + 1)), self.length)
+            start = 0 if self.first else int(rng.integers(0, audio.frames - self.length + 1))
+            crop = audio.read(start, self.length)
         else:
             self._warn_if_short(audio.frames, utt, audio.origin)
-            crop = crop_or_pad(audio.read(), self.length, rng)
+            crop = repeat_pad(audio.read(), self.length)
         if self.augmenter.enabled:
             crop = self.augmenter(crop, rng)
         return torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32)), label
@@ -178,6 +218,40 @@ class BalancedBatchSampler(Sampler):
 
     def __len__(self) -> int:
         return self.batches_per_epoch // self.world_size - self.start_batch
+
+
+class ShuffledBatchSampler(BalancedBatchSampler):
+    """``data.sampler: shuffle``: a random permutation of all utterances cut into batches of
+    ``batch_size``, the last partial batch dropped with ``drop_last`` (module docstring); the
+    same ``(index, crop_seed)`` items, epoch list and rank split as :class:`BalancedBatchSampler`."""
+
+    def __init__(self, labels: Sequence[int], batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+                 drop_last: bool = True):
+        super().__init__(labels, batch_size, seed, rank, world_size)
+        n = len(self.labels)
+        total = n // batch_size if drop_last else math.ceil(n / batch_size)
+        if total < world_size:
+            raise SpkpeftError(f"data.sampler shuffle: {n} training utterances make {total} batch(es) of "
+                               f"{batch_size}{' (drop_last)' if drop_last else ''}, fewer than the {world_size} "
+                               "rank(s)")
+        self.drop_last = drop_last
+        self.batches_per_epoch = total - total % world_size
+
+    def epoch_batches(self, epoch: int) -> list[list[tuple[int, int]]]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(self.labels))
+        seeds = rng.integers(2**31, size=len(order))
+        size = self.batch_size
+        return [[(int(i), int(s)) for i, s in zip(order[b * size:(b + 1) * size], seeds[b * size:(b + 1) * size])]
+                for b in range(self.batches_per_epoch)]
+
+
+def batch_sampler(cfg: DataConfig, labels: Sequence[int], seed: int, rank: int = 0,
+                  world_size: int = 1) -> BalancedBatchSampler:
+    """The batch sampler chosen by ``data.sampler`` (module docstring)."""
+    if cfg.sampler == "shuffle":
+        return ShuffledBatchSampler(labels, cfg.batch_size, seed, rank, world_size, cfg.drop_last)
+    return BalancedBatchSampler(labels, cfg.batch_size, seed, rank, world_size)
 
 
 def collate_crops(items: Sequence[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:

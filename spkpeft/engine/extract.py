@@ -1,15 +1,20 @@
 """Whole-utterance model outputs (stage 4: embeddings, class posteriors) to Kaldi ark/scp.
 
 Long utterances are cut into ``chunk_seconds`` pieces; the embedding of an
-utterance is the length-weighted mean of its chunks' embeddings.  A piece is read
-from its file only when its batch is run (:class:`AudioPiece`), so memory holds one
-batch of ``batch_seconds`` of audio, however long the recordings (an hour-long file:
-docs/benchmarks.md).  Utterances are processed in shards of ``shard_size`` (in
-``wav.scp`` order); each shard is written as ``parts/part_NNNNN.{ark,scp}``, each
-file through the atomic writer and the ``.scp`` last, so an interrupted run (killed,
-or stopped by a full disk) resumes at the first shard without an ``.scp``.
-``xvector.scp`` (all shards) is written at the end, after checking that every
-utterance got exactly one embedding.
+utterance is the length-weighted mean of its chunks' embeddings (``extract.crop: chunks``,
+the default: the whole utterance counts).  A piece is read from its file only when its
+batch is run (:class:`AudioPiece`), so memory holds one batch of ``batch_seconds`` of
+audio, however long the recordings (an hour-long file: docs/benchmarks.md).  With
+``extract.crop: first`` the model sees only the first ``extract.crop_samples`` samples of
+each utterance, shorter ones repeated to fill them
+(:func:`~spkpeft.data.crops.first_samples`; only those samples are read from the file):
+the evaluation input of AttM and SSL-AASIST (``pad(x, 64600)`` in their ``data_utils``),
+whose eval and dev utterances are scored on their first 4.04 s only.  Utterances are
+processed in shards of ``shard_size`` (in ``wav.scp`` order); each shard is written as
+``parts/part_NNNNN.{ark,scp}``, each file through the atomic writer and the ``.scp``
+last, so an interrupted run (killed, or stopped by a full disk) resumes at the first
+shard without an ``.scp``.  ``xvector.scp`` (all shards) is written at the end, after
+checking that every utterance got exactly one embedding.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import io
 import json
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -27,11 +32,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from spkpeft.data.crops import first_samples
 from spkpeft.io.audio import SAMPLE_RATE, AudioFile
 from spkpeft.io.atomic import write_bytes_atomic, write_text_atomic
 from spkpeft.io.datadir import read_data_dir
 from spkpeft.engine.inference import embed_waveforms
 from spkpeft.errors import SpkpeftError
+
+#: ``extract.crop``: what of an utterance the model sees (module docstring)
+CROPS = ("chunks", "first")
 
 
 @dataclass
@@ -42,6 +51,8 @@ class ExtractConfig:
     chunk_seconds: float = 20.0
     batch_seconds: float = 120.0  # padded audio per batch
     shard_size: int = 2000
+    crop: str = field(default="chunks", metadata={"choices": CROPS})  # chunks | first (module docstring)
+    crop_samples: int = 64600     # crop first: samples seen (AttM, SSL-AASIST: 64,600 = 4.04 s)
 
     def __post_init__(self) -> None:
         validate_extract_config(self)
@@ -54,6 +65,8 @@ def validate_extract_config(cfg: ExtractConfig) -> None:
             raise SpkpeftError(f"extract.{key} must be > 0")
     if cfg.shard_size < 1:
         raise SpkpeftError("extract.shard_size must be >= 1")
+    if cfg.crop_samples < 1:
+        raise SpkpeftError("extract.crop_samples must be >= 1")
     if not cfg.checkpoint:
         raise SpkpeftError("extract.checkpoint must be best, last, avg or a path")
 
@@ -95,14 +108,25 @@ def pieces_of(wav: np.ndarray | AudioFile, chunk_samples: int) -> list[np.ndarra
     return chunk(wav, chunk_samples)
 
 
+def model_inputs(wav: np.ndarray | AudioFile, cfg: ExtractConfig) -> list[np.ndarray | AudioPiece]:
+    """What the model sees of one utterance (``extract.crop``, module docstring): its chunks
+    (:func:`pieces_of`), or its first ``crop_samples`` samples, repeated to fill them when the
+    utterance is shorter (of a file, only those samples are read)."""
+    if cfg.crop == "first":
+        if isinstance(wav, AudioFile):
+            wav = wav.read(0, min(wav.frames, cfg.crop_samples))
+        return [first_samples(wav, cfg.crop_samples)]
+    return pieces_of(wav, int(cfg.chunk_seconds * SAMPLE_RATE))
+
+
 def embed_utterances(model: nn.Module, wavs: Sequence[np.ndarray | AudioFile], cfg: ExtractConfig,
                      device: torch.device, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Embeddings of whole utterances (waveforms, or files read chunk by chunk): length-weighted
-    mean over chunks (``progress``: see :func:`~spkpeft.engine.inference.embed_waveforms`; it
-    counts chunks)."""
+    mean over chunks, or of the first ``extract.crop_samples`` samples (``progress``: see
+    :func:`~spkpeft.engine.inference.embed_waveforms`; it counts chunks)."""
     pieces, owner = [], []
     for i, wav in enumerate(wavs):
-        for piece in pieces_of(wav, int(cfg.chunk_seconds * SAMPLE_RATE)):
+        for piece in model_inputs(wav, cfg):
             pieces.append(piece)
             owner.append(i)
     emb = embed_waveforms(model, pieces, device, int(cfg.batch_seconds * SAMPLE_RATE), progress)

@@ -44,15 +44,32 @@ the last good step.
 
 Learning rate (per parameter group, ``lr0`` = ``lr_peft`` or ``lr_head``),
 with ``w`` warm-up steps out of ``T`` and ``r = final_lr_ratio``:
-``lr(t) = lr0 * t / w`` for ``t < w``, then with ``p = (t - w) / (T - w)``
-cosine: ``lr0 * (r + (1 - r) * (1 + cos(pi p)) / 2)``; exponential: ``lr0 * r ** p``.
+``lr(t) = lr0 * (t + 1) / w`` for ``t < w``, then with ``p = (t - w) / (T - w)``
+cosine: ``lr0 * (r + (1 - r) * (1 + cos(pi p)) / 2)``; exponential: ``lr0 * r ** p``;
+constant: ``lr0``.  ``train.lr_step: batch`` (default) counts ``t``, ``w``, ``T`` in optimizer
+steps taken (a skipped non-finite step advances no group's schedule); ``epoch`` counts them in
+epochs of such steps, so the rate is constant within an epoch, as a
+scheduler stepped once per epoch (AttM's ``LinearWarm_ExpDecay``: warm-up over 5 epochs, then
+``0.8`` per epoch = ``exponential`` with ``r = 0.8 ** (T - w)``; SpectralFT's ``StepLR``).
+The optimizer: :mod:`spkpeft.engine.optim` (``train.optimizer``, plain-SGD groups).
 
 Two-phase schedule (``train.freeze_upstream_epochs: F``, e.g. the attentive-merging
 recipe of Pan et al. 2024: back-end first, then fine-tuning): during the first ``F`` epochs
 the upstream runs without gradients and in eval mode, so only the aggregation and the head
 (and the loss classes) learn, and the ``peft`` group's learning rate is 0; from epoch
 ``F + 1`` its schedule starts, warm-up included, over the remaining steps
-(``lr_peft * lr_factor(t - F S, w, T - F S)``, ``S`` steps per epoch).
+(``lr_peft * lr_factor(t - F S, w, T - F S)``, ``S`` steps per epoch;
+``train.two_phase_schedule: restart``).  With ``continue`` every group follows one schedule
+counted from step 0, so the upstream joins at the rate the schedule has reached, as in the
+AttM reference (``main_antispoof.py`` steps both phases' schedulers every epoch: the
+upstream's rate starts phase 2 at ``1e-4 * 0.8 ** 5 = 3.3e-5``).
+``train.phase2_fresh_optimizer`` clears the optimizer's state (Adam moments) when phase 2
+starts, as the reference builds a second optimizer for it.
+
+Checkpoint averaging and early stopping (:mod:`spkpeft.engine.optim`): ``avg.pt`` is the mean
+of the last ``train.average_last`` epochs or of the ``train.average_best`` epochs with the best
+selection metric; ``train.early_stop_patience`` ends training once the selection metric has
+not improved for that many epochs, from epoch ``train.early_stop_from_epoch`` on.
 """
 
 from __future__ import annotations
@@ -66,7 +83,7 @@ import random
 import resource
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +92,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from spkpeft.data.crops import BalancedBatchSampler, CropDataset, collate_crops
+from spkpeft.data.crops import CropDataset, batch_sampler, collate_crops
 from spkpeft.data.shards import sharded_crops
 from spkpeft.engine.checkpoint import average_state_dicts, load_checkpoint, remove_partial_writes, save_atomic
+from spkpeft.engine.optim import (OPTIMIZERS, best_epochs, make_optimizer, plain_sgd_modules, read_epoch_metric,
+                                  step_decay_factor, stop_early)
 from spkpeft.engine.distributed import all_reduce_means, any_rank, cleanup, init_distributed
 from spkpeft.engine.step import StepRunner, autocast_context  # noqa: F401  (autocast_context: kept importable here)
 from spkpeft.errors import SpkpeftError
@@ -109,6 +128,16 @@ class TrainConfig:
     log_every_steps: int = 10
     init_from: str = ""  # checkpoint whose trainable weights start a new run (large-margin fine-tuning)
     freeze_upstream_epochs: int = 0  # two-phase schedule: epochs of back-end-only training first
+    two_phase_schedule: str = "restart"  # restart | continue: the upstream's schedule in phase 2
+    phase2_fresh_optimizer: bool = False  # clear the optimizer state when phase 2 starts
+    lr_step: str = "batch"  # batch | epoch: the schedule's unit
+    optimizer: str = "adamw"  # adamw | adam | sgd (spkpeft.engine.optim)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.0  # optimizer sgd
+    average_best: int = 0  # > 0: avg.pt = mean of the epochs with the best selection metric
+    early_stop_patience: int = 0  # > 0: stop after that many epochs without improvement
+    early_stop_from_epoch: int = 1  # ... once at least that many epochs are done
     nonfinite_patience: int = 10  # consecutive skipped non-finite steps before the run stops
 
     def __post_init__(self) -> None:
@@ -117,18 +146,34 @@ class TrainConfig:
 
 def validate_train_config(cfg: TrainConfig) -> None:
     """Value checks that types cannot express; errors name the key."""
-    if cfg.scheduler not in ("cosine", "exponential"):
-        raise SpkpeftError(f"train.scheduler must be 'cosine' or 'exponential', got {cfg.scheduler!r}")
+    if cfg.scheduler not in SCHEDULERS:
+        raise SpkpeftError(f"train.scheduler must be one of {', '.join(SCHEDULERS)}, got {cfg.scheduler!r}")
     if cfg.amp not in ("none", "bf16", "fp16"):
         raise SpkpeftError(f"train.amp must be 'none', 'bf16' or 'fp16', got {cfg.amp!r}")
     for key in ("epochs", "grad_accum", "nonfinite_patience"):
         if getattr(cfg, key) < 1:
             raise SpkpeftError(f"train.{key} must be >= 1")
-    if not 0 < cfg.final_lr_ratio <= 1:
-        raise SpkpeftError("train.final_lr_ratio must be in (0, 1]")
+    if not 0 <= cfg.final_lr_ratio <= 1 or (cfg.final_lr_ratio == 0 and cfg.scheduler == "exponential"):
+        raise SpkpeftError("train.final_lr_ratio must be in [0, 1] ((0, 1] with scheduler exponential)")
+    for key, allowed in (("two_phase_schedule", ("restart", "continue")), ("lr_step", ("batch", "epoch")),
+                         ("optimizer", OPTIMIZERS)):
+        if getattr(cfg, key) not in allowed:
+            raise SpkpeftError(f"train.{key} must be one of {', '.join(allowed)}, got {getattr(cfg, key)!r}")
+    if len(cfg.betas) != 2 or not all(0 <= b < 1 for b in cfg.betas):
+        raise SpkpeftError(f"train.betas must be two numbers in [0, 1), got {cfg.betas}")
+    if cfg.eps <= 0 or cfg.momentum < 0:
+        raise SpkpeftError("train.eps must be > 0 and train.momentum >= 0")
+    if cfg.average_best < 0 or (cfg.average_best and cfg.average_last):
+        raise SpkpeftError("train.average_best must be >= 0, and not set together with train.average_last")
+    if cfg.early_stop_patience < 0 or cfg.early_stop_from_epoch < 1:
+        raise SpkpeftError("train.early_stop_patience must be >= 0 and train.early_stop_from_epoch >= 1")
     if not 0 <= cfg.freeze_upstream_epochs < cfg.epochs:
         raise SpkpeftError(f"train.freeze_upstream_epochs must be in [0, train.epochs = {cfg.epochs}), "
                            f"got {cfg.freeze_upstream_epochs}")
+
+
+#: ``train.scheduler``
+SCHEDULERS = ("cosine", "exponential", "constant")
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int, scheduler: str, final_ratio: float) -> float:
@@ -138,6 +183,8 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, scheduler: str, fi
         return 0.0
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
+    if scheduler == "constant":
+        return 1.0
     progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
     if scheduler == "cosine":
         return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
@@ -179,15 +226,23 @@ def load_trainable_state(trainee: Trainee, state: dict[str, torch.Tensor], sourc
 
 
 def build_optimizer(trainee: Trainee, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW with two groups by module ownership (``model.param_groups()``): the method's
-    upstream parameters (``lr_peft``) and the rest, loss classes included (``lr_head``)."""
+    """``train.optimizer`` (AdamW by default) with two groups by module ownership
+    (``model.param_groups()``): the method's upstream parameters (``lr_peft``) and the rest,
+    loss classes included (``lr_head``); parameters of modules that ask for plain SGD (the
+    one-class softmax's centre with ``loss.centre_optimizer: sgd``) form a third group
+    (:mod:`spkpeft.engine.optim`)."""
     groups_of = trainee.model.param_groups()
     peft = groups_of["peft"]
     head = groups_of["head"] + [p for p in trainee.loss.parameters() if p.requires_grad]
-    groups = [{"params": head, "lr": cfg.lr_head, "name": "head"}]
+    plain = [(m.plain_sgd, [p for p in m.parameters() if p.requires_grad]) for m in plain_sgd_modules(trainee)]
+    own = {id(p) for _, params in plain for p in params}
+    groups = [{"params": [p for p in head if id(p) not in own], "lr": cfg.lr_head, "name": "head"}]
     if peft:
         groups.append({"params": peft, "lr": cfg.lr_peft, "name": "peft"})
-    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    for spec, params in plain:
+        groups.append({"params": params, "lr": spec["lr"], "name": "centre", "plain_sgd": True,
+                       "step_decay": (spec["decay"], spec["every"])})
+    return make_optimizer(groups, cfg)
 
 
 def rng_state() -> dict[str, Any]:
@@ -307,7 +362,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.trainee, cfg.train)
         self.steps_per_epoch = math.ceil(len(self.sampler) / cfg.train.grad_accum)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, [self.lr_lambda(g["name"]) for g in self.optimizer.param_groups])
+            self.optimizer, [self.lr_lambda(g) for g in self.optimizer.param_groups])
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and self.device.type == "cuda")
         self.runner = StepRunner(self.ddp or self.trainee, self.trainee, self.optimizer, self.scheduler,
                                  self.scaler, cfg.train, self.dist)
@@ -333,18 +388,25 @@ class Trainer:
                                     world_size=self.dist.world_size, num_workers=cfg.data.num_workers)
             return dataset, dataset
         dataset = CropDataset(items, len(self.data.class_names), cfg.data.crop_seconds, cfg.data.augment,
-                              speed_changes_label=self.data.speed_changes_label)
-        sampler = BalancedBatchSampler([u[2] for u in items], cfg.data.batch_size,
-                                       cfg.train.seed, self.dist.rank, self.dist.world_size)
+                              speed_changes_label=self.data.speed_changes_label, first=cfg.data.train_crop == "first")
+        sampler = batch_sampler(cfg.data, [u[2] for u in items], cfg.train.seed, self.dist.rank, self.dist.world_size)
         return dataset, sampler
 
-    def lr_lambda(self, group: str):
-        """The learning-rate multiplier of parameter group ``group`` by optimizer step (module docstring)."""
+    def lr_lambda(self, group: dict | str):
+        """The learning-rate multiplier of parameter group ``group`` (an optimizer group or its
+        name) by optimizer step (module docstring)."""
+        group = {"name": group} if isinstance(group, str) else group
         cfg = self.cfg.train
-        total = self.steps_per_epoch * cfg.epochs
-        delay = self.steps_per_epoch * cfg.freeze_upstream_epochs if group == "peft" else 0
-        warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
-        return lambda s: lr_factor(s - delay, warmup, total - delay, cfg.scheduler, cfg.final_lr_ratio)
+        per_epoch = self.steps_per_epoch
+        if "step_decay" in group:
+            decay, every = group["step_decay"]
+            return lambda s: step_decay_factor(s // per_epoch, decay, every)
+        unit = per_epoch if cfg.lr_step == "epoch" else 1
+        total = per_epoch * cfg.epochs // unit
+        restart = group["name"] == "peft" and cfg.two_phase_schedule == "restart"
+        delay = per_epoch * cfg.freeze_upstream_epochs // unit if restart else 0
+        warmup = int(round(cfg.warmup_epochs * per_epoch / unit))
+        return lambda s: lr_factor(s // unit - delay, warmup, total - delay, cfg.scheduler, cfg.final_lr_ratio)
 
     def upstream_frozen(self) -> bool:
         """Whether the current epoch is in the back-end-only phase of a two-phase schedule."""
@@ -442,6 +504,8 @@ class Trainer:
     def train_epoch(self) -> dict[str, float]:
         cfg = self.cfg.train
         self.trainee.train()
+        if cfg.phase2_fresh_optimizer and self.epoch == cfg.freeze_upstream_epochs > 0 and self.batch_in_epoch == 0:
+            self.optimizer.state.clear()  # phase 2 starts with a new optimizer, as the AttM reference
         self.trainee.model.upstream_frozen = self.upstream_frozen()
         if self.trainee.model.upstream_frozen:
             self.trainee.model.upstream.eval()
@@ -527,11 +591,28 @@ class Trainer:
         append_csv(self.exp / "train_epochs.csv", {k: _round(v) for k, v in row.items()}, self.csv_fields)
         log.info("epoch %d done: %s", epoch_no, ", ".join(f"{k} {_round(v)}" for k, v in row.items()))
 
+    def selection_history(self) -> list[tuple[int, float]]:
+        """``(epoch, value)`` of the selection metric of every finished epoch (``train_epochs.csv``)."""
+        return read_epoch_metric(self.exp / "train_epochs.csv", self.task.selection[0])
+
+    def stopped_early(self) -> bool:
+        """Whether ``train.early_stop_patience`` ends training after the epochs done (module docstring)."""
+        cfg = self.cfg.train
+        if cfg.early_stop_patience <= 0:
+            return False
+        history = self.selection_history() if self.dist.is_main else []
+        stop = stop_early(history, cfg.early_stop_patience, cfg.early_stop_from_epoch, self.task.selection[1])
+        return any_rank(stop, self.dist)  # the main rank decides (the others' history is empty)
+
     def average(self) -> None:
-        n = self.cfg.train.average_last
-        if n <= 0 or not self.dist.is_main:
+        cfg = self.cfg.train
+        if (cfg.average_last <= 0 and cfg.average_best <= 0) or not self.dist.is_main:
             return
-        paths = [self.ckpt_dir / f"epoch_{e:03d}.pt" for e in range(max(1, self.epoch - n + 1), self.epoch + 1)]
+        if cfg.average_best > 0:
+            epochs = best_epochs(self.selection_history(), cfg.average_best, self.task.selection[1])
+        else:
+            epochs = list(range(max(1, self.epoch - cfg.average_last + 1), self.epoch + 1))
+        paths = [self.ckpt_dir / f"epoch_{e:03d}.pt" for e in epochs]
         states = [load_checkpoint(p)["trainable"] for p in paths]
         save_atomic({"trainable": average_state_dicts(states), "epochs": [p.name for p in paths]},
                     self.ckpt_dir / "avg.pt")
@@ -542,7 +623,7 @@ class Trainer:
             if self.dist.is_main:
                 self.task.prepare_exp(self.exp, self.data)
             self.resume()
-            while self.epoch < self.cfg.train.epochs:
+            while self.epoch < self.cfg.train.epochs and not self.stopped_early():
                 stats = self.train_epoch()
                 self.end_epoch(stats)
             self.average()

@@ -113,12 +113,19 @@ so errors name ``path:line``; an utterance may appear once per file.)
 
 from __future__ import annotations
 
+import codecs
 import math
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
+
+try:  # numpy >= 2
+    from numpy._core import multiarray as np_multiarray
+except ImportError:  # pragma: no cover  (numpy 1)
+    from numpy.core import multiarray as np_multiarray
 
 from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.io.records import read_records
@@ -325,20 +332,40 @@ def min_tdcf_2019(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Seque
     return float(np.min((c1 * p_miss + c2 * p_fa) / min(c1, c2)))
 
 
-def min_tdcf_2021(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Sequence[float] | np.ndarray,
-                  asv: AsvErrorRates, costs: Tdcf2021Costs = TDCF_2021_COSTS) -> float:
-    """Revised (ASVspoof 2021) normalised minimum t-DCF (official ``compute_tDCF`` v2 / 2021 eval-package).
+@dataclass(frozen=True)
+class Tdcf2021Coefficients:
+    """``C0, C1, C2`` of the revised t-DCF (the official package's "C012"); ``source``:
+    ``asv_scores`` (computed here from ASV scores) or ``official`` (the organisers'
+    pre-computed ``LA-C012-<subset>.npy``, :func:`read_c012`)."""
 
-    ``min_s (C0 + C1 P_miss_cm(s) + C2 P_fa_cm(s)) / (C0 + min(C1, C2))`` with
-    ``C0 = P_tar C_miss Pmiss_asv + P_non C_fa Pfa_asv``, ``C1 = P_tar C_miss - C0``,
-    ``C2 = P_spoof C_fa_spoof Pfa_spoof_asv``; uses ``asv.pfa_asv``,
-    ``asv.pmiss_asv``, ``asv.pfa_spoof_asv``. Negative weights are an error.
-    """
+    c0: float
+    c1: float
+    c2: float
+    source: str = "asv_scores"
+
+    def close_to(self, other: "Tdcf2021Coefficients", rtol: float = 1e-9) -> bool:
+        return bool(np.allclose([self.c0, self.c1, self.c2], [other.c0, other.c1, other.c2], rtol=rtol, atol=0.0))
+
+
+def tdcf_2021_coefficients(asv: AsvErrorRates, costs: Tdcf2021Costs = TDCF_2021_COSTS) -> Tdcf2021Coefficients:
+    """``C0 = P_tar C_miss Pmiss_asv + P_non C_fa Pfa_asv``, ``C1 = P_tar C_miss - C0``,
+    ``C2 = P_spoof C_fa_spoof Pfa_spoof_asv`` (``get_tDCF_C012`` of the 2021 eval-package's
+    ``eval_wrapper.py``); uses ``asv.pfa_asv``, ``asv.pmiss_asv``, ``asv.pfa_spoof_asv``."""
     _check_cost_model(costs)
     _check_rates(asv, ("pfa_asv", "pmiss_asv", "pfa_spoof_asv"))
     c0 = costs.p_tar * costs.c_miss * asv.pmiss_asv + costs.p_non * costs.c_fa * asv.pfa_asv
     c1 = costs.p_tar * costs.c_miss - c0
     c2 = costs.p_spoof * costs.c_fa_spoof * asv.pfa_spoof_asv
+    return Tdcf2021Coefficients(c0, c1, c2)
+
+
+def min_tdcf_2021_from(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Sequence[float] | np.ndarray,
+                       coefficients: Tdcf2021Coefficients) -> float:
+    """``min_s (C0 + C1 P_miss_cm(s) + C2 P_fa_cm(s)) / (C0 + min(C1, C2))`` (``get_mintDCF_eer``
+    of the 2021 eval-package, given its C012). Negative weights are an error."""
+    c0, c1, c2 = coefficients.c0, coefficients.c1, coefficients.c2
+    if not all(math.isfinite(c) for c in (c0, c1, c2)):
+        raise SpkpeftError(f"t-DCF weights must be finite, got C0={c0:g}, C1={c1:g}, C2={c2:g}")
     if c0 < 0 or c1 < 0 or c2 < 0:
         raise SpkpeftError(f"t-DCF weights must be non-negative, got C0={c0:g}, C1={c1:g}, C2={c2:g}; "
                            f"check the ASV error rates")
@@ -347,6 +374,13 @@ def min_tdcf_2021(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Seque
         raise SpkpeftError("the 2021 t-DCF is undefined when C0 + min(C1, C2) is 0")
     p_miss, p_fa = _cm_operating_points(bona_scores, spoof_scores)
     return float(np.min((c0 + c1 * p_miss + c2 * p_fa) / default))
+
+
+def min_tdcf_2021(bona_scores: Sequence[float] | np.ndarray, spoof_scores: Sequence[float] | np.ndarray,
+                  asv: AsvErrorRates, costs: Tdcf2021Costs = TDCF_2021_COSTS) -> float:
+    """Revised (ASVspoof 2021) normalised minimum t-DCF (official ``compute_tDCF`` v2 / 2021 eval-package)
+    with the coefficients of :func:`tdcf_2021_coefficients` (:func:`min_tdcf_2021_from`)."""
+    return min_tdcf_2021_from(bona_scores, spoof_scores, tdcf_2021_coefficients(asv, costs))
 
 
 # ---------------------------------------------------------------- per attack
@@ -493,6 +527,63 @@ def read_cm_scores(path: str | Path) -> dict[str, float]:
     return scores
 
 
+#: the classes a pickled numpy object array of a dict of floats refers to (``ndarray.dump``)
+_C012_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+}
+
+
+class _C012Unpickler(pickle.Unpickler):
+    """Unpickles only numpy arrays, dtypes and scalars (:data:`_C012_PICKLE_GLOBALS`): a C012
+    file can hold nothing that runs code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _C012_PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"refers to {module}.{name}, which a C012 file does not hold")
+        if module.endswith("multiarray"):
+            return getattr(np_multiarray, name)
+        return getattr(np if module == "numpy" else codecs, name)
+
+
+def read_official_c012(path: str | Path, condition: tuple[str, str] = ("Pooled", "Pooled")) -> Tdcf2021Coefficients:
+    """The pooled ``C0, C1, C2`` of an official pre-computed C012 file of the ASVspoof 2021
+    eval-package (``keys/LA/LA-C012-{eval,prog,hidden}.npy``: ``np.array(C012).dump(path)`` of
+    ``C012[attack][codec] = {"C0", "C1", "C2"}``, ``config.py``/``eval_wrapper.py``), read
+    without running code from the file.  ``condition``: the ``(attack, codec)`` entry (the
+    official pooled result reads ``("Pooled", "Pooled")``)."""
+    try:
+        with open(path, "rb") as f:
+            table = _C012Unpickler(f).load()
+    except OSError as err:
+        raise file_error(path, f"cannot read the C012 file: {err.strerror or err}") from err
+    except Exception as err:  # noqa: BLE001  (any malformed pickle)
+        raise file_error(path, f"not an ASVspoof 2021 C012 file ({err})") from err
+    table = table.tolist() if isinstance(table, np.ndarray) else table
+    try:
+        entry = table[condition[0]][condition[1]]
+        values = [float(entry[key]) for key in ("C0", "C1", "C2")]
+    except (KeyError, TypeError, ValueError) as err:
+        raise file_error(path, f"has no C0, C1, C2 for {condition[0]}/{condition[1]} ({err!r})") from err
+    return Tdcf2021Coefficients(*values, source="official")
+
+
+def read_c012(path: str | Path) -> Tdcf2021Coefficients:
+    """Read ``asv/<set>.c012`` (one line ``C0 C1 C2``: the official pooled coefficients, written
+    by stage 1 from :func:`read_official_c012`)."""
+    records = list(read_records(path, "C012", 3, "C0 C1 C2"))
+    if len(records) != 1:
+        raise file_error(path, f"expected one line 'C0 C1 C2', found {len(records)}")
+    number, fields = records[0]
+    return Tdcf2021Coefficients(*(parse_score(text, path, number) for text in fields), source="official")
+
+
+def read_any_c012(path: str | Path) -> Tdcf2021Coefficients:
+    """:func:`read_official_c012` of a pickled C012 file (``.npy``), else :func:`read_c012`."""
+    return read_official_c012(path) if str(path).endswith(".npy") else read_c012(path)
+
+
 def read_conditions(path: str | Path) -> dict[str, str]:
     """Read a condition file ``UTT CONDITION`` (a data directory's ``utt2condition``) -> ``{utt: condition}``.
 
@@ -536,9 +627,13 @@ def align_conditions(protocol: CmProtocol, conditions: dict[str, str],
 
 
 def compute_cm_metrics(scores: np.ndarray, keys: Sequence[str], attacks: Sequence[str],
-                       asv: AsvScores | None = None, conditions: Sequence[str] | None = None) -> dict:
+                       asv: AsvScores | None = None, conditions: Sequence[str] | None = None,
+                       c012: Tdcf2021Coefficients | None = None) -> dict:
     """The CLI's result: ``n_bonafide``, ``n_spoof``, ``eer_pct`` (:func:`cm_eer`), with ``asv``
-    also ``min_tdcf`` (:func:`min_tdcf_2019`) and ``min_tdcf_2021``, ``per_attack``
+    also ``min_tdcf`` (:func:`min_tdcf_2019`), with ``asv`` or ``c012`` ``min_tdcf_2021`` (with
+    ``c012``, the organisers' pre-computed pooled coefficients, as the official package uses them
+    by default, and then ``tdcf_2021_coefficients: "official"``; else computed from ``asv`` by
+    :func:`tdcf_2021_coefficients`), ``per_attack``
     (``{attack: eer_pct}``, :func:`per_attack_eer`) and, with ``conditions`` (one per score),
     ``per_condition`` (``{condition: eer_pct}``, :func:`per_condition_eer`). Plain Python
     numbers, JSON-ready."""
@@ -549,7 +644,11 @@ def compute_cm_metrics(scores: np.ndarray, keys: Sequence[str], attacks: Sequenc
     if asv is not None:
         rates = asv_error_rates(asv.target, asv.nontarget, asv.spoof)
         out["min_tdcf"] = min_tdcf_2019(bona, spoof, rates)
-        out["min_tdcf_2021"] = min_tdcf_2021(bona, spoof, rates)
+        c012 = c012 or tdcf_2021_coefficients(rates)
+    if c012 is not None:
+        out["min_tdcf_2021"] = min_tdcf_2021_from(bona, spoof, c012)
+        if c012.source == "official":
+            out["tdcf_2021_coefficients"] = "official"
     out["per_attack"] = {a: 100.0 * e for a, e in per_attack_eer(s, keys, attacks).items()}
     if conditions is not None:
         out["per_condition"] = {c: 100.0 * e for c, e in per_condition_eer(s, keys, conditions).items()}

@@ -74,6 +74,9 @@ class AttentiveMergeConfig:
       ``L D // 4`` (the authors' code).
     * ``include_input`` (``concat`` only): also merge ``h_0`` (the input of the first block);
       false (the authors' code merges the block outputs ``h_1 .. h_L`` only).
+    * ``init`` (``concat`` only): ``mean`` (``u = 1/D``, ``W_1``, ``W_2`` PyTorch's default) or
+      ``normal`` (``u``, ``W_1``, ``W_2`` drawn from N(0, 1), as the authors' code:
+      ``nn.Parameter(torch.randn(...))``).
     """
 
     type: str = "attentive_merge"
@@ -83,6 +86,7 @@ class AttentiveMergeConfig:
     proj_dim: int = field(default=0, metadata={"check": _at_least(0)})
     proj_hidden: int = field(default=0, metadata={"check": _at_least(0)})
     include_input: bool = False
+    init: str = field(default="mean", metadata={"choices": ("mean", "normal")})
 
 
 @dataclass
@@ -181,13 +185,13 @@ class ConcatAttentiveMerge(nn.Module):
     over the padded crop), so a padded utterance gets the same weights as alone.  (2)
     Initialisation: ``u = 1/D`` (the squeeze starts as the channel mean, the description of
     the task's issue), ``W_1, W_2, P_1, P_2`` with PyTorch's default ``nn.Linear``
-    initialisation (the reference draws ``u, W_1, W_2`` from N(0, 1)).  (3) The
+    initialisation (the reference draws ``u, W_1, W_2`` from N(0, 1): ``init: normal``).  (3) The
     concatenation is layer-major (channel ``l D + d``; the reference interleaves ``d L + l``),
     a fixed permutation of ``P_1``'s inputs, equivalent for training from scratch.
     """
 
     def __init__(self, num_hidden: int, dim: int, reduction: int = 2, proj_dim: int = 0, proj_hidden: int = 0,
-                 include_input: bool = False) -> None:
+                 include_input: bool = False, init: str = "mean") -> None:
         super().__init__()
         self.first = 0 if include_input else 1
         layers = num_hidden - self.first
@@ -210,6 +214,9 @@ class ConcatAttentiveMerge(nn.Module):
             nn.Linear(max(1, layers // reduction), layers, bias=False),
         )
         self.proj = nn.Sequential(nn.Linear(layers * dim, hidden), nn.SiLU(), nn.Linear(hidden, self.output_dim))
+        if init == "normal":  # the authors' code: u, W_1, W_2 = torch.randn(...)
+            for weight in (self.squeeze.weight, self.excite[0].weight, self.excite[2].weight):
+                nn.init.normal_(weight)
 
     def _merged(self, hidden: list[Tensor]) -> list[Tensor]:
         states = list(hidden[self.first:])
@@ -272,7 +279,8 @@ def build_attentive_merge(cfg: AttentiveMergeConfig, num_hidden: int, dim: int) 
     if cfg.merge == "channel_sum":
         return AttentiveMerge(num_hidden, dim, cfg.attention_dim)
     if cfg.merge == "concat":
-        return ConcatAttentiveMerge(num_hidden, dim, cfg.reduction, cfg.proj_dim, cfg.proj_hidden, cfg.include_input)
+        return ConcatAttentiveMerge(num_hidden, dim, cfg.reduction, cfg.proj_dim, cfg.proj_hidden, cfg.include_input,
+                                    cfg.init)
     raise SpkpeftError(f"aggregation.merge must be one of: {', '.join(MERGES)}; got {cfg.merge!r}")
 
 

@@ -256,12 +256,23 @@ class OneClassSoftmaxConfig:
 
     pulling the target class inside the angle ``acos m_0`` of ``w`` and pushing the other
     class beyond ``acos m_1``; the score of an utterance is ``cos(x, w)``.
+
+    The centre's optimizer (``centre_optimizer``): ``with_head`` (default) trains ``w`` in the
+    head's group (``train.optimizer``, ``lr_head`` and its schedule); ``sgd`` updates it by
+    plain SGD at ``centre_lr * centre_lr_decay ** floor(epoch / centre_lr_every)``, as the
+    AIR-ASVspoof reference (``train.py``: ``SGD(ocsoftmax.parameters(), lr=args.lr)``, no
+    momentum or weight decay, ``adjust_learning_rate``: ``lr 3e-4``, halved every 10 epochs;
+    :mod:`spkpeft.engine.optim`).
     """
 
     type: str = "ocsoftmax"
     m_target: float = field(default=0.9, metadata={"check": lambda v: None if -1.0 < v < 1.0 else f"must be in (-1, 1), got {v}"})
     m_other: float = field(default=0.2, metadata={"check": lambda v: None if -1.0 < v < 1.0 else f"must be in (-1, 1), got {v}"})
     alpha: float = field(default=20.0, metadata={"check": lambda v: None if v > 0 else f"must be > 0, got {v}"})
+    centre_optimizer: str = field(default="with_head", metadata={"choices": ("with_head", "sgd")})
+    centre_lr: float = field(default=3e-4, metadata={"check": lambda v: None if v > 0 else f"must be > 0, got {v}"})
+    centre_lr_decay: float = field(default=0.5, metadata={"check": lambda v: None if 0 < v <= 1 else f"must be in (0, 1], got {v}"})
+    centre_lr_every: int = field(default=10, metadata={"check": lambda v: None if v >= 1 else f"must be >= 1, got {v}"})
 
 
 class CosineToCentre(nn.Module):

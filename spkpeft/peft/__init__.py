@@ -28,7 +28,8 @@ import torch.nn as nn
 from spkpeft.errors import SpkpeftError
 from spkpeft.peft import adapters, finetune, lora, prompts, spectral_lora  # noqa: F401  (registers the methods)
 from spkpeft.peft.adapters import AdapterConfig, SVAdapterConfig
-from spkpeft.peft.base import METHODS, Mergeable, PeftConfig, PeftHandle, freeze, is_mergeable, select_layers
+from spkpeft.peft.base import (METHODS, Mergeable, PeftConfig, PeftHandle, freeze, is_mergeable, select_layers,
+                               unfreeze_norms)
 from spkpeft.peft.finetune import BitFitConfig, FrozenConfig, FullFinetuneConfig
 from spkpeft.peft.lora import LoRAConfig, LoRALinear  # noqa: F401  (the wrapper classes, for users)
 from spkpeft.peft.prompts import PrefixConfig, PrefixKeyValues, PromptConfig  # noqa: F401
@@ -67,6 +68,8 @@ def apply_peft(upstream: nn.Module, cfg: PeftConfig) -> PeftHandle:
                            f"(use peft.method: frozen)")
     freeze(upstream)
     spec.build(upstream, cfg)
+    if cfg.train_norms:
+        unfreeze_norms(upstream, cfg.train_norms, select_layers(getattr(cfg, "layers", None), upstream.num_layers))
     upstream.peft_method = cfg.method
     upstream.dropout_while_training = spec.info["upstream_dropout"]
     upstream.train(upstream.training)

@@ -9,7 +9,13 @@ Adapter function (``D`` model dim, ``b`` bottleneck, ``s`` scale)::
                  a(h) = s * PW_2 SiLU(BN(DWConv_k(GLU(PW_1 LN(h)))))     PW_1: D -> 2 b, PW_2: b -> D
 
 ``W_up``, ``c_up`` (``PW_2`` for the Conformer module) start at zero, so ``a(h) = 0`` and the
-model is unchanged at step 0.  Padded frames are zeroed before the depthwise convolution so
+model is unchanged at step 0 (``init: zero_up``).  ``init: zero_all`` also zeroes ``W_down``
+and ``c_down``, as PETL-AST's ``Bottleneck_adapter`` does (``src/AST_adapters.py``): with
+``act(0) = 0`` only ``c_up`` then ever receives a gradient, so the adapter stays a learned
+bias per block; ``init: default`` keeps PyTorch's default initialisation of every layer, as
+PETL-AST's ``Conformer_adapter`` (the model then differs from the pre-trained one at step 0).
+``module_norm: false`` leaves out the Conformer module's LayerNorm, as PETL-AST's code
+effectively does (it computes ``LN(x)`` and then convolves ``x``).  Padded frames are zeroed before the depthwise convolution so
 they cannot leak into real ones.  The bottleneck is ``bottleneck``, or ``round(D / reduction_rate)``
 when ``reduction_rate`` is set (PETL-AST's parametrisation).  Departures of ``conformer_module``
 from PETL-AST's code: its LayerNorm is applied (the reference computes it and then convolves
@@ -45,6 +51,7 @@ from spkpeft.peft.base import (
         PeftConfig,
     choices,
     layers_field,
+    norms_field,
     positive,
     positive_field,
     register_method,
@@ -52,6 +59,8 @@ from spkpeft.peft.base import (
 )
 
 ACTIVATIONS = {"gelu": nn.GELU, "relu": nn.ReLU, "silu": nn.SiLU}
+#: ``peft.init`` of ``adapter``: which layers start at zero (module docstring)
+ADAPTER_INITS = ("zero_up", "zero_all", "default")
 
 
 @dataclass
@@ -68,6 +77,9 @@ class AdapterConfig(PeftConfig):
     activation: str = field(default="gelu", metadata=choices(*ACTIVATIONS))
     scale: float = 1.0
     layers: LayerSpec = layers_field()
+    init: str = field(default="zero_up", metadata=choices(*ADAPTER_INITS))
+    module_norm: bool = True
+    train_norms: list[str] = norms_field()
 
 
 @dataclass
@@ -82,6 +94,7 @@ class SVAdapterConfig(PeftConfig):
     activation: str = field(default="relu", metadata=choices(*ACTIVATIONS))
     scale: float = 1.0
     layers: LayerSpec = layers_field("intermediate")
+    train_norms: list[str] = norms_field()
 
 
 class BottleneckAdapter(nn.Module):
@@ -129,9 +142,10 @@ class ConvAdapter(BottleneckAdapter):
 class ConformerModuleAdapter(nn.Module):
     """The Conformer convolution module as an adapter (``conformer_module``, module docstring)."""
 
-    def __init__(self, dim: int, bottleneck: int, kernel_size: int = 31, scale: float = 1.0, time_first: bool = True) -> None:
+    def __init__(self, dim: int, bottleneck: int, kernel_size: int = 31, scale: float = 1.0, time_first: bool = True,
+                 norm: bool = True) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim) if norm else nn.Identity()
         self.pointwise_in = nn.Linear(dim, 2 * bottleneck)
         self.glu = nn.GLU(dim=-1)
         self.depthwise = nn.Conv1d(bottleneck, bottleneck, kernel_size, padding=kernel_size // 2, groups=bottleneck)
@@ -157,14 +171,32 @@ class ConformerModuleAdapter(nn.Module):
 
 
 def make_adapter(
-    dim: int, bottleneck: int, adapter_type: str, kernel_size: int, activation: str, scale: float, time_first: bool
+    dim: int, bottleneck: int, adapter_type: str, kernel_size: int, activation: str, scale: float, time_first: bool,
+    init: str = "zero_up", module_norm: bool = True,
 ) -> BottleneckAdapter:
-    """A bottleneck, conformer-style or Conformer-module adapter."""
+    """A bottleneck, conformer-style or Conformer-module adapter, initialised as ``init`` says."""
     if adapter_type == "conformer_module":
-        return ConformerModuleAdapter(dim, bottleneck, kernel_size, scale, time_first)
-    if adapter_type == "conformer":
-        return ConvAdapter(dim, bottleneck, kernel_size, activation, scale, time_first)
-    return BottleneckAdapter(dim, bottleneck, activation, scale, time_first)
+        adapter = ConformerModuleAdapter(dim, bottleneck, kernel_size, scale, time_first, module_norm)
+    elif adapter_type == "conformer":
+        adapter = ConvAdapter(dim, bottleneck, kernel_size, activation, scale, time_first)
+    else:
+        adapter = BottleneckAdapter(dim, bottleneck, activation, scale, time_first)
+    reinitialise(adapter, init)
+    return adapter
+
+
+def reinitialise(adapter: nn.Module, init: str) -> None:
+    """``zero_all``: every linear layer's weight and bias zero; ``default``: every linear layer
+    back to PyTorch's default initialisation; ``zero_up``: as built (module docstring)."""
+    if init == "zero_up":
+        return
+    for module in adapter.modules():
+        if isinstance(module, nn.Linear):
+            if init == "zero_all":
+                nn.init.zeros_(module.weight)
+                nn.init.zeros_(module.bias)
+            else:
+                module.reset_parameters()
 
 
 def adapter_slots(style: str, placement: str) -> tuple[str, ...]:
@@ -181,7 +213,8 @@ def apply_adapter(upstream: nn.Module, cfg: AdapterConfig) -> list[nn.Module]:
     for index in select_layers(cfg.layers, upstream.num_layers):
         for slot in adapter_slots(cfg.style, cfg.placement):
             adapter = make_adapter(
-                upstream.hidden_dim, bottleneck, cfg.adapter_type, cfg.kernel_size, cfg.activation, cfg.scale, True
+                upstream.hidden_dim, bottleneck, cfg.adapter_type, cfg.kernel_size, cfg.activation, cfg.scale, True,
+                cfg.init, cfg.module_norm,
             )
             setattr(upstream.layer_ext[index], slot, adapter)
             added.append(adapter)

@@ -64,12 +64,31 @@ def positive_field(default: int | float) -> Any:
 METHODS = Registry("peft", tag_key="method")
 
 
+#: ``peft.train_norms``: LayerNorms of the upstream that train besides the method's own parameters
+NORM_CHOICES = ("output", "attention", "ffn")
+
+
 @tagged_section(METHODS)
 @dataclass
 class PeftConfig:
-    """``peft:`` section; ``method`` selects the subclass registered in :data:`METHODS`."""
+    """``peft:`` section; ``method`` selects the subclass registered in :data:`METHODS`.
+
+    ``train_norms`` (every method, declared last by each method's dataclass with
+    :func:`norms_field`, so that its own keys come first in messages): upstream LayerNorms
+    unfrozen besides what the method trains: ``output`` the final LayerNorm of the last hidden state, ``attention`` / ``ffn`` the
+    LayerNorm whose output each selected block's attention / FFN reads
+    (:meth:`~spkpeft.upstream.base.UpstreamBase.sublayer_norm`).  PETL-AST (Cappellazzo et al.,
+    arXiv 2312.03694, ``src/AST_adapters.py``, ``src/AST_LoRA.py``) trains ``output`` with every
+    method, ``ffn`` (``layernorm_after``) for Pfeiffer adapters and ``attention`` + ``ffn`` for
+    Houlsby adapters; none by default.
+    """
 
     method: str = "frozen"
+
+
+def norms_field() -> Any:
+    """The ``train_norms`` field of a method's config (see :class:`PeftConfig`)."""
+    return field(default_factory=list, metadata={"choices": NORM_CHOICES})
 
 
 def register_method(name: str, config: type, apply: Callable[[nn.Module, PeftConfig], list[nn.Module]],
@@ -146,6 +165,21 @@ def select_layers(spec: LayerSpec, num_layers: int, key: str = "peft.layers") ->
         if index not in chosen:
             chosen.append(index)
     return sorted(chosen)
+
+
+def unfreeze_norms(upstream: nn.Module, names: list[str], layers: list[int]) -> None:
+    """Make the LayerNorms of ``peft.train_norms`` trainable (see :class:`PeftConfig`): the
+    final one for ``output``, the sub-layer norms of ``layers`` for ``attention`` / ``ffn``."""
+    for name in names:
+        if name == "output":
+            norm = upstream.output_norm()
+            if norm is None:
+                raise SpkpeftError("peft.train_norms: output: this upstream has no final LayerNorm "
+                                   "(post-LN, truncated, or without blocks)")
+            norm.requires_grad_(True)
+            continue
+        for index in layers:
+            upstream.sublayer_norm(index, name).requires_grad_(True)
 
 
 def freeze(module: nn.Module) -> None:

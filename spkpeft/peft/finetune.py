@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.peft.base import PeftConfig, register_method
+from spkpeft.peft.base import PeftConfig, norms_field, register_method
 
 
 @dataclass
@@ -26,6 +26,7 @@ class FrozenConfig(PeftConfig):
 
     method: str = "frozen"
     train_output_norm: bool = False
+    train_norms: list[str] = norms_field()
 
 
 @dataclass
@@ -34,6 +35,7 @@ class FullFinetuneConfig(PeftConfig):
 
     method: str = "full_ft"
     freeze_cnn: bool = True
+    train_norms: list[str] = norms_field()
 
 
 @dataclass
@@ -42,6 +44,7 @@ class BitFitConfig(PeftConfig):
 
     method: str = "bitfit"
     include_cnn: bool = False
+    train_norms: list[str] = norms_field()
 
 
 def apply_frozen(upstream: nn.Module, cfg: FrozenConfig) -> list[nn.Module]:

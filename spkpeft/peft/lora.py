@@ -4,7 +4,10 @@ For a frozen ``nn.Linear`` ``y = W x + b`` (``W``: ``out x in``)::
 
     y = W x + b + (alpha / r) * B A dropout(x),   A: r x in (Kaiming-uniform),  B: out x r (zeros)
 
-so the model is unchanged at initialisation.  Merging folds the update into the weight,
+so the model is unchanged at initialisation.  ``zero_factor`` chooses the factor that starts
+at zero: ``up`` (``B``, Hu et al.'s LoRA, the default) or ``down`` (``A = 0`` and ``B``
+Kaiming-uniform with ``a = sqrt(5)``, as PETL-AST's ``src/AST_LoRA.py`` initialises
+``lora_down`` / ``lora_up``); either way ``B A = 0`` at step 0.  Merging folds the update into the weight,
 ``W <- W + (alpha / r) B A``, which gives the same outputs without the extra path.
 Default (``conf/lora.yaml``): rank 16 on ``q`` and ``v`` of every block, as in the
 wav2vec 2.0 fake-audio-detection LoRA study; trainable parameters per adapted matrix:
@@ -27,6 +30,7 @@ from spkpeft.peft.base import (
     PeftConfig,
     dropout_rate,
     layers_field,
+    norms_field,
     positive_field,
     register_method,
     select_layers,
@@ -44,6 +48,8 @@ class LoRAConfig(PeftConfig):
     dropout: float = field(default=0.05, metadata={"check": dropout_rate})
     targets: list[str] = field(default_factory=lambda: ["q", "v"], metadata={"choices": TARGET_CHOICES})
     layers: LayerSpec = layers_field()
+    zero_factor: str = field(default="up", metadata={"choices": ("up", "down")})
+    train_norms: list[str] = norms_field()
 
 
 class MergeableDelta(Mergeable):
@@ -75,7 +81,7 @@ class MergeableDelta(Mergeable):
 class LoRALinear(MergeableDelta, nn.Module):
     """``base(x) + (alpha / r) * B(A(dropout(x)))`` around a frozen ``nn.Linear`` (see module doc)."""
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0) -> None:
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0, zero_factor: str = "up") -> None:
         super().__init__()
         if not isinstance(base, nn.Linear):
             raise SpkpeftError(f"LoRA needs an nn.Linear, got {type(base).__name__}")
@@ -86,7 +92,13 @@ class LoRALinear(MergeableDelta, nn.Module):
         self.scaling = alpha / rank
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features, device=base.weight.device, dtype=base.weight.dtype))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank, device=base.weight.device, dtype=base.weight.dtype))
-        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        if zero_factor == "up":
+            nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        elif zero_factor == "down":
+            nn.init.zeros_(self.lora_A)
+            nn.init.kaiming_uniform_(self.lora_B, a=math.sqrt(5))
+        else:
+            raise SpkpeftError(f"peft.zero_factor must be up or down, got {zero_factor!r}")
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.merged = False
 
@@ -123,7 +135,8 @@ def wrap_linears(upstream: UpstreamBase, targets: list[str], layers: LayerSpec, 
 
 def apply_lora(upstream: nn.Module, cfg: LoRAConfig) -> list[nn.Module]:
     """Wrap the configured projections in :class:`LoRALinear`."""
-    return wrap_linears(upstream, cfg.targets, cfg.layers, lambda lin: LoRALinear(lin, cfg.rank, cfg.alpha, cfg.dropout))
+    return wrap_linears(upstream, cfg.targets, cfg.layers,
+                        lambda lin: LoRALinear(lin, cfg.rank, cfg.alpha, cfg.dropout, cfg.zero_factor))
 
 
 register_method("lora", LoRAConfig, apply_lora, description="LoRA on chosen projections", averageable=False)

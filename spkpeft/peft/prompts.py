@@ -52,6 +52,7 @@ from spkpeft.peft.base import (
     PeftConfig,
     choices,
     layers_field,
+    norms_field,
     non_negative,
     positive_field,
     register_method,
@@ -72,6 +73,7 @@ class PromptConfig(PeftConfig):
     attention: str = field(default="joint", metadata=choices(*ATTENTION_MODES))
     init: str = field(default="hidden", metadata=choices("hidden", "normal"))
     init_std: float = field(default=0.02, metadata={"check": non_negative})
+    train_norms: list[str] = norms_field()
 
 
 @dataclass
@@ -85,6 +87,7 @@ class PrefixConfig(PeftConfig):
     mlp_hidden: int = positive_field(512)
     init_std: float = field(default=0.02, metadata={"check": non_negative})
     layers: LayerSpec = layers_field()
+    train_norms: list[str] = norms_field()
 
 
 def _normal(shape: tuple[int, ...], std: float = 1.0) -> Tensor:

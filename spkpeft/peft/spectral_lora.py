@@ -73,7 +73,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.peft.base import LayerSpec, PeftConfig, layers_field, positive_field, register_method
+from spkpeft.peft.base import LayerSpec, PeftConfig, layers_field, norms_field, positive_field, register_method
 from spkpeft.peft.lora import MergeableDelta, wrap_linears
 from spkpeft.upstream.base import TARGET_CHOICES
 
@@ -87,6 +87,7 @@ class SpectralLoRAConfig(PeftConfig):
     rank: int = positive_field(16)
     targets: list[str] = field(default_factory=lambda: ["q", "k"], metadata={"choices": TARGET_CHOICES})
     layers: LayerSpec = layers_field()
+    train_norms: list[str] = norms_field()
 
 
 def _wide_dtype(device: torch.device) -> torch.dtype:

@@ -56,12 +56,13 @@ def validate_values(cfg: Config) -> None:
 
 
 def validate_averaging(cfg: Config) -> None:
-    """``train.average_last`` needs a method whose parameters can be averaged: the mean of
-    factorised updates is not the product of the mean factors (``mean(B) mean(A) !=
+    """``train.average_last`` / ``average_best`` need a method whose parameters can be averaged:
+    the mean of factorised updates is not the product of the mean factors (``mean(B) mean(A) !=
     mean(B A)``), so LoRA and Spectral-LoRA refuse it."""
-    if cfg.train.average_last > 0 and not METHODS.get(cfg.peft.method).info["averageable"]:
+    key = "average_last" if cfg.train.average_last > 0 else "average_best"
+    if getattr(cfg.train, key) > 0 and not METHODS.get(cfg.peft.method).info["averageable"]:
         raise SpkpeftError(
-            f"train.average_last must be 0 for peft.method '{cfg.peft.method}': its update B A is "
+            f"train.{key} must be 0 for peft.method '{cfg.peft.method}': its update B A is "
             f"factorised, and averaging the factors does not average the updates (use "
             f"extract.checkpoint best or last)"
         )

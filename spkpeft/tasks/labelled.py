@@ -58,13 +58,14 @@ def split_labelled(data_dir: DataDir, labels: list[int], class_names: list[str],
 
 
 @torch.no_grad()
-def validation_outputs(trainee, validation: Validation, max_seconds: float,
-                       device) -> tuple[np.ndarray, np.ndarray, float, float]:
+def validation_outputs(trainee, validation: Validation, max_seconds: float, device,
+                       load: Callable[[str], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, float, float]:
     """``(outputs (N, D), labels (N,), loss, accuracy)`` of the trainee on the validation
-    utterances (the first ``max_seconds`` of each), in eval mode; its mode is restored."""
+    utterances (the first ``max_seconds`` of each, or what ``load(path)`` returns), in eval
+    mode; its mode is restored."""
     was_training = trainee.training
     trainee.eval()
-    wavs = [load_utterance(path, max_seconds) for _, path, _ in validation]
+    wavs = [load(path) if load else load_utterance(path, max_seconds) for _, path, _ in validation]
     outputs = embed_waveforms(trainee.model, wavs, device)
     labels = np.array([label for _, _, label in validation], dtype=np.int64)
     loss, accuracy = trainee.loss(torch.from_numpy(outputs).to(device), torch.from_numpy(labels).to(device))

@@ -27,8 +27,9 @@ and as the model:
   ``prefixes`` (extra keys/values per block, :class:`ExtraKV`), ``hidden_adapters`` (one
   module per hidden state);
 * the LayerNorm whose output block ``i`` reads (:meth:`block_input_norm`; None for pre-LN
-  blocks), for methods that initialise on the scale of the hidden states, and the final
-  LayerNorm of the last hidden state (:meth:`output_norm`; None when there is none);
+  blocks), for methods that initialise on the scale of the hidden states, the LayerNorm whose
+  output a block's attention or FFN reads (:meth:`sublayer_norm`, for ``peft.train_norms``)
+  and the final LayerNorm of the last hidden state (:meth:`output_norm`; None when there is none);
 * its parameters by part: every parameter of the bare model (:meth:`base_parameters`),
   the waveform frontend's (:meth:`frontend_parameters`, e.g. a CNN encoder), named
   (:meth:`named_base_parameters`);
@@ -212,6 +213,12 @@ class UpstreamBase(nn.Module, metaclass=abc.ABCMeta):
         """The LayerNorm that produces the last hidden state (pre-LN models' final norm), or None."""
         return None
 
+    def sublayer_norm(self, block: int, sublayer: str) -> nn.LayerNorm:
+        """The LayerNorm whose output the ``sublayer`` (``attention`` or ``ffn``) of block
+        ``block`` reads (pre-LN: the block's own norm before it; post-LN: the norm that ends the
+        previous sub-layer)."""
+        raise SpkpeftError(f"{type(self).__name__} does not name its blocks' LayerNorms")
+
     @abc.abstractmethod
     def bare_model(self) -> nn.Module:
         """The family's own model (the module whose parameters are the bare upstream's)."""
@@ -287,9 +294,12 @@ def family_of(cfg: UpstreamConfig) -> type[UpstreamBase]:
 
 class PathBlocksUpstream(UpstreamBase):
     """A family whose blocks (``self.model.layers``) hold each role's linear layer at a fixed
-    attribute path, :attr:`ROLE_PATHS` (role -> dotted path inside one block)."""
+    attribute path, :attr:`ROLE_PATHS` (role -> dotted path inside one block), and, pre-LN,
+    the LayerNorm each sub-layer reads at :attr:`SUBLAYER_NORM_PATHS` (``attention`` / ``ffn``
+    -> path inside one block; empty: :meth:`sublayer_norm` is refused)."""
 
     ROLE_PATHS: dict[str, str] = {}
+    SUBLAYER_NORM_PATHS: dict[str, str] = {}
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -304,6 +314,11 @@ class PathBlocksUpstream(UpstreamBase):
 
     def set_projection(self, block: int, role: str, module: nn.Module) -> None:
         self.layers[block].set_submodule(self.ROLE_PATHS[role], module)
+
+    def sublayer_norm(self, block: int, sublayer: str) -> nn.LayerNorm:
+        if not self.SUBLAYER_NORM_PATHS:
+            return super().sublayer_norm(block, sublayer)
+        return self.layers[block].get_submodule(self.SUBLAYER_NORM_PATHS[sublayer])
 
     def bare_model(self) -> nn.Module:
         return self.model

@@ -4,11 +4,15 @@ For every data directory with ``utt2label`` whose scores stage 4 wrote
 (``EXP/cm_scores/<set>/scores.txt``): the CM EER (official ASVspoof convention,
 :func:`spkpeft.eval.cm_metrics.cm_eer`), with the corpus's ASV scores
 (``<corpus>/asv/<set>.scores``, ``SOURCE KEY SCORE``: ASVspoof 2019 LA dev/eval, 2021 LA)
-the min t-DCF of ASVspoof 2019 and the revised one of 2021, the EER of each attack
+the min t-DCF of ASVspoof 2019 and the revised one of 2021 (with the organisers' pre-computed
+pooled coefficients ``<corpus>/asv/<set>.c012`` where stage 1 found them, ASVspoof 2021 LA, as
+the official package uses them; a warning when the ASV scores give other coefficients), the
+EER of each attack
 (``utt2attack``) against all bona fide and, when the directory has ``utt2condition``
 (ASVspoof 2021 LA/DF), the EER of each condition (its bona fide against its spoofs, the
 official 2021 grouping, :func:`spkpeft.eval.cm_metrics.per_condition_eer`).  Rows
 ``{"task": "cm", "set", "n_bonafide", "n_spoof", "eer_pct", ["min_tdcf", "min_tdcf_2021",]
+["tdcf_2021_coefficients": "official",]
 "per_attack", ["per_condition",] ...}`` go to ``results.json`` (rows of other sets already
 there are kept); ``EXP/scores/<set>/per_attack.tsv`` (``attack n eer_pct``, n = spoofs of
 the attack) and, with conditions, ``EXP/scores/<set>/per_condition.tsv`` (``condition n
@@ -17,17 +21,21 @@ eer_pct``, n = utterances of the condition, bona fide and spoof) beside them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.eval.cm_metrics import compute_cm_metrics, read_asv_scores, read_cm_scores
+from spkpeft.eval.cm_metrics import (asv_error_rates, compute_cm_metrics, read_asv_scores, read_c012,
+                                     read_cm_scores, tdcf_2021_coefficients)
 from spkpeft.io.atomic import write_json_atomic, write_text_atomic
 from spkpeft.eval.report import read_results
 from spkpeft.io.datadir import read_data_dir
 
+
+log = logging.getLogger("spkpeft.cm")
 
 #: the keys of every row, in table order (after ``task``)
 RESULT_KEYS = ("set", "n_bonafide", "n_spoof", "eer_pct")
@@ -82,7 +90,15 @@ def evaluate_set(exp: Path, data_dir: Path) -> dict:
     scored = load_scored_set(exp, data_dir)
     asv_path = Path(data_dir).parent / "asv" / f"{Path(data_dir).name}.scores"
     asv = read_asv_scores(asv_path) if asv_path.is_file() else None
-    metrics = compute_cm_metrics(scored.scores, scored.keys, scored.attacks, asv, scored.conditions)
+    c012_path = asv_path.with_suffix(".c012")
+    c012 = read_c012(c012_path) if c012_path.is_file() else None
+    if c012 is not None and asv is not None:
+        recomputed = tdcf_2021_coefficients(asv_error_rates(asv.target, asv.nontarget, asv.spoof))
+        if not recomputed.close_to(c012):
+            log.warning("%s: the official C012 (%.10g, %.10g, %.10g) differ from those of %s (%.10g, %.10g, %.10g); "
+                        "min_tdcf_2021 uses the official ones", c012_path, c012.c0, c012.c1, c012.c2, asv_path,
+                        recomputed.c0, recomputed.c1, recomputed.c2)
+    metrics = compute_cm_metrics(scored.scores, scored.keys, scored.attacks, asv, scored.conditions, c012)
     out_dir = Path(exp) / "scores" / Path(data_dir).name
     write_table(out_dir / "per_attack.tsv", "attack", metrics["per_attack"], scored.attacks)
     if scored.conditions is not None:

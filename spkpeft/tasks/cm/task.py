@@ -2,14 +2,27 @@
 
 Labels: ``utt2label`` holds ``bonafide`` or ``spoof`` (anything else is an error naming the
 file and line); classes are ``[spoof, bonafide]`` (index 1 bona fide, as in AASIST).  The
-score of an utterance is the log posterior ratio ``log p(bonafide | x) - log p(spoof | x)``
-of the 2-class layer (for long utterances: of its length-weighted mean chunk logits), a
-log-likelihood ratio up to the training prior's log odds: higher = more bona fide.  With
-``loss.type: ocsoftmax`` (one-class softmax, Zhang et al. 2021) the layer is instead
-:class:`~spkpeft.nn.losses.CosineToCentre` and the score its cosine to the bona fide centre.
+score of an utterance (``task.score``, :data:`SCORES`):
+
+* ``log_posterior_ratio`` (default): ``log p(bonafide | x) - log p(spoof | x)`` =
+  ``logit_bonafide - logit_spoof`` of the 2-class layer (for long utterances: of its
+  length-weighted mean chunk logits), a log-likelihood ratio up to the training prior's log
+  odds: higher = more bona fide;
+* ``bonafide_logit``: the bona fide logit alone, as the AttM and SSL-AASIST references write
+  their score files (``batch_out[:, 1]`` in ``produce_evaluation_file``); it is not invariant
+  to a shift of both logits, so it ranks utterances differently.
+
+With ``loss.type: ocsoftmax`` (one-class softmax, Zhang et al. 2021) the layer is instead
+:class:`~spkpeft.nn.losses.CosineToCentre` and the score its cosine to the bona fide centre
+(either rule).  What the model sees of an utterance follows ``extract.crop``: the whole
+utterance in chunks, or its first ``extract.crop_samples`` samples repeat-padded (the
+references' 64,600), in validation as in stage 4.
 Validation (never the evaluation set): a ``dev`` directory or a stratified held-out fraction
-of ``train`` (:mod:`spkpeft.tasks.labelled`); the lowest dev EER picks ``best.pt``.  Stage 4 writes ``EXP/cm_scores/<set>/scores.txt`` (``<utt-id> <score>``,
-in ``wav.scp`` order) from the sharded ``cm.scp``.
+of ``train`` (:mod:`spkpeft.tasks.labelled`); the lowest dev EER
+(``task.select_by: eer``) or loss (``loss``, as SSL-AASIST's authors chose their checkpoint
+and AttM its averaged epochs) picks ``best.pt``.  Stage 4 writes
+``EXP/cm_scores/<set>/scores.txt`` (``<utt-id> <score>``, in ``wav.scp`` order) from the
+sharded ``cm.scp``.
 """
 
 from __future__ import annotations
@@ -22,10 +35,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from spkpeft.data.crops import first_samples, load_utterance
 from spkpeft.engine.extract import extract_data_dir
 from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.eval.metrics import compute_eer
 from spkpeft.io.atomic import write_text_atomic
+from spkpeft.io.audio import read_audio
 from spkpeft.io.datadir import DataDir, read_data_dir
 from spkpeft.nn.losses import CosineToCentre, build_loss
 from spkpeft.nn.model import build_model
@@ -36,6 +51,10 @@ from spkpeft.tasks.labelled import LabelledTask, require_labels, split_labelled,
 CLASSES = ("spoof", "bonafide")
 BONAFIDE = CLASSES.index("bonafide")
 CM_LOSSES = ("ce", "ocsoftmax")
+#: ``task.score``: the score of an utterance (module docstring)
+SCORES = ("log_posterior_ratio", "bonafide_logit")
+#: ``task.select_by`` -> the validation metric that picks ``best.pt``
+SELECTIONS = {"eer": ("val_eer_pct", "min"), "loss": ("val_loss", "min")}
 NEEDS = "task cm needs '<utt-id> bonafide|spoof' lines"
 
 
@@ -46,6 +65,8 @@ class CMTaskConfig:
     type: str = "cm"
     val_fraction: float = field(default=0.1, metadata={"check": lambda v: None if 0.0 <= v < 1.0 else f"must be in [0, 1), got {v}"})
     val_max_seconds: float = field(default=6.0, metadata={"check": lambda v: None if v > 0 else f"must be > 0, got {v}"})
+    score: str = field(default="log_posterior_ratio", metadata={"choices": SCORES})
+    select_by: str = field(default="eer", metadata={"choices": tuple(SELECTIONS)})
 
 
 def check_cm_labels(data: DataDir) -> dict[str, str]:
@@ -67,12 +88,26 @@ def cm_labels(data: DataDir) -> list[int]:
     return [CLASSES.index(labels[utt]) for utt in data.wav]
 
 
-def bonafide_scores(outputs):
-    """``logit_bonafide - logit_spoof`` = ``log p(bonafide) - log p(spoof)`` of 2-class logits
-    ``(N, 2)``; the one column of a one-class model's ``(N, 1)`` cosines as it is."""
+def bonafide_scores(outputs, rule: str = "log_posterior_ratio"):
+    """Scores of 2-class logits ``(N, 2)`` by ``rule`` (:data:`SCORES`):
+    ``logit_bonafide - logit_spoof`` = ``log p(bonafide) - log p(spoof)``, or ``logit_bonafide``;
+    the one column of a one-class model's ``(N, 1)`` cosines as it is."""
     if outputs.shape[1] == 1:
         return outputs[:, 0]
+    if rule == "bonafide_logit":
+        return outputs[:, BONAFIDE]
+    if rule != "log_posterior_ratio":
+        raise SpkpeftError(f"task.score must be one of: {', '.join(SCORES)}; got {rule!r}")
     return outputs[:, BONAFIDE] - outputs[:, 1 - BONAFIDE]
+
+
+def validation_input(path: str, cfg) -> np.ndarray:
+    """What validation feeds the model of one utterance: its first ``extract.crop_samples``
+    samples repeat-padded with ``extract.crop: first`` (as stage 4), else its first
+    ``task.val_max_seconds``."""
+    if cfg.extract.crop == "first":
+        return first_samples(read_audio(path), cfg.extract.crop_samples)
+    return load_utterance(path, cfg.task.val_max_seconds)
 
 
 def check_cm_loss(cfg) -> None:
@@ -83,12 +118,19 @@ def check_cm_loss(cfg) -> None:
 
 def build_cm_model(cfg):
     """The model with its last layer: 2 logits (``loss.type: ce``) or the cosine to the
-    bona fide centre (``ocsoftmax``)."""
+    bona fide centre (``ocsoftmax``); ``model.score_rule`` = ``task.score`` (read by
+    :class:`BonafideScore` wherever the model scores: stage 4, the Python API, ONNX)."""
     check_cm_loss(cfg)
     if cfg.loss.type == "ce":
-        return build_model(cfg, num_classes=2)
+        model = build_model(cfg, num_classes=2)
+        model.score_rule = cfg.task.score
+        return model
     model = build_model(cfg)
+    model.score_rule = cfg.task.score
     model.classifier = CosineToCentre(model.head.embed_dim)
+    if cfg.loss.centre_optimizer == "sgd":  # trained by plain SGD (spkpeft.engine.optim)
+        model.classifier.plain_sgd = {"lr": cfg.loss.centre_lr, "decay": cfg.loss.centre_lr_decay,
+                                      "every": cfg.loss.centre_lr_every}
     return model
 
 
@@ -116,6 +158,9 @@ class CMTask(LabelledTask):
 
     # ---------------------------------------------------------------- stage 3
     def training_data(self, cfg, data_dir: DataDir, seed: int, dev_dir=None) -> TrainingData:
+        """The labelled training items and the validation utterances; also sets :attr:`selection`
+        from ``task.select_by`` (the trainer asks for the training data first)."""
+        self.selection = SELECTIONS[cfg.task.select_by]
         labels = cm_labels(data_dir)
         if len(set(labels)) < 2:
             raise SpkpeftError(f"{data_dir.path / 'utt2label'}: task cm needs both bonafide and spoof utterances")
@@ -135,8 +180,10 @@ class CMTask(LabelledTask):
         """``{"val_loss", "val_eer_pct"}`` of the validation utterances (NaN without them)."""
         if not data.validation:
             return {"val_loss": float("nan"), "val_eer_pct": float("nan")}
-        logits, labels, loss, _ = validation_outputs(trainee, data.validation, cfg.task.val_max_seconds, device)
-        return {"val_loss": loss, "val_eer_pct": eer_pct(bonafide_scores(logits), labels == BONAFIDE)}
+        logits, labels, loss, _ = validation_outputs(trainee, data.validation, cfg.task.val_max_seconds, device,
+                                                     load=lambda path: validation_input(path, cfg))
+        scores = bonafide_scores(logits, cfg.task.score)
+        return {"val_loss": loss, "val_eer_pct": eer_pct(scores, labels == BONAFIDE)}
 
     # ---------------------------------------------------------------- stage 4
     def output_module(self, model):
@@ -164,16 +211,17 @@ class CMTask(LabelledTask):
 
 
 class BonafideScore(nn.Module):
-    """``(B, 1)`` bona fide scores (:func:`bonafide_scores`) of the model's outputs (for a
-    2-class model the mean over chunks stays a score of the mean logits: the difference of
-    logits is linear in them)."""
+    """``(B, 1)`` bona fide scores (:func:`bonafide_scores` by ``rule``, by default the model's
+    ``score_rule``: ``task.score``) of the model's outputs (for a 2-class model the mean over
+    chunks stays a score of the mean logits: either rule is linear in them)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, rule: str | None = None) -> None:
         super().__init__()
         self.model = model
+        self.rule = rule or getattr(model, "score_rule", "log_posterior_ratio")
 
     def forward(self, wavs, wav_lens):
-        return bonafide_scores(self.model(wavs, wav_lens).float()).unsqueeze(1)
+        return bonafide_scores(self.model(wavs, wav_lens).float(), self.rule).unsqueeze(1)
 
 
 TASKS.register("cm", CMTaskConfig, CMTask, description="spoofing countermeasures")

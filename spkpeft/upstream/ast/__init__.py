@@ -11,7 +11,12 @@ downloaded when the model is built) or ``random:ast_base`` / ``random:tiny_ast``
   the position embeddings are cropped or interpolated to it
   (:mod:`~spkpeft.upstream.ast.positions`);
 * ``output``: ``tokens`` | ``cls`` | ``cls_dist`` | ``frames`` (:mod:`~spkpeft.upstream.ast.model`);
-* ``specaugment``: ``{freq_mask, time_mask}``, maximum mask widths while training (0: none).
+* ``specaugment``: ``{freq_mask, time_mask}``, maximum mask widths while training (0: none);
+* ``positions``: ``adapted`` (default) crops or interpolates the checkpoint's position
+  embeddings to ``max_length``; ``zeroed_if_resized`` sets the whole table to zero when
+  ``max_length`` differs from the checkpoint's, as PETL-AST's loading does
+  (:data:`~spkpeft.upstream.ast.positions.POSITIONS`); the zero table then trains only
+  where the method trains the embeddings (full fine-tuning).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 
 from spkpeft.upstream.ast.features import SpecAugmentConfig
 from spkpeft.upstream.ast.model import OUTPUTS, AstUpstream
+from spkpeft.upstream.ast.positions import POSITIONS
 from spkpeft.upstream.ast.sources import ARCHS
 from spkpeft.upstream.base import register_family
 
@@ -38,12 +44,13 @@ class AstConfig:
     max_length: int | None = field(default=None, metadata={"check": _positive_or_null})
     output: str = field(default="tokens", metadata={"choices": OUTPUTS})
     specaugment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    positions: str = field(default="adapted", metadata={"choices": POSITIONS})
 
 
 def load_ast(name: str, num_layers: int | None = None, max_length: int | None = None, output: str = "tokens",
-             specaugment: SpecAugmentConfig | None = None) -> AstUpstream:
+             specaugment: SpecAugmentConfig | None = None, positions: str = "adapted") -> AstUpstream:
     """The AST upstream ``name`` (see :class:`AstConfig` for the arguments)."""
-    return AstUpstream.load(name, num_layers, max_length, output, specaugment)
+    return AstUpstream.load(name, num_layers, max_length, output, specaugment, positions)
 
 
 register_family("ast", AstConfig, AstUpstream, description="Audio Spectrogram Transformer via transformers")

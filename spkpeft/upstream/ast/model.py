@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from spkpeft.errors import SpkpeftError
 from spkpeft.upstream.ast import sources
 from spkpeft.upstream.ast.features import AstFeatures, SpecAugmentConfig, spec_augment
-from spkpeft.upstream.ast.positions import adapt_position_embeddings, grid_shape
+from spkpeft.upstream.ast.positions import POSITIONS, adapt_position_embeddings, grid_shape
 from spkpeft.upstream.attention import attend_with_extras, merge_heads, split_heads
 from spkpeft.upstream.base import ExtraKV, LayerExtensions, PathBlocksUpstream, extend_sublayer
 
@@ -93,9 +93,12 @@ class AstUpstream(PathBlocksUpstream):
     """An ``ASTModel`` behind the upstream protocol (see the module docstring)."""
 
     ROLE_PATHS = ROLE_PATHS
+    #: the pre-LN ``ASTLayer``'s norms before attention and FFN (``peft.train_norms``)
+    SUBLAYER_NORM_PATHS = {"attention": "layernorm_before", "ffn": "layernorm_after"}
 
     def __init__(self, model: nn.Module, name: str, max_length: int | None = None, num_layers: int | None = None,
-                 output: str = "tokens", specaugment: SpecAugmentConfig | None = None) -> None:
+                 output: str = "tokens", specaugment: SpecAugmentConfig | None = None,
+                 positions: str = "adapted") -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise SpkpeftError(f"upstream.output must be one of: {', '.join(OUTPUTS)}; got '{output}'")
@@ -104,7 +107,13 @@ class AstUpstream(PathBlocksUpstream):
         cfg = model.config
         self.patch, self.time_stride = cfg.patch_size, cfg.time_stride
         self.max_length = int(max_length or cfg.max_length)
+        resized = self.max_length != cfg.max_length
         self.set_input_length(self.max_length)
+        if positions == "zeroed_if_resized" and resized:
+            with torch.no_grad():
+                model.embeddings.position_embeddings.zero_()
+        elif positions not in POSITIONS:
+            raise SpkpeftError(f"upstream.positions must be one of: {', '.join(POSITIONS)}; got '{positions}'")
         self.features = AstFeatures(cfg.num_mel_bins, self.max_length)
         self.specaugment = specaugment or SpecAugmentConfig()
         self.final_layer_norm = True
@@ -118,15 +127,15 @@ class AstUpstream(PathBlocksUpstream):
     # ---- the family (upstream.type: ast)
     @classmethod
     def load(cls, name: str, num_layers: int | None = None, max_length: int | None = None, output: str = "tokens",
-             specaugment: SpecAugmentConfig | None = None) -> "AstUpstream":
+             specaugment: SpecAugmentConfig | None = None, positions: str = "adapted") -> "AstUpstream":
         """The AST upstream ``name`` in train mode (see :class:`~spkpeft.upstream.ast.AstConfig`)."""
-        upstream = cls(sources.load_pretrained(name), name, max_length, num_layers, output, specaugment)
+        upstream = cls(sources.load_pretrained(name), name, max_length, num_layers, output, specaugment, positions)
         upstream.train()
         return upstream
 
     @classmethod
     def from_config(cls, cfg) -> "AstUpstream":
-        return cls.load(cfg.name, cfg.num_layers, cfg.max_length, cfg.output, cfg.specaugment)
+        return cls.load(cfg.name, cfg.num_layers, cfg.max_length, cfg.output, cfg.specaugment, cfg.positions)
 
     @classmethod
     def check_name(cls, name: str) -> None:

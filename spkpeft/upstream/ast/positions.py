@@ -9,9 +9,16 @@ original AST code (Gong et al., Interspeech 2021, ``ast_models.py``), per axis, 
 * fewer positions: the centred crop ``[n // 2 - n' // 2, n // 2 - n' // 2 + n')``;
 * more positions: bilinear interpolation of the grid (``align_corners=False``);
 
-the two token embeddings are kept.  (Loading with ``from_pretrained(..., max_length=M,
-ignore_mismatched_sizes=True)``, as PETL-AST does, instead re-initialises the whole
-table to zeros: the model loses every position.)
+the two token embeddings are kept (``positions: adapted``).
+
+``positions: zeroed_if_resized`` reproduces loading with ``from_pretrained(..., max_length=M,
+ignore_mismatched_sizes=True)``, as PETL-AST does (``src/AST*.py``): when ``M`` differs from
+the checkpoint's length the table's shape does not match, the checkpoint's table is dropped
+and the one ``ASTEmbeddings`` builds is kept, ``torch.zeros(1, 2 + f t, D)`` (transformers'
+``ASTPreTrainedModel._init_weights`` of the 4.28 release PETL-AST pins touches only linear,
+convolution and LayerNorm modules; later releases zero the table explicitly), so the model
+loses every position.  PETL-AST freezes the embeddings for every method but full
+fine-tuning, which trains the zero table from scratch.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 NUM_SPECIAL_TOKENS = 2  # CLS, distillation
+#: ``upstream.positions`` of the AST family (module docstring)
+POSITIONS = ("adapted", "zeroed_if_resized")
 
 
 def grid_shape(num_mel_bins: int, max_length: int, patch: int, frequency_stride: int, time_stride: int) -> tuple[int, int]:

@@ -88,8 +88,9 @@ class S3prlUpstream(UpstreamBase):
     # ------------------------------------------------------------------ the family
     @classmethod
     def from_config(cls, cfg) -> "S3prlUpstream":
-        """``upstream.type: s3prl``: :func:`load_upstream` of ``cfg.name`` keeping ``cfg.num_layers`` blocks."""
-        return load_upstream(cfg.name, cfg.num_layers)
+        """``upstream.type: s3prl``: :func:`load_upstream` of ``cfg.name`` keeping ``cfg.num_layers``
+        blocks, the waveform normalised as ``cfg.normalize_waveform`` says."""
+        return load_upstream(cfg.name, cfg.num_layers, getattr(cfg, "normalize_waveform", None))
 
     @classmethod
     def check_name(cls, name: str) -> None:
@@ -149,6 +150,15 @@ class S3prlUpstream(UpstreamBase):
         """Pre-LN models: the encoder's final LayerNorm (dropped by truncation); post-LN: None."""
         return self.model.encoder.layer_norm if self.final_layer_norm else None
 
+    def sublayer_norm(self, block: int, sublayer: str) -> nn.LayerNorm:
+        """Pre-LN: ``self_attn_layer_norm`` (attention) or ``final_layer_norm`` (FFN) of the
+        block; post-LN: the attention reads :meth:`block_input_norm`, the FFN the block's
+        ``self_attn_layer_norm``."""
+        layer = self.layers[block]
+        if self.model.encoder.layer_norm_first:
+            return layer.self_attn_layer_norm if sublayer == "attention" else layer.final_layer_norm
+        return self.block_input_norm(block) if sublayer == "attention" else layer.self_attn_layer_norm
+
     def bare_model(self) -> nn.Module:
         return self.model
 
@@ -185,7 +195,16 @@ class S3prlUpstream(UpstreamBase):
             hidden = [h + adapter(h, padding_mask) for h, adapter in zip(hidden, self.hidden_adapters)]
         return hidden, lengths
 
-def load_upstream(name: str, num_layers: int | None = None) -> S3prlUpstream:
+def checkpoint_normalizes(expert) -> bool:
+    """Whether the checkpoint's config asks for waveform normalisation (s3prl's own rule)."""
+    if hasattr(expert, "wav_normalize"):  # wav2vec 2.0
+        return bool(expert.wav_normalize)
+    if hasattr(expert, "task_cfg"):  # HuBERT
+        return bool(expert.task_cfg.normalize)
+    return bool(getattr(expert.cfg, "normalize", False))  # WavLM
+
+
+def load_upstream(name: str, num_layers: int | None = None, normalize: bool | None = None) -> S3prlUpstream:
     """Load an upstream by name.
 
     ``name`` is an s3prl hub name (``wavlm_base_plus``, ``wavlm_large``, ``hubert_base``,
@@ -193,18 +212,14 @@ def load_upstream(name: str, num_layers: int | None = None) -> S3prlUpstream:
     ``.pt`` checkpoint in an s3prl local format (optionally ``wavlm_local:PATH``,
     ``wav2vec2_local:PATH`` or ``hubert_local:PATH``), or ``random:<arch>``
     (:data:`spkpeft.upstream.s3prl.random_arch.ARCHS`).  ``num_layers=K`` keeps the first ``K``
-    blocks (a larger ``K`` keeps them all).
+    blocks (a larger ``K`` keeps them all).  ``normalize``: None normalises the waveform when
+    the checkpoint's config asks for it; True / False force it.
     """
     expert = sources.load_s3prl(name)
     if hasattr(expert, "remove_all_hooks"):
         expert.remove_all_hooks()
-    model = expert.model
-    if hasattr(expert, "wav_normalize"):  # wav2vec 2.0
-        normalize = expert.wav_normalize
-    elif hasattr(expert, "task_cfg"):  # HuBERT
-        normalize = expert.task_cfg.normalize
-    else:  # WavLM
-        normalize = getattr(expert.cfg, "normalize", False)
-    upstream = S3prlUpstream(model, name, normalize, num_layers)
+    if normalize is None:
+        normalize = checkpoint_normalizes(expert)
+    upstream = S3prlUpstream(expert.model, name, normalize, num_layers)
     upstream.train()
     return upstream

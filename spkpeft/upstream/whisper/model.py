@@ -88,6 +88,8 @@ class WhisperUpstream(PathBlocksUpstream):
     """A ``WhisperEncoder`` behind the upstream protocol (see the module docstring)."""
 
     ROLE_PATHS = ROLE_PATHS
+    #: the pre-LN ``WhisperEncoderLayer``'s norms before attention and FFN (``peft.train_norms``)
+    SUBLAYER_NORM_PATHS = {"attention": "self_attn_layer_norm", "ffn": "final_layer_norm"}
 
     def __init__(self, model: nn.Module, name: str, long_inputs: str = "chunk") -> None:
         super().__init__()

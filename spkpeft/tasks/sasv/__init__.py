@@ -1,0 +1,4 @@
+"""Spoof-aware speaker verification (``task: sasv``): a trained speaker-verification experiment and a
+trained countermeasure experiment fused into one score per SASV trial (:mod:`.fusion`,
+:mod:`.embedding_fusion`), scored with the SASV 2022 and ASVspoof 5 metrics
+(:mod:`spkpeft.eval.sasv_metrics`)."""

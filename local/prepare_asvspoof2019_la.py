@@ -218,17 +218,14 @@ class SasvSet:
 
 def read_enrollment_list(path: Path, sasv: SasvSet, audio: Mapping[str, str], audio_dir: Path, ext: str,
                          gender: str | None = None) -> None:
-    """``SPEAKER UTT1,UTT2,...`` lines (ASVspoof 2019 ``asv.*.trn.txt``, ASVspoof 5 ``track_2.enroll.tsv``)."""
+    """``SPEAKER UTT1,UTT2,...`` lines (ASVspoof 2019 ``asv.*.trn.txt``, ASVspoof 5 ``track_2.enroll.tsv``);
+    an empty list is allowed (a set without speakers of one gender), a trial's speaker must be enrolled."""
     if not path.is_file():
         raise file_error(path, "enrollment list does not exist")
-    n = 0
     for number, fields in read_lines(path):
         if len(fields) != 2:
             raise file_error(path, f"expected 'SPEAKER UTT1,UTT2,...', got {' '.join(fields)!r}", number)
         sasv.add_enrollment(*fields, gender, audio, audio_dir, ext, path, number)
-        n += 1
-    if not n:
-        raise file_error(path, "enrollment list is empty")
 
 
 def write_cm_corpus(out: Path, sets: Mapping[str, CmSet], sasv: Mapping[str, SasvSet] | None = None) -> None:

@@ -250,3 +250,29 @@ def test_asvspoof5_one_track2_list_without_the_other(tmp_path) -> None:
     (protocols / "ASVspoof5.eval.track_2.enroll.tsv").unlink()
     with pytest.raises(SpkpeftError, match=r"eval.track_2.enroll.tsv: track 2 list does not exist"):
         asv5.prepare(tmp_path / "r", tmp_path / "out")
+
+
+# --- the mini SASV corpus (the mini CM corpus with enrollment and ASV protocols) -----------------
+
+
+def test_mini_sasv_corpus_prepares_as_asvspoof2019_la_with_unseen_voices(tmp_path) -> None:
+    from spkpeft.data.synth import CorpusSpec
+    from spkpeft.data.synth_spoof import CmCorpusSpec, plan_corpus, plan_enrollment, write_cm_corpus
+
+    spec = CmCorpusSpec(n_train=6, n_dev=8, n_eval=8, n_train_spk=2, n_dev_spk=3, n_eval_spk=3, bonafide_frac=0.5,
+                        min_dur=0.3, max_dur=0.4, first_speaker=1000, n_enroll=2)
+    write_cm_corpus(tmp_path / "raw", spec)
+    summary = la2019.prepare(tmp_path / "raw", tmp_path / "data")
+    assert "sasv dev: 3 enrolled speakers (6 utts)" in summary and "sasv eval: 3 enrolled speakers (6 utts)" in summary
+    plans = plan_corpus(spec)
+    sv = CorpusSpec()
+    assert min(u.spk for p in plans.values() for u in p) == 1000 > sv.n_train_spk + sv.n_test_spk
+    enroll = plan_enrollment(spec, "eval", plans["eval"])
+    assert {u.utt_id for u in enroll}.isdisjoint(u.utt_id for u in plans["eval"])
+    trials = read_sasv_protocol(tmp_path / "data" / "sasv" / "eval.trl")
+    n_bona = sum(u.attack == "-" for u in plans["eval"])
+    assert trials.keys.count("target") == n_bona and trials.keys.count("spoof") == 8 - n_bona
+    # without --n-enroll the corpus is the mini CM corpus, without SASV lists
+    write_cm_corpus(tmp_path / "cm", CmCorpusSpec(n_train=2, n_dev=2, n_eval=2, n_train_spk=1, n_dev_spk=1,
+                                                  n_eval_spk=1, bonafide_frac=0.5, min_dur=0.3, max_dur=0.3))
+    assert not (tmp_path / "cm" / "LA" / "ASVspoof2019_LA_asv_protocols").exists()

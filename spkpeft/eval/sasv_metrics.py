@@ -81,6 +81,18 @@ Files
   ``target|nontarget|spoof``), or ASVspoof 5 ``ASVspoof5.{dev,eval}.track_2.trial.tsv``
   ``SPEAKER UTT GENDER SOURCE KEY`` (space-separated, no header).  ``SOURCE`` is ``bonafide``
   exactly for target and nontarget trials.  A ``(SPEAKER, UTT)`` pair appears once.
+Speaker bootstrap
+-----------------
+:func:`bootstrap_sasv`: 95 % intervals of SASV-EER, SV-EER, SPF-EER and min a-DCF by the speaker
+bootstrap of :mod:`spkpeft.eval.bootstrap` (its draws, :func:`~spkpeft.eval.bootstrap.draw_counts`:
+the clusters are the trials' claimed speakers, a drawn speaker's trials weighted by how often it was
+drawn; its percentile interval).  A draw's weighted class counts below every threshold between tie
+groups (one sparse product per class) give the EERs by :func:`spkpeft.eval.metrics.eer_from_counts`
+(the interpolated convention of :func:`sasv_eers`) and the a-DCF by the formula above; with every
+weight 1 they are the point estimates (tested).
+
+Files
+-----
 * Score files (:func:`read_scores_of_trials`): ``SPEAKER UTT SCORE`` (one score per trial, any
   order, covering the protocol's trials exactly) or ``UTT SCORE`` (one per utterance, e.g. the
   ``cm`` task's ``scores.txt``: a trial takes its test utterance's score).
@@ -97,7 +109,8 @@ import numpy as np
 from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.eval.cm_metrics import (TDCF_2021_COSTS, Tdcf2021Costs, _official_det, asv_error_rates,
                                      min_tdcf_2021)
-from spkpeft.eval.metrics import compute_eer
+from spkpeft.eval.bootstrap import DEFAULT_DRAWS, DEFAULT_SEED, cluster_index, draw_counts, percentile_ci
+from spkpeft.eval.metrics import compute_eer, eer_from_counts, tie_groups
 from spkpeft.io.records import read_records
 from spkpeft.io.trials import parse_score
 
@@ -336,6 +349,61 @@ def min_tdcf_asvspoof5(asv: KeyedScores, cm: KeyedScores, costs: Tdcf2021Costs =
     ``asv`` at its EER threshold and ``Pfa_spoof_asv = P(spoof >= t)`` (not the official ``P(spoof < t)``)."""
     rates = asv_error_rates(asv.target, asv.nontarget, asv.spoof)
     return min_tdcf_2021(np.concatenate([cm.target, cm.nontarget]), cm.spoof, rates, costs)
+
+
+# ---------------------------------------------------------------- speaker bootstrap
+
+BOOTSTRAP_METRICS = ("sasv_eer_pct", "sv_eer_pct", "spf_eer_pct", "min_adcf")
+_BLOCK = 1 << 22
+
+
+def _class_blocks(scores: np.ndarray, keys: np.ndarray, cluster: np.ndarray, n_clusters: int) -> list:
+    """Per class (target, nontarget, spoof) a sparse ``(clusters, tie groups)`` count of its trials."""
+    from scipy import sparse
+
+    order = np.argsort(scores, kind="stable")
+    below = tie_groups(scores[order])
+    group = np.repeat(np.arange(below.size - 1), np.diff(below))
+    k, c = keys[order], cluster[order]
+    shape = (n_clusters, below.size - 1)
+    return [sparse.csr_matrix((np.ones(np.count_nonzero(k == key)), (c[k == key], group[k == key])), shape=shape)
+            for key in SASV_KEYS]
+
+
+def sasv_from_weights(blocks: list, weights: np.ndarray, costs: AdcfCosts = ADCF_ASVSPOOF5_COSTS) -> dict:
+    """The four metrics (EERs in percent) for each row of cluster ``weights`` ``(B, clusters)``."""
+    zero = np.zeros((weights.shape[0], 1))
+    tar, non, spf = (np.hstack([zero, np.cumsum((m.T @ weights.T).T, axis=1)]) for m in blocks)
+    n_tar, n_non, n_spf = tar[:, -1:], non[:, -1:], spf[:, -1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cost = (costs.c_miss * costs.p_tar * (tar / n_tar) + costs.c_fa_non * costs.p_non * ((n_non - non) / n_non)
+                + costs.c_fa_spf * costs.p_spf * ((n_spf - spf) / n_spf))
+    norm = min(costs.c_fa_non * costs.p_non + costs.c_fa_spf * costs.p_spf, costs.c_miss * costs.p_tar)
+    ok = (n_tar[:, 0] > 0) & (n_non[:, 0] > 0) & (n_spf[:, 0] > 0)
+    return {"sasv_eer_pct": 100.0 * eer_from_counts(tar, non + spf, n_tar, n_non + n_spf),
+            "sv_eer_pct": 100.0 * eer_from_counts(tar, non, n_tar, n_non),
+            "spf_eer_pct": 100.0 * eer_from_counts(tar, spf, n_tar, n_spf),
+            "min_adcf": np.where(ok, cost.min(axis=1) / norm, np.nan)}
+
+
+def bootstrap_sasv(scores: Sequence[float] | np.ndarray, keys: Sequence[str], clusters: Sequence[str],
+                   draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> dict[str, list[float]]:
+    """95 % speaker-bootstrap intervals (module docstring): ``{"<metric>_ci95": [lo, hi]}`` for
+    :data:`BOOTSTRAP_METRICS`; ``clusters[i]`` is trial ``i``'s claimed speaker."""
+    s = np.asarray(scores, dtype=np.float64)
+    k = np.asarray(keys, dtype=object)
+    keyed_scores(s, k)
+    cluster, n_clusters = cluster_index(clusters)
+    if cluster.size != s.size:
+        raise SpkpeftError(f"{s.size} scores but {cluster.size} trial speakers; they must have equal lengths")
+    blocks = _class_blocks(s, k, cluster, n_clusters)
+    counts = draw_counts(n_clusters, draws, seed).astype(np.float64)
+    rows = max(1, _BLOCK // max(1, blocks[0].shape[1] + 1))
+    per_draw: dict[str, list[np.ndarray]] = {m: [] for m in BOOTSTRAP_METRICS}
+    for start in range(0, draws, rows):
+        for metric, values in sasv_from_weights(blocks, counts[start:start + rows]).items():
+            per_draw[metric].append(values)
+    return {f"{m}_ci95": percentile_ci(np.concatenate(per_draw[m])) for m in BOOTSTRAP_METRICS}
 
 
 # ---------------------------------------------------------------- all at once

@@ -1,6 +1,6 @@
 """The whole configuration of an experiment: one dataclass per section.
 
-Sections: ``task`` (:data:`spkpeft.tasks.base.TASKS`: ``sv``, ``cls``), ``upstream``
+Sections: ``task`` (:data:`spkpeft.tasks.base.TASKS`: ``sv``, ``cls``, ``cm``, ``sasv``), ``upstream``
 (:data:`spkpeft.upstream.base.UPSTREAMS`), ``peft`` (:data:`spkpeft.peft.METHODS`),
 ``aggregation``, ``head``, ``loss`` (registries of :mod:`spkpeft.nn`), ``data``, ``train``,
 ``extract``.  Every registry-backed section is a tagged union (``task.type``,
@@ -27,7 +27,7 @@ from spkpeft.nn.heads import HeadConfig, validate_head_config
 from spkpeft.nn.losses import LossConfig, validate_loss_config
 from spkpeft.peft import METHODS, PeftConfig
 from spkpeft.peft.finetune import FrozenConfig
-from spkpeft.tasks import cls, cm, sv  # noqa: F401  (register the tasks)
+from spkpeft.tasks import cls, cm, sasv, sv  # noqa: F401  (register the tasks)
 from spkpeft.tasks.base import TaskConfig
 from spkpeft.upstream import UpstreamConfig
 

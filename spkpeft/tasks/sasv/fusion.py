@@ -56,12 +56,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.eval.calibration import Calibration, fit_calibration
+from spkpeft.eval.calibration import fit_calibration
 from spkpeft.eval.sasv_metrics import NONTARGET, TARGET, keyed_scores, sasv_eers
 
 GATE = 1.0e6
@@ -112,48 +112,54 @@ def _require_dev(dev: object) -> DevTrials:
 
 @dataclass(frozen=True)
 class FittedFusion:
-    """A fusion with its parameters: ``score(asv, cm)`` for any trials (no keys involved)."""
+    """A fusion with its parameters (JSON-ready): ``score(asv, cm)`` for any trials (no keys involved)."""
 
     name: str
     params: dict
-    _score: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
     def score(self, asv: Sequence[float] | np.ndarray, cm: Sequence[float] | np.ndarray) -> np.ndarray:
         """Fused scores (float64), higher = accept."""
         a, c = np.asarray(asv, dtype=np.float64), np.asarray(cm, dtype=np.float64)
         if a.shape != c.shape or a.ndim != 1:
             raise SpkpeftError(f"fusion needs 1-D ASV and CM scores of equal lengths, got {a.shape} and {c.shape}")
-        return self._score(a, c)
+        return fusion_named(self.name).apply(self.params, a, c)
 
 
 class ScoreFusion:
-    """A score-level fusion (module docstring): ``fit(dev) -> FittedFusion``."""
+    """A score-level fusion (module docstring): ``fit(dev) -> FittedFusion``; ``apply(params, asv, cm)``
+    scores with stored parameters."""
 
     name = ""
 
     def fit(self, dev: DevTrials) -> FittedFusion:
         raise NotImplementedError
 
+    def apply(self, params: dict, asv: np.ndarray, cm: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
-def calibrate_components(dev: DevTrials) -> tuple[Calibration, Calibration]:
+
+def calibrate_components(dev: DevTrials) -> dict:
     """LLR calibrations of the ASV score (target vs nontarget) and the CM score (bona fide vs spoof)
-    on the development trials."""
+    on the development trials, as ``{asv_scale, asv_offset, cm_scale, cm_offset}``."""
     bona = dev.mask(TARGET, NONTARGET)
     asv = fit_calibration(dev.asv[bona], dev.mask(TARGET)[bona])
     cm = fit_calibration(dev.cm, bona)
-    return asv, cm
-
-
-def _calibration_params(asv: Calibration, cm: Calibration) -> dict:
     return {"asv_scale": asv.scale, "asv_offset": asv.offset, "cm_scale": cm.scale, "cm_offset": cm.offset}
+
+
+def _llrs(p: dict, asv: np.ndarray, cm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return p["asv_scale"] * asv + p["asv_offset"], p["cm_scale"] * cm + p["cm_offset"]
 
 
 class ScoreSum(ScoreFusion):
     name = "score_sum"
 
     def fit(self, dev: DevTrials) -> FittedFusion:
-        asv, cm = calibrate_components(_require_dev(dev))
-        return FittedFusion(self.name, _calibration_params(asv, cm), lambda a, c: asv.llr(a) + cm.llr(c))
+        return FittedFusion(self.name, calibrate_components(_require_dev(dev)))
+
+    def apply(self, params: dict, asv: np.ndarray, cm: np.ndarray) -> np.ndarray:
+        llr_asv, llr_cm = _llrs(params, asv, cm)
+        return llr_asv + llr_cm
 
 
 class RawSum(ScoreFusion):
@@ -161,7 +167,10 @@ class RawSum(ScoreFusion):
 
     def fit(self, dev: DevTrials) -> FittedFusion:
         _require_dev(dev)
-        return FittedFusion(self.name, {}, lambda a, c: a + c)
+        return FittedFusion(self.name, {})
+
+    def apply(self, params: dict, asv: np.ndarray, cm: np.ndarray) -> np.ndarray:
+        return asv + cm
 
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -173,9 +182,11 @@ class ProductRule(ScoreFusion):
     name = "product_rule"
 
     def fit(self, dev: DevTrials) -> FittedFusion:
-        asv, cm = calibrate_components(_require_dev(dev))
-        return FittedFusion(self.name, _calibration_params(asv, cm),
-                            lambda a, c: log_sigmoid(asv.llr(a)) + log_sigmoid(cm.llr(c)))
+        return FittedFusion(self.name, calibrate_components(_require_dev(dev)))
+
+    def apply(self, params: dict, asv: np.ndarray, cm: np.ndarray) -> np.ndarray:
+        llr_asv, llr_cm = _llrs(params, asv, cm)
+        return log_sigmoid(llr_asv) + log_sigmoid(llr_cm)
 
 
 class LogisticRegressionFusion(ScoreFusion):
@@ -195,8 +206,10 @@ class LogisticRegressionFusion(ScoreFusion):
         model.fit((x - centre) / spread, y.astype(np.int64), sample_weight=weight)
         w = model.coef_[0] / spread
         b = float(model.intercept_[0] - np.dot(model.coef_[0], centre / spread))
-        params = {"w_asv": float(w[0]), "w_cm": float(w[1]), "bias": b}
-        return FittedFusion(self.name, params, lambda a, c: w[0] * a + w[1] * c + b)
+        return FittedFusion(self.name, {"w_asv": float(w[0]), "w_cm": float(w[1]), "bias": b})
+
+    def apply(self, params: dict, asv: np.ndarray, cm: np.ndarray) -> np.ndarray:
+        return params["w_asv"] * asv + params["w_cm"] * cm + params["bias"]
 
 
 def cascade_scores(asv: np.ndarray, cm: np.ndarray, tau: float) -> np.ndarray:
@@ -217,8 +230,10 @@ class Cascade(ScoreFusion):
             eer = sasv_eers(keyed_scores(cascade_scores(dev.asv, dev.cm, tau), dev.keys)).sasv
             if eer < best_eer:
                 best_tau, best_eer = float(tau), eer
-        return FittedFusion(self.name, {"cm_threshold": best_tau, "dev_sasv_eer_pct": 100.0 * best_eer},
-                            lambda a, c: cascade_scores(a, c, best_tau))
+        return FittedFusion(self.name, {"cm_threshold": best_tau, "dev_sasv_eer_pct": 100.0 * best_eer})
+
+    def apply(self, params: dict, asv: np.ndarray, cm: np.ndarray) -> np.ndarray:
+        return cascade_scores(asv, cm, params["cm_threshold"])
 
 
 #: ``name -> fusion`` (score-level; ``embedding`` lives in :mod:`spkpeft.tasks.sasv.embedding_fusion`)
@@ -227,3 +242,10 @@ FUSIONS: dict[str, ScoreFusion] = {f.name: f for f in (ScoreSum(), RawSum(), Pro
 
 #: the components alone, scored like fusions (for the reports' "each component alone" rows)
 COMPONENTS = {"asv_only": lambda a, c: a, "cm_only": lambda a, c: c}
+
+
+def fusion_named(name: str) -> ScoreFusion:
+    """The score-level fusion called ``name``; an unknown name lists the known ones."""
+    if name not in FUSIONS:
+        raise SpkpeftError(f"unknown score fusion '{name}' (expected one of: {', '.join(FUSIONS)})")
+    return FUSIONS[name]

@@ -350,16 +350,22 @@ def prepare(root: Path, out: Path, sets: Sequence[str] = SETS) -> str:
     return summarize(out, prepared, sasv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="ASVspoof 2019 LA release -> CM data directories, "
-                                                 "protocols and ASV scores.")
-    parser.add_argument("root", type=Path, help="directory holding LA/ (the unpacked LA.zip)")
-    parser.add_argument("out", type=Path, help="output corpus directory, e.g. data/asvspoof2019_la")
-    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated sets (default {','.join(SETS)})")
+def prepare_main(argv: Sequence[str] | None, prepare_fn, description: str, root_help: str, out_example: str,
+                 sets: Sequence[str] = SETS) -> int:
+    """The command line of a release preparation: ``ROOT OUT [--sets a,b,c]`` -> ``prepare_fn(root, out, sets)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("root", type=Path, help=root_help)
+    parser.add_argument("out", type=Path, help=f"output corpus directory, e.g. {out_example}")
+    parser.add_argument("--sets", default=",".join(sets), help=f"comma-separated sets (default {','.join(sets)})")
     args = parser.parse_args(argv)
-    sets = parse_list(args.sets, SETS, "sets", parser)
-    print(prepare(args.root, args.out, sets))
+    print(prepare_fn(args.root, args.out, parse_list(args.sets, sets, "sets", parser)))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return prepare_main(argv, prepare, "ASVspoof 2019 LA release -> CM data directories, protocols, ASV scores "
+                        "and (with the ASV protocols) the SASV enrollment and trials.",
+                        "directory holding LA/ (the unpacked LA.zip)", "data/asvspoof2019_la")
 
 
 if __name__ == "__main__":

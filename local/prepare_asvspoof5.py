@@ -36,7 +36,6 @@ organisers' ASV scores in the release (CM stage 5 reports EERs, no t-DCF).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -48,7 +47,7 @@ from spkpeft.bin._cli import run_main  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 from spkpeft.io.datadir import read_lines  # noqa: E402
 from prepare_asvspoof2019_la import (BONAFIDE, SPOOF, CmSet, SasvSet, audio_files, audio_of, check_key,  # noqa: E402
-                                     parse_list, read_enrollment_list, summarize, write_cm_corpus)
+                                     prepare_main, read_enrollment_list, summarize, write_cm_corpus)
 
 SETS = ("train", "dev", "eval")
 SASV_SETS = ("dev", "eval")
@@ -135,16 +134,9 @@ def prepare(root: Path, out: Path, sets: Sequence[str] = SETS) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="ASVspoof 5 release -> CM data directories and the track 2 "
-                                                 "(SASV) enrollment and trials.")
-    parser.add_argument("root", type=Path, help="the release root (flac_T/, flac_D/, flac_E_eval/, "
-                                                f"{PROTOCOL_DIR}/)")
-    parser.add_argument("out", type=Path, help="output corpus directory, e.g. data/asvspoof5")
-    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated sets (default {','.join(SETS)})")
-    args = parser.parse_args(argv)
-    sets = parse_list(args.sets, SETS, "sets", parser)
-    print(prepare(args.root, args.out, sets))
-    return 0
+    return prepare_main(argv, prepare, "ASVspoof 5 release -> CM data directories and the track 2 (SASV) "
+                        "enrollment and trials.", f"the release root (flac_T/, flac_D/, flac_E_eval/, {PROTOCOL_DIR}/)",
+                        "data/asvspoof5")
 
 
 if __name__ == "__main__":

@@ -276,3 +276,28 @@ def test_mini_sasv_corpus_prepares_as_asvspoof2019_la_with_unseen_voices(tmp_pat
     write_cm_corpus(tmp_path / "cm", CmCorpusSpec(n_train=2, n_dev=2, n_eval=2, n_train_spk=1, n_dev_spk=1,
                                                   n_eval_spk=1, bonafide_frac=0.5, min_dur=0.3, max_dur=0.3))
     assert not (tmp_path / "cm" / "LA" / "ASVspoof2019_LA_asv_protocols").exists()
+
+
+def test_sasv_task_checks_a_prepared_corpus(tmp_path) -> None:
+    from spkpeft.bin.sasv import main as sasv_main
+    from spkpeft.tasks.sasv.data import SasvSet, check_training_dir
+
+    make_la2019_sasv(tmp_path / "r")
+    out = tmp_path / "out"
+    la2019.prepare(tmp_path / "r", out)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"base: {REPO / 'conf/sasv/default.yaml'}\n")
+    assert sasv_main(["check", "--config", str(config), "--corpus", str(out)]) == 0
+    trl = out / "sasv" / "eval.trl"
+    trl.write_text(trl.read_text().replace("LA_0039 LA_E_1000147", "LA_0077 LA_E_1000147"))
+    with pytest.raises(SpkpeftError, match=r"eval.trl:\d: claimed speaker 'LA_0077' has no enrollment utterance"):
+        SasvSet(out, "eval").read()
+    (out / "sasv" / "dev.trl").unlink()
+    with pytest.raises(SpkpeftError, match=r"dev.trl: missing \(SASV set 'dev' needs"):
+        SasvSet(out, "dev").read()
+    with pytest.raises(SpkpeftError, match="needs bona fide and spoofed training utterances"):
+        (out / "train" / "utt2label").write_text((out / "train" / "utt2label").read_text().replace("spoof", "bonafide"))
+        check_training_dir(out)
+    config.write_text(f"base: {REPO / 'conf/sasv/default.yaml'}\ntask: {{eval_sets: [dev]}}\n")
+    with pytest.raises(SpkpeftError, match="cannot also be an evaluation set"):
+        sasv_main(["check", "--config", str(config), "--corpus", str(out)])

@@ -279,3 +279,28 @@ def test_cli_json_text_and_errors(tmp_path, capsys) -> None:
     bad = python_module("spkpeft.bin.compute_sasv_metrics", "--scores", write(tmp_path / "b.txt", ["S0 U0 x"]),
                         "--protocol", protocol)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "b.txt:1:" in bad.stderr
+
+
+# ---------------------------------------------------------------- speaker bootstrap
+
+
+def test_bootstrap_weights_of_one_give_the_point_estimates_and_intervals_cover_them() -> None:
+    from spkpeft.eval.bootstrap import cluster_index
+    from spkpeft.eval.sasv_metrics import _class_blocks, bootstrap_sasv, sasv_from_weights
+
+    for name in ("random_small", "tied_small"):
+        keys, sasv, _, _ = score_set(*SETS[name])
+        speakers = [f"S{i % 9}" for i in range(len(keys))]
+        cluster, n = cluster_index(speakers)
+        once = sasv_from_weights(_class_blocks(np.array(sasv), np.array(keys, dtype=object), cluster, n), np.ones((1, n)))
+        point = sasv_eers(keyed_scores(sasv, keys))
+        assert once["sasv_eer_pct"][0] == pytest.approx(100 * point.sasv, abs=1e-9)
+        assert once["sv_eer_pct"][0] == pytest.approx(100 * point.sv, abs=1e-9)
+        assert once["spf_eer_pct"][0] == pytest.approx(100 * point.spf, abs=1e-9)
+        assert once["min_adcf"][0] == pytest.approx(min_adcf(keyed_scores(sasv, keys)), abs=1e-12)
+        ci = bootstrap_sasv(sasv, keys, speakers, draws=200, seed=3)
+        assert set(ci) == {"sasv_eer_pct_ci95", "sv_eer_pct_ci95", "spf_eer_pct_ci95", "min_adcf_ci95"}
+        assert ci["sasv_eer_pct_ci95"][0] <= 100 * point.sasv <= ci["sasv_eer_pct_ci95"][1]
+        assert bootstrap_sasv(sasv, keys, speakers, draws=200, seed=3) == ci   # seeded
+    with pytest.raises(SpkpeftError, match="equal lengths"):
+        bootstrap_sasv([1.0, 0.0, 2.0], ["target", "nontarget", "spoof"], ["a", "b"])

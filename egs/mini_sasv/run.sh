@@ -5,9 +5,8 @@
 # SASV corpus in the ASVspoof 2019 LA layout whose voices the SV model has never heard
 # (local/make_mini_cm_corpus.py --first-speaker 1000 --n-enroll 3).  Results: egs/mini_sasv/RESULTS.md.
 #   1  the SASV corpus (data/raw/mini_sasv -> data/mini_sasv, local/prepare_asvspoof2019_la.sh)
-#   2  validation (steps/sasv_pipeline.sh)
-#   3  the components (unless --sv-exp / --cm-exp name trained ones), then the fusions fitted on dev
-#   4-6  trial scores, metrics, report (steps/sasv_pipeline.sh)
+#   2-6  steps/sasv_recipe.sh: validation; the components unless --sv-exp / --cm-exp name trained ones, then
+#        the fusions fitted on dev; trial scores, metrics, report
 set -euo pipefail
 caller_dir=$PWD
 cd "$(dirname "$0")/../.."
@@ -15,7 +14,7 @@ stage=1
 stop_stage=6
 config=conf/sasv/mini.yaml
 sv_exp=            # a trained sv experiment or package (default: trained here, exp/mini/mini_fbank)
-cm_exp=            # a trained cm experiment or package (default: trained here, exp/mini_sasv/cm_mini)
+cm_exp=            # a trained cm experiment or package (default: trained here, exp/mini_sasv/mini)
 sv_config=conf/sv/mini_fbank.yaml
 cm_config=conf/cm/mini.yaml
 exp=exp/mini_sasv/sasv
@@ -48,24 +47,7 @@ if in_stages 1; then
   run_logged "$exp/log/stage1_corpus.log" local/make_mini_cm_corpus.sh --mini-opts "$mini_opts" "$data_root"
   run_logged "$exp/log/stage1_prepare.log" local/prepare_asvspoof2019_la.sh "$data_root" "$corpus"
 fi
-if in_stages 2; then
-  steps/sasv_pipeline.sh --stage 2 --stop-stage 2 --config "$config" --nj "$nj" "$corpus" "$exp"
-fi
-if in_stages 3; then
-  if [ -z "$sv_exp" ]; then
-    sv_exp=$PWD/exp/mini/$(basename "$sv_config" .yaml)
-    log "Stage 3: the SV component: ./run.sh --corpus mini --config $sv_config (stages 1-4) -> $sv_exp"
-    ./run.sh --corpus mini --config "$sv_config" --exp "$sv_exp" --stop-stage 4 --nj "$nj"
-  fi
-  if [ -z "$cm_exp" ]; then
-    cm_exp=$PWD/exp/mini_sasv/$(basename "$cm_config" .yaml)
-    log "Stage 3: the CM component: $cm_config on $corpus/train (dev: $corpus/dev) -> $cm_exp"
-    run_logged "$exp/log/stage3_cm.log" steps/train.sh --config "$cm_config" --dev "$corpus/dev" "$corpus/train" "$cm_exp"
-  fi
-  steps/sasv_pipeline.sh --stage 3 --stop-stage 3 --config "$config" --sv "$sv_exp" --cm "$cm_exp" "$corpus" "$exp"
-fi
-if [ "$stop_stage" -ge 4 ]; then
-  steps/sasv_pipeline.sh --stage "$(( stage > 4 ? stage : 4 ))" --stop-stage "$stop_stage" --bootstrap "$bootstrap" \
-    "$corpus" "$exp"
-fi
+steps/sasv_recipe.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" --config "$config" \
+  --sv-exp "$sv_exp" --cm-exp "$cm_exp" --sv-corpus mini --sv-config "$sv_config" --cm-config "$cm_config" \
+  --bootstrap "$bootstrap" --nj "$nj" "$corpus" "$exp"
 log "Done: stages $stage-$stop_stage ($exp)"

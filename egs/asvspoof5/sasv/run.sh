@@ -1,37 +1,36 @@
 #!/usr/bin/env bash
 # Spoof-aware speaker verification on ASVspoof 5 track 2: a speaker-verification model (trained on
 # VoxCeleb, or given) and a countermeasure trained on ASVspoof 5 train, fused on the track 2
-# development trials and scored on the evaluation trials.  (The official ranking metric is the min
-# a-DCF; t-EER and min t-DCF are reported for the two components in tandem.)
-#   1  data: local/prepare_asvspoof5.sh ROOT data/asvspoof5 (CM sets train/dev/eval with codec
+# development trials and scored on the evaluation trials (the official ranking metric is the min
+# a-DCF; t-EER and min t-DCF are reported for the two components in tandem).
+#   1  data: local/prepare_asvspoof5.sh ASVSPOOF5_ROOT data/asvspoof5 (CM sets train/dev/eval with codec
 #      conditions, sasv/{dev,eval}_enroll, sasv/{dev,eval}.trl from the track 2 lists)
-#   2  validation; 3 the components (unless --sv-exp / --cm-exp are given: --sv-config on VoxCeleb1
-#      by ../../../run.sh --corpus voxceleb1 (stages 1-4), --cm-config on data/asvspoof5/train with
-#      data/asvspoof5/dev validating, steps/train.sh), then the fusions fitted on dev
-#   4-6  trial scores, metrics, report (steps/sasv_pipeline.sh)
+#   2-6  steps/sasv_recipe.sh: validation; the components unless --sv-exp / --cm-exp are given (--sv-config
+#      trained on VoxCeleb1 (--vox1-root), --cm-config on ASVspoof 5 train) and the fusions fitted on dev;
+#      trial scores, metrics, report
 # Usage: egs/asvspoof5/sasv/run.sh --data-root ASVSPOOF5_ROOT [--sv-exp SV | --vox1-root VOX1_ROOT] [--cm-exp CM] ...
 set -euo pipefail
 caller_dir=$PWD
 cd "$(dirname "$0")/../../.."
 stage=1
 stop_stage=6
-data_root=         # the ASVspoof 5 release: flac_T/, flac_D/, flac_E_eval/, ASVspoof5_protocols/
+data_root=         # the ASVspoof 5 release (flac_T/, flac_D/, flac_E_eval/, ASVspoof5_protocols/)
 config=conf/sasv/default.yaml
-sv_exp=
-cm_exp=
-vox1_root=
+sv_exp=            # a trained speaker-verification experiment or package
+cm_exp=            # a trained countermeasure experiment or package
+vox1_root=         # VoxCeleb1 root (wav/ and the trial lists), to train the SV component here
 sv_config=conf/sv/lora.yaml
 cm_config=conf/cm/lora_xlsr.yaml
 exp=exp/asvspoof5/sasv
 bootstrap=1000
 ngpu=0
 nj=4
-usage="Usage: $0 --data-root ASVSPOOF5_ROOT [options]
+usage="Usage: $0 --data-root ROOT [options]
   --stage N / --stop-stage M   stages 1 data, 2 validation, 3 components + fusions, 4 scores, 5 metrics, 6 report
   --data-root DIR    the ASVspoof 5 release (flac_T/, flac_D/, flac_E_eval/, ASVspoof5_protocols/)
   --config FILE      SASV config (default $config)
   --sv-exp DIR       a trained speaker-verification experiment or package (else --vox1-root trains $sv_config)
-  --cm-exp DIR       a trained countermeasure experiment or package (else $cm_config is trained on ASVspoof 5 train)
+  --cm-exp DIR       a trained countermeasure experiment or package (else $cm_config is trained on the corpus's train)
   --vox1-root DIR    VoxCeleb1 root, to train the SV component
   --sv-config FILE   --cm-config FILE   the components' configs when trained here
   --exp DIR          the SASV experiment (default $exp)
@@ -44,38 +43,15 @@ cmdline="$(printf '%q ' "$0" "$@")"
 abs() { case "$1" in /*|"") echo "$1" ;; *) echo "$caller_dir/$1" ;; esac; }
 for var in data_root config sv_exp cm_exp vox1_root sv_config cm_config exp; do printf -v "$var" '%s' "$(abs "${!var}")"; done
 corpus=$PWD/data/asvspoof5
-device=cpu
-[ "$ngpu" -eq 0 ] || device=cuda
 mkdir -p "$exp/log"
 { echo "# $(date '+%Y-%m-%dT%H:%M:%S')"; echo "$cmdline"; } >> "$exp/run.cmd"
 
 if in_stages 1; then
-  [ -n "$data_root" ] || usage_error "stage 1 needs --data-root (the ASVspoof 5 release)"
+  [ -n "$data_root" ] || usage_error "stage 1 needs --data-root"
   log "Stage 1: $data_root -> $corpus"
   run_logged "$exp/log/stage1_prepare.log" local/prepare_asvspoof5.sh "$data_root" "$corpus"
 fi
-if in_stages 2; then
-  steps/sasv_pipeline.sh --stage 2 --stop-stage 2 --config "$config" --nj "$nj" "$corpus" "$exp"
-fi
-if in_stages 3; then
-  if [ -z "$sv_exp" ]; then
-    [ -n "$vox1_root" ] || usage_error "stage 3 needs --sv-exp, or --vox1-root to train the SV component"
-    sv_exp=$PWD/exp/voxceleb1/$(basename "$sv_config" .yaml)
-    log "Stage 3: the SV component: $sv_config on VoxCeleb1 -> $sv_exp"
-    ./run.sh --corpus voxceleb1 --data-root "$vox1_root" --config "$sv_config" --exp "$sv_exp" --stop-stage 4 \
-      --ngpu "$ngpu" --nj "$nj"
-  fi
-  if [ -z "$cm_exp" ]; then
-    cm_exp=$PWD/exp/asvspoof5/$(basename "$cm_config" .yaml)
-    log "Stage 3: the CM component: $cm_config on $corpus/train (dev: $corpus/dev) -> $cm_exp"
-    run_logged "$exp/log/stage3_cm.log" steps/train.sh --ngpu "$ngpu" --config "$cm_config" --dev "$corpus/dev" \
-      "$corpus/train" "$cm_exp"
-  fi
-  steps/sasv_pipeline.sh --stage 3 --stop-stage 3 --config "$config" --sv "$sv_exp" --cm "$cm_exp" \
-    --device "$device" "$corpus" "$exp"
-fi
-if [ "$stop_stage" -ge 4 ]; then
-  steps/sasv_pipeline.sh --stage "$(( stage > 4 ? stage : 4 ))" --stop-stage "$stop_stage" --bootstrap "$bootstrap" \
-    --device "$device" "$corpus" "$exp"
-fi
+steps/sasv_recipe.sh --stage "$(( stage > 2 ? stage : 2 ))" --stop-stage "$stop_stage" --config "$config" \
+  --sv-exp "$sv_exp" --cm-exp "$cm_exp" --sv-corpus voxceleb1 --sv-data-root "$vox1_root" --sv-config "$sv_config" \
+  --cm-config "$cm_config" --bootstrap "$bootstrap" --ngpu "$ngpu" --nj "$nj" "$corpus" "$exp"
 log "Done: stages $stage-$stop_stage ($exp)"

@@ -187,6 +187,12 @@ class SASVTask(Task):
     name = "sasv"
     result_keys = ("set", "fusion", "sasv_eer_pct", "sv_eer_pct", "spf_eer_pct", "min_adcf", "t_eer_pct", "min_tdcf")
 
+    def _no_model(self, *_args, **_kwargs):
+        raise SpkpeftError("task sasv trains no model of its own: it fuses a trained sv and a trained cm "
+                           "experiment (python -m spkpeft.bin.sasv fit, steps/sasv_pipeline.sh)")
+
+    training_data = build_model = inference_model = build_loss = validate = _no_model
+
     # ---------------------------------------------------------------- stage 2
     def check_corpus(self, cfg, corpus: Path) -> dict[str, tuple]:
         """Check the development and evaluation SASV sets (and ``train/`` for the embedding fusion);

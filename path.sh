@@ -1,11 +1,17 @@
 # shellcheck shell=bash
 # Source this file (run.sh and tests/run.sh do): it creates or updates the
-# project's virtual environment in $SPKPEFT_ROOT/.venv, activates it and puts
-# the repository on PYTHONPATH.  Set SPKPEFT_EXTRA_REQS to a space-separated
-# list of extra requirement files (tests/run.sh adds requirements-test.txt).
+# project's virtual environment in $SPKPEFT_ROOT/.venv, installs the package in
+# it in editable mode (the `spkpeft` command, `import spkpeft` from anywhere),
+# activates it and puts the repository on PYTHONPATH.  Set SPKPEFT_EXTRA_REQS to a
+# space-separated list of extra requirement files (tests/run.sh adds
+# requirements-test.txt).
 #
 # A requirement file is (re)installed when it changes: its sha256 is kept in
-# .venv/.<file>.sha256.
+# .venv/.<file>.sha256.  The editable install is redone when the checkout or
+# pyproject.toml changes (.venv/.spkpeft-editable), and only into a .venv that is
+# the checkout's own: a .venv that is a link to another checkout's environment
+# (a git worktree sharing it) is left pointing where it points, and this checkout
+# is found through PYTHONPATH, which comes first.
 
 SPKPEFT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export SPKPEFT_ROOT
@@ -33,6 +39,22 @@ _spkpeft_bootstrap() {
       || { echo "path.sh: pip install -r $r failed" >&2; return 1; }
     echo "$want" > "$stamp"
   done
+  # The package itself, editable (no dependencies: the requirement files pinned them), into
+  # the checkout's own environment only.
+  if [ ! -L "$SPKPEFT_ROOT/.venv" ]; then
+    stamp="$venv/.spkpeft-editable"
+    want="$SPKPEFT_ROOT $(sha256sum "$SPKPEFT_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+      echo "path.sh: installing spkpeft (editable) into $venv" >&2
+      local isolation=()  # the environment's own setuptools when it builds wheels itself (>= 71), else pip fetches one
+      "$venv/bin/python" -c 'import setuptools, sys; sys.exit(int(setuptools.__version__.split(".")[0]) < 71)' \
+        2>/dev/null && isolation=(--no-build-isolation)
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps ${isolation[@]+"${isolation[@]}"} \
+          -e "$SPKPEFT_ROOT" \
+        || { echo "path.sh: pip install -e $SPKPEFT_ROOT failed" >&2; return 1; }
+      echo "$want" > "$stamp"
+    fi
+  fi
   flock -u 9
   exec 9>&-
 }

@@ -2,13 +2,14 @@
 
 Run by hand (not part of the tests)::
 
-    .venv/bin/python bench/export_package.py [--runs CONFIG@UPSTREAM ...] [--threads T] [--doc docs/benchmarks.md]
+    .venv/bin/python bench/export_package.py [--runs CONFIG@UPSTREAM[@CORPUS] ...] [--threads T] [--doc docs/benchmarks.md]
 
 For every run (default: ``conf/sv/mini.yaml``, ``conf/sv/lora.yaml`` and ``conf/cls/mini.yaml``
 on ``random:tiny_wavlm``, ``conf/sv/lora.yaml`` on ``random:tiny_wav2vec2`` and
 ``random:tiny_hubert``, ``conf/cm/mini.yaml`` (fbank), and ``conf/sv/lora.yaml`` on
-``random:wavlm_base_plus``) the script trains one epoch on a small synthetic corpus of the
-config's task (the weights' values do not matter here, their number does), then times
+``random:wavlm_base_plus``) the script trains one epoch on a small synthetic corpus
+(``CORPUS``: ``mini`` speakers, the default; ``mini_cls`` sound classes; ``mini_cm`` bona fide
+and spoofed speech; the weights' values do not matter here, their number does), then times
 ``spkpeft.bin.export`` for a full package with ``--onnx`` and for an adapter-only one, and
 records the packages' sizes, the ONNX exporter used and its largest absolute output
 difference to PyTorch (:func:`spkpeft.inference.onnx_export.check_onnx`), and the largest
@@ -37,7 +38,6 @@ from bench.peft_cost import update_section  # noqa: E402
 from spkpeft.data.synth import CorpusSpec, write_corpus  # noqa: E402
 from spkpeft.data.synth_sounds import ClsCorpusSpec, write_cls_corpus  # noqa: E402
 from spkpeft.data.synth_spoof import CmCorpusSpec, write_cm_corpus  # noqa: E402
-from spkpeft.engine.trainer import Trainer  # noqa: E402
 from spkpeft.inference.onnx_export import package_onnx  # noqa: E402
 from spkpeft.inference.package import export_package, package_bytes  # noqa: E402
 from spkpeft.io.datadir import read_data_dir, write_data_dir  # noqa: E402
@@ -47,7 +47,7 @@ from spkpeft.tasks.experiment import prepare_experiment  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RUNS = ["conf/sv/mini.yaml@random:tiny_wavlm", "conf/sv/lora.yaml@random:tiny_wavlm",
                 "conf/sv/lora.yaml@random:tiny_wav2vec2", "conf/sv/lora.yaml@random:tiny_hubert",
-                "conf/cls/mini.yaml@random:tiny_wavlm", "conf/cm/mini.yaml@fbank",
+                "conf/cls/mini.yaml@random:tiny_wavlm@mini_cls", "conf/cm/mini.yaml@fbank@mini_cm",
                 "conf/sv/lora.yaml@random:wavlm_base_plus"]
 SMALL = """
 data: {crop_seconds: 0.5, batch_size: 8, num_workers: 0}
@@ -59,17 +59,23 @@ def prepare(script: str, raw: Path, out: Path) -> None:
     subprocess.run([sys.executable, str(REPO / "local" / script), str(raw), str(out)], check=True, capture_output=True)
 
 
-def corpus(task: str, root: Path) -> tuple[Path, Path, Path | None]:
-    """``(train dir, test dir, dev dir or None)`` of a small synthetic corpus for ``task``."""
-    if task == "sv":
-        write_corpus(root / "raw", CorpusSpec(n_train_spk=4, n_test_spk=2, n_sessions=2, n_utts=2, min_dur=1.0, max_dur=2.0))
-        prepare("prepare_voxceleb1.py", root / "raw", root / "data")
-        return root / "data" / "train", root / "data" / "test", None
-    if task == "cm":
-        write_cm_corpus(root / "raw", CmCorpusSpec(n_train=16, n_dev=8, n_eval=8, n_train_spk=2, n_dev_spk=2,
-                                                   n_eval_spk=2, bonafide_frac=0.5, min_dur=1.0, max_dur=2.0))
-        prepare("prepare_asvspoof2019_la.py", root / "raw", root / "data")
-        return root / "data" / "train", root / "data" / "eval", root / "data" / "dev"
+def mini_corpus(root: Path) -> tuple[Path, Path, Path | None]:
+    """Speakers in the VoxCeleb1 layout: ``(train, test, no dev)``."""
+    write_corpus(root / "raw", CorpusSpec(n_train_spk=4, n_test_spk=2, n_sessions=2, n_utts=2, min_dur=1.0, max_dur=2.0))
+    prepare("prepare_voxceleb1.py", root / "raw", root / "data")
+    return root / "data" / "train", root / "data" / "test", None
+
+
+def mini_cm_corpus(root: Path) -> tuple[Path, Path, Path | None]:
+    """Bona fide and spoofed speech in the ASVspoof 2019 LA layout: ``(train, eval, dev)``."""
+    write_cm_corpus(root / "raw", CmCorpusSpec(n_train=16, n_dev=8, n_eval=8, n_train_spk=2, n_dev_spk=2,
+                                               n_eval_spk=2, bonafide_frac=0.5, min_dur=1.0, max_dur=2.0))
+    prepare("prepare_asvspoof2019_la.py", root / "raw", root / "data")
+    return root / "data" / "train", root / "data" / "eval", root / "data" / "dev"
+
+
+def mini_cls_corpus(root: Path) -> tuple[Path, Path, Path | None]:
+    """Sound classes: ``(train, test, dev)``."""
     write_cls_corpus(root / "raw", ClsCorpusSpec(classes=("flute", "rain", "knock"), n_train=4, n_dev=2, n_test=2, seconds=1.0))
     for name in ("train", "dev", "test"):
         wav = dict(line.split(maxsplit=1) for line in (root / "raw" / name / "wav.scp").read_text().splitlines())
@@ -78,22 +84,28 @@ def corpus(task: str, root: Path) -> tuple[Path, Path, Path | None]:
     return root / "train", root / "test", root / "dev"
 
 
+#: the small synthetic corpora a run may name (``CONFIG@UPSTREAM@CORPUS``)
+CORPORA = {"mini": mini_corpus, "mini_cls": mini_cls_corpus, "mini_cm": mini_cm_corpus}
+
+
 def outputs(model, paths: list[str]) -> np.ndarray:
     return model.outputs(paths)
 
 
 def one_run(spec: str, work: Path) -> dict:
-    config, upstream = spec.split("@")
+    config, upstream, corpus = (spec.split("@") + ["mini"])[:3]
+    if corpus not in CORPORA:
+        raise SystemExit(f"{spec}: unknown corpus '{corpus}' (expected one of: {', '.join(CORPORA)})")
     overrides = SMALL if upstream == "fbank" else SMALL + f"upstream: {{name: '{upstream}'}}\n"
+    if corpus == "mini":  # 4 training speakers: none to spare for validation
+        overrides += "task: {val_speakers: 0, val_utts_per_speaker: 0}\n"
     work.mkdir(parents=True)
     yaml_file = work / "config.yaml"
     yaml_file.write_text(f"base: {REPO / config}\n" + overrides)
     exp = work / "exp"
-    if prepare_experiment(yaml_file, exp, write=False).task.type == "sv":  # no validation speakers to spare
-        yaml_file.write_text(yaml_file.read_text() + "task: {val_speakers: 0, val_utts_per_speaker: 0}\n")
     cfg = prepare_experiment(yaml_file, exp)
-    train, test, dev = corpus(cfg.task.type, work / "data")
-    Trainer(cfg, get_task(cfg), train, exp, dev_dir=dev).run()
+    train, test, dev = CORPORA[corpus](work / "data")
+    get_task(cfg).train(cfg, train, exp, dev_dir=dev)
     paths = list(read_data_dir(test).wav.values())
     reference = outputs(spkpeft.load(exp), paths)
     row = {"config": config, "upstream": upstream, "method": cfg.peft.method}
@@ -125,7 +137,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="CONFIG@UPSTREAM (fbank: the config's own)")
+    parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="CONFIG@UPSTREAM[@CORPUS] (fbank: the config's own; CORPUS mini, mini_cls or mini_cm, default mini)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"))
     args = parser.parse_args(argv)

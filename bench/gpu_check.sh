@@ -77,8 +77,9 @@ within_budget "$out/peft_cost.log" python bench/peft_cost.py --device "$device" 
   --configs "${config_list[@]}" --flops "${cost_opts[@]}" --results "$out/cost.jsonl" --doc ''
 
 log "2/4: a tiny corpus, then torchrun DDP ($nproc x $backend) of spkpeft.bin.train for 1 epoch"
-within_budget "$out/corpus.log" local/prepare_corpus.sh --corpus mini \
-  --mini-opts "--n-train-spk 16 --n-test-spk 4 --n-sessions 2 --n-utts 4 --min-dur 1 --max-dur 2" "$out/raw" "$out/data"
+within_budget "$out/corpus.log" local/make_mini_corpus.sh \
+  --mini-opts "--n-train-spk 16 --n-test-spk 4 --n-sessions 2 --n-utts 4 --min-dur 1 --max-dur 2" "$out/raw"
+within_budget "$out/prepare.log" local/prepare_voxceleb1.sh "$out/raw" "$out/data"
 cat > "$out/overlay.yaml" <<EOF
 train: {epochs: 1, warmup_epochs: 0.0, amp: $amp, save_every_steps: 1000}
 data: {crop_seconds: $crop, batch_size: $batch, num_workers: 1}

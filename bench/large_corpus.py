@@ -16,7 +16,7 @@ the stage's whole process tree) and the peak resident set of the largest process
 * ``prep`` -- for each size ``n``: a Kaldi training directory of ``n`` utterances (50 per
   speaker) and a test directory of ``n / 10`` (10 per speaker), each a distinct 0.2 s 16 kHz
   PCM WAV file, and ``n`` trials on the test directory (about 10 % drawn as same-speaker pairs), then stage 1
-  (``local/prepare_corpus.sh --corpus kaldi``) and stage 2
+  (``local/prepare_kaldi_dir.sh``, what ``egs/kaldi/run.sh`` runs) and stage 2
   (``python -m spkpeft.bin.validate_data_dir --task sv``).
 * ``score`` -- for each size ``n``: ``trials_per_utt * n`` trials (1,000,000 at n = 100,000)
   over ``n / 5`` test utterances with random 192-dimensional embeddings (Kaldi ark/scp), and a
@@ -184,9 +184,8 @@ def prep_one(work: Path, n: int, nj: int) -> dict:
                                          random_trials(test, n, UTTS_PER_TEST_SPK, np.random.default_rng(n))))
     generate_s = time.perf_counter() - start
     out = root / "data"
-    stage1 = measure(["bash", "local/prepare_corpus.sh", "--corpus", "kaldi", "--kaldi-trials", str(root / "trials"),
-                      "--kaldi-train", str(root / "train"), "--nj", str(nj), str(root / "test"), str(out)],
-                     root / "stage1.log")
+    stage1 = measure(["bash", "local/prepare_kaldi_dir.sh", "--train-dir", str(root / "train"), str(root / "test"),
+                      str(root / "trials"), str(out)], root / "stage1.log")
     stage2 = measure([sys.executable, "-m", "spkpeft.bin.validate_data_dir", "--task", "sv", "--nj", str(nj),
                       str(out)], root / "stage2.log")
     return {"n": n, "n_files": n + len(test), "n_trials": n, "generate_s": generate_s,

@@ -231,8 +231,12 @@ def autocast(device):
 
 
 def task_classes(cfg, num_classes: int) -> int:
-    """Classes of the config's task: 2 for countermeasures (``cm``), else ``num_classes``."""
-    return 2 if cfg.task.type == "cm" else num_classes
+    """Classes of the config's task: its fixed classes when it has some (countermeasures: bona
+    fide and spoof), else ``num_classes``."""
+    from spkpeft.tasks.base import get_task
+
+    fixed = get_task(cfg).fixed_classes
+    return len(fixed) if fixed else num_classes
 
 
 def build_trainee(cfg, num_classes: int, device):
@@ -340,6 +344,8 @@ def upstream_variants(bare, model, device) -> dict[str, Callable[[], object]]:
     forward and returning it.  ``merged`` and ``unmerged`` are the model's own upstream, put
     in that state by ``model.merge()`` / ``model.unmerge()`` before each run (a deep copy
     could not be made of every upstream, and would double its memory)."""
+    from spkpeft.peft import is_mergeable
+
     upstream = model.upstream.to(device).eval()
 
     def state(merged: bool):
@@ -347,7 +353,7 @@ def upstream_variants(bare, model, device) -> dict[str, Callable[[], object]]:
         return upstream
 
     variants = {"bare": lambda: bare, "unmerged": lambda: state(False)}
-    if model.peft.mergeable:
+    if is_mergeable(model.upstream):
         variants["merged"] = lambda: state(True)
     return variants
 
@@ -396,6 +402,7 @@ def measure_one(args) -> dict:
     result = {
         "config": Path(args.one).stem,
         "task": cfg.task.type,
+        "classes": task_classes(cfg, args.num_classes),
         "upstream": args.upstream,
         "device": args.device,
         "trainable": trainable,
@@ -527,7 +534,7 @@ def upstream_table(rows: list[dict], clock: str) -> str:
     return "\n".join([header(ref["config"])] + [table_row(r, ref, clock) for r in rows])
 
 
-def settings_lines(settings: dict, device: str, clock: str, task: str = "sv") -> list[str]:
+def settings_lines(settings: dict, device: str, clock: str, classes: int | None = None) -> list[str]:
     """The bullet list explaining the columns, with the settings the rows were measured with."""
     amp = "bf16 autocast" if device == "cuda" else "fp32"
     mem = ("CUDA `max_memory_allocated`" if device == "cuda"
@@ -536,11 +543,7 @@ def settings_lines(settings: dict, device: str, clock: str, task: str = "sv") ->
             "CPU seconds of the measuring process (`time.process_time`: on a shared machine the wall "
             "clock mostly measures the other jobs)")
     threads = settings.get("threads") or "torch default"
-    back_end = {
-        "sv": f"ECAPA head (channels 512: the head is part of the cost), AAM softmax over "
-              f"{settings['num_classes']} speakers",
-        "cls": f"head, the {settings['num_classes']}-class layer and the config's loss",
-    }.get(task, "head (the back-end is part of the cost), the 2-class layer and the config's loss")
+    back_end = f"the config's head (part of the cost) and its loss over {classes or settings['num_classes']} classes"
     return [
         f"- Each config runs in its own process on a random-weight upstream (same architecture, hence "
         f"same cost, as the published checkpoint), with the config's aggregation and {back_end} "
@@ -609,15 +612,24 @@ def flops_lines(rows: list[dict], clock: str, peak: float | None = None) -> list
     return lines + [""]
 
 
+def task_title(task: str | None) -> str:
+    """`` of the <task description> configs`` for the results of a task other than the default one."""
+    from spkpeft.tasks.base import TASKS, TaskConfig
+    from spkpeft.tasks import registered  # noqa: F401  (every task registered)
+
+    if task is None or task == TaskConfig().type:
+        return ""
+    return f" of the {TASKS.get(task).description} configs"
+
+
 def render(results: list[dict], clock: str | None = None, peak: float | None = None) -> str:
     """The whole Markdown section: settings, one table per upstream, machine."""
     device = results[0]["device"]
     clock = clock or ("wall" if device == "cuda" else "cpu")
-    task = results[0].get("task", "sv")
-    title = "PEFT cost" + {"cm": " of the countermeasure configs", "cls": " of the classification configs"}.get(task, "")
+    title = "PEFT cost" + task_title(results[0].get("task"))
     lines = [f"## {title} ({'GPU' if device == 'cuda' else 'CPU'})", "",
              f"`bench/peft_cost.py --device {device}` (see its docstring).", ""]
-    lines += settings_lines(results[0]["settings"], device, clock, task) + [""]
+    lines += settings_lines(results[0]["settings"], device, clock, results[0].get("classes")) + [""]
     for upstream in dict.fromkeys(r["upstream"] for r in results):
         rows = [r for r in results if r["upstream"] == upstream]
         lines += [f"### `{upstream}`", "", upstream_table(rows, clock), ""] + check_lines(rows, clock)

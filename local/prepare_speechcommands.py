@@ -9,8 +9,8 @@ directory holding ``speech_commands_v0.02/``)::
     ROOT/testing_list.txt                 the same
     ROOT/_background_noise_/*.wav         six long noise recordings (README.md beside them)
 
-105,829 utterances of the 35 words :data:`WORDS`; train = every utterance in neither list
-(``_background_noise_`` excluded).  Every word directory must be one of the 35 words; a
+105,829 utterances of the 35 words (:data:`spkpeft.data.speech_commands.WORDS`); train = every
+utterance in neither list (``_background_noise_`` excluded).  Every word directory must be one of the 35 words; a
 malformed file name, list line, or a file listed twice or in both lists is one error naming
 the file (and line).
 
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -53,24 +52,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
+from spkpeft.data.speech_commands import COMMANDS, FILE, LISTS, NOISE_DIR, WORDS  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 from spkpeft.io.atomic import remove_stale_temps  # noqa: E402
 from spkpeft.io.audio import SAMPLE_RATE, read_audio, write_audio  # noqa: E402
 from spkpeft.io.corpora import write_corpus  # noqa: E402
 
-#: the 35 words of Speech Commands v2 (v1's 30 plus backward, follow, forward, learn, visual)
-WORDS = ("backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four",
-         "go", "happy", "house", "learn", "left", "marvin", "nine", "no", "off", "on", "one", "right",
-         "seven", "sheila", "six", "stop", "three", "tree", "two", "up", "visual", "wow", "yes", "zero")
-#: the ten command words of the 12-class task (Warden 2018)
-COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN, SILENCE = "_unknown_", "_silence_"
-NOISE_DIR = "_background_noise_"
-LISTS = {"dev": "validation_list.txt", "test": "testing_list.txt"}
 SETS = ("train", "dev", "test")
 #: share of each background-noise file each set crops its silence from (train, dev, test)
 NOISE_SPLIT = {"train": (0.0, 0.8), "dev": (0.8, 0.9), "test": (0.9, 1.0)}
-FILE = re.compile(r"^[0-9a-f]{8}_nohash_[0-9]+\.wav$")
 RELEASE_DIRS = ("", "speech_commands_v0.02")
 
 Split = dict[str, dict[str, str]]   # set -> {utt: path}

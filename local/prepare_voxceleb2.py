@@ -11,16 +11,17 @@ Output::
     WAV_OUT/<spk>/<session>/<utt>.wav   16 kHz mono 16-bit PCM
     DATA_OUT/train/{wav.scp,utt2spk,spk2utt}   utt "spk/session/utt", spk "spk" (replaced as a whole)
 
-The conversion is parallel (``--nj`` processes at a time) and resumable: a
-file is converted into ``WAV_OUT/<spk>/<session>/.<utt>.tmp.wav`` and renamed
-to ``<utt>.wav`` only when the converter succeeded, so an existing ``<utt>.wav``
-is finished and skipped, and a leftover temporary file is redone.
+The conversion is parallel (``--nj`` at a time) and resumable: a file is converted into
+``WAV_OUT/<spk>/<session>/.<utt>.tmp.wav`` and renamed to ``<utt>.wav`` only when the
+conversion succeeded, so an existing ``<utt>.wav`` is finished and skipped, and a leftover
+temporary file is redone.
 
-The converter is ``ffmpeg -nostdin -loglevel error -y -i IN -ac 1 -ar 16000 TMP``
-(install ffmpeg with ``apt-get install ffmpeg`` or ``conda install -c conda-forge
-ffmpeg``).  ``--converter CMD`` (default: the environment variable
-``SPKPEFT_M4A_CONVERTER``, else ffmpeg) replaces it: ``CMD IN TMP`` must write
-16 kHz mono WAV to ``TMP`` (a path ending in ``.wav``) and exit 0.
+The AAC is decoded in-process by PyAV, FFmpeg's libraries from the ``av`` wheel
+(:func:`spkpeft.io.aac.decode_to_wav`: down-mix to mono and resampling to 16 kHz by
+libswresample, as ``ffmpeg -ac 1 -ar 16000`` does); no system ffmpeg is needed.
+``--converter CMD`` (default: the environment variable ``SPKPEFT_M4A_CONVERTER``) runs an
+external program instead: ``CMD IN TMP`` must write 16 kHz mono WAV to ``TMP`` (a path ending
+in ``.wav``) and exit 0.
 """
 
 from __future__ import annotations
@@ -39,13 +40,12 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
+from spkpeft.io.aac import decode_to_wav  # noqa: E402
 from spkpeft.io.corpora import replace_dir, temp_dir_for, walk_speaker_sessions  # noqa: E402
 from spkpeft.io.datadir import write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError  # noqa: E402
 
 CONVERTER_ENV = "SPKPEFT_M4A_CONVERTER"
-FFMPEG_MISSING = ("ffmpeg not found: install it with `apt-get install ffmpeg` (Debian/Ubuntu) "
-                  "or `conda install -c conda-forge ffmpeg`")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Job:
 
     @property
     def tmp(self) -> Path:
-        """In-progress name: hidden, ends in .wav (ffmpeg picks the format from the extension)."""
+        """In-progress name: hidden, ends in .wav (a converter may pick the format from the extension)."""
         return self.dest.with_name(f".{self.dest.stem}.tmp.wav")
 
 
@@ -79,30 +79,29 @@ def scan_m4a(root: Path, wav_out: Path) -> list[Job]:
     return sorted(jobs, key=lambda j: j.utt)
 
 
-def converter_command(converter: str | None) -> list[str]:
-    """The converter's argv prefix; for ffmpeg checks that it is on PATH."""
-    if converter:
-        argv = shlex.split(converter)
-        if not argv or shutil.which(argv[0]) is None:
-            raise SpkpeftError(f"converter '{converter}': program not found")
-        return argv
-    if shutil.which("ffmpeg") is None:
-        raise SpkpeftError(FFMPEG_MISSING)
-    return ["ffmpeg"]
+def converter_command(converter: str | None) -> list[str] | None:
+    """The external converter's argv prefix (checked to be on PATH), or None: PyAV in-process."""
+    if not converter:
+        return None
+    argv = shlex.split(converter)
+    if not argv or shutil.which(argv[0]) is None:
+        raise SpkpeftError(f"converter '{converter}': program not found")
+    return argv
 
 
-def convert_argv(prefix: list[str], src: Path, tmp: Path) -> list[str]:
-    """Full command line converting ``src`` into ``tmp``."""
-    if prefix == ["ffmpeg"]:
-        return ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-ac", "1", "-ar", "16000", str(tmp)]
-    return [*prefix, str(src), str(tmp)]
-
-
-def convert_one(prefix: list[str], job: Job) -> str | None:
+def convert_one(prefix: list[str] | None, job: Job) -> str | None:
     """Convert one file (temporary name, then rename); returns an error message or None."""
     job.dest.parent.mkdir(parents=True, exist_ok=True)
     job.tmp.unlink(missing_ok=True)
-    res = subprocess.run(convert_argv(prefix, job.src, job.tmp), stdin=subprocess.DEVNULL,
+    if prefix is None:
+        try:
+            decode_to_wav(job.src, job.tmp)
+        except SpkpeftError as err:
+            job.tmp.unlink(missing_ok=True)
+            return f"conversion failed: {err}"
+        job.tmp.replace(job.dest)
+        return None
+    res = subprocess.run([*prefix, str(job.src), str(job.tmp)], stdin=subprocess.DEVNULL,
                          capture_output=True, text=True)
     if res.returncode != 0 or not job.tmp.is_file():
         job.tmp.unlink(missing_ok=True)
@@ -112,7 +111,7 @@ def convert_one(prefix: list[str], job: Job) -> str | None:
     return None
 
 
-def convert_all(jobs: Sequence[Job], prefix: list[str], nj: int) -> int:
+def convert_all(jobs: Sequence[Job], prefix: list[str] | None, nj: int) -> int:
     """Convert the jobs whose wav does not exist yet, ``nj`` at a time; returns how many were converted."""
     todo = [job for job in jobs if not job.dest.is_file()]
     step = max(1000, len(todo) // 20)
@@ -155,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("data_out", type=Path, help="corpus directory; DATA_OUT/train is written")
     parser.add_argument("--nj", type=int, default=1, help="conversions run in parallel")
     parser.add_argument("--converter", default=os.environ.get(CONVERTER_ENV) or None,
-                        help=f"command run as 'CMD IN.m4a OUT.wav' instead of ffmpeg (default: ${CONVERTER_ENV})")
+                        help=f"command run as 'CMD IN.m4a OUT.wav' instead of PyAV (default: ${CONVERTER_ENV})")
     args = parser.parse_args(argv)
     if args.nj < 1:
         parser.error("--nj must be at least 1")

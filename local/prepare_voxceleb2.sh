@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # VoxCeleb2 dev (ROOT/dev/aac/<spk>/<session>/<utt>.m4a) -> 16 kHz wavs in WAV_OUT -> DATA_OUT/train.
 # Parallel and resumable (rerun after an interruption: finished wavs are kept).
-# Needs ffmpeg (apt-get install ffmpeg, or conda install -c conda-forge ffmpeg)
-# unless --converter (or $SPKPEFT_M4A_CONVERTER) names another 'CMD IN OUT' converter.
+# The AAC is decoded by PyAV (FFmpeg's libraries from the av wheel: no system ffmpeg); --converter
+# (or $SPKPEFT_M4A_CONVERTER) names an external 'CMD IN OUT' converter instead.
 # Usage: local/prepare_voxceleb2.sh [--nj N] [--converter CMD] ROOT WAV_OUT DATA_OUT
 # Relative paths are taken from the directory the script is called from.
 set -euo pipefail
@@ -12,7 +12,7 @@ nj=1
 converter=
 usage="Usage: $0 [--nj N] [--converter CMD] VOXCELEB2_ROOT WAV_OUT DATA_OUT
   --nj N           conversions in parallel (default $nj)
-  --converter CMD  run as 'CMD IN.m4a OUT.wav' instead of ffmpeg (default: \$SPKPEFT_M4A_CONVERTER, else ffmpeg)"
+  --converter CMD  run as 'CMD IN.m4a OUT.wav' instead of decoding with PyAV (default: \$SPKPEFT_M4A_CONVERTER)"
 allow_positional=true
 . steps/parse_options.sh
 . steps/common.sh

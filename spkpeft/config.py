@@ -4,6 +4,8 @@ Schema-agnostic: the dataclasses of a config's sections live with their componen
 whole schema with the tasks (:mod:`spkpeft.tasks.config`); this module turns YAML files into
 instances of any dataclass schema.
 
+* Overlays (``run.sh --overlay``, e.g. ``conf/overlays/large_margin.yaml``) are merged over the
+  config the same way, deep, one after the other; the keys they set are theirs in errors.
 * ``base: other.yaml`` or ``base: [a.yaml, b.yaml]`` (relative to the including file) names
   files whose values are deep-merged *under* this file's own, recursively, in order; a
   mapping whose tag (``method`` or ``type``) differs from the base's replaces the base
@@ -198,7 +200,11 @@ class _Checker:
                 expected = ", ".join(fields)
                 raise self.fail(f"{key}.{name}", f"unknown key '{key}.{name}' (expected one of: {expected})")
         values = {name: self.value(data[name], hints[name], f"{key}.{name}", fields[name]) for name in data}
-        return cls(**values)
+        try:
+            return cls(**values)
+        except SpkpeftError as err:  # a section's own checks (__post_init__) name the dotted key first
+            message = str(err)
+            raise self.fail(message.split()[0], message) from None
 
     def variant(self, cls: type, data: dict, key: str, tag_key: str) -> type:
         """The dataclass chosen by the tag (e.g. ``peft.method``) of a tagged-union section."""
@@ -260,13 +266,28 @@ class _Checker:
         raise self.fail(key, f"key '{key}' must be {_type_name(tp)}, got {_value_name(value)}")
 
 
-def read_tree(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[dict, dict[str, str]]:
-    """The merged raw mapping of the config at ``path`` (bases, then overrides) and the
-    file that set each dotted key."""
+def read_overlay(path: str | Path) -> dict:
+    """An overlay file: a mapping of config sections (no ``base``), e.g. ``conf/overlays/*.yaml``."""
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "overlay file not found")
+    data = _read_yaml(path)
+    if BASE_KEY in data:
+        raise file_error(path, f"an overlay is a mapping of config sections without '{BASE_KEY}'")
+    return data
+
+
+def read_tree(path: str | Path, overrides: dict[str, Any] | None = None,
+              overlays: "typing.Sequence[str | Path]" = ()) -> tuple[dict, dict[str, str]]:
+    """The merged raw mapping of the config at ``path`` (bases, then each overlay deep-merged in
+    order, then the overrides) and the file that set each dotted key (an overlay's keys: the
+    overlay file)."""
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "config file not found")
     data, provenance = _load_tree(path, ())
+    for overlay in overlays:
+        data = deep_merge(data, read_overlay(overlay), provenance, str(overlay))
     if overrides:
         data = deep_merge(data, _expand_overrides(overrides), provenance, OVERRIDE_SOURCE)
     return data, provenance

@@ -51,3 +51,18 @@ generate_once() {
   python "$script" --out "$root" $opts
   echo "$opts" > "$marker"
 }
+
+# exp_suffix UPSTREAM OVERLAY: "[_<upstream>][_<overlay name>]" of experiment names (characters of
+# the upstream outside [A-Za-z0-9_.-] become _).
+exp_suffix() {
+  local suffix=
+  [ -z "$1" ] || suffix="_${1//[^A-Za-z0-9_.-]/_}"
+  [ -z "$2" ] || suffix="${suffix}_$(basename "$2" .yaml)"
+  echo "$suffix"
+}
+
+# experiment_dir ROOT CONFIG UPSTREAM OVERLAY: the one naming rule of experiment directories,
+# ROOT/<config name>[_<upstream>][_<overlay name>] (recipes: ROOT = exp/<data name>).
+experiment_dir() {
+  echo "$1/$(basename "$2" .yaml)$(exp_suffix "$3" "$4")"
+}

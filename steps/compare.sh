@@ -4,9 +4,10 @@
 #   2. per config, stages 3-6 in EXP_ROOT/<config name>, skipped when that
 #      experiment already has results.json (re-running fills in only what is
 #      missing; an interrupted training resumes from its last.pt);
-#   3. python -m spkpeft.bin.compare: OUT/results.md, OUT/results.csv and, for
-#      speaker verification, OUT/det_<trials>[.<norm>].png (one DET curve per variant),
-#      95 % intervals and the paired comparison with the first config.
+#   3. python -m spkpeft.bin.compare on the corpus directory the recipe evaluated on
+#      (EXP/data_dir): OUT/results.md, OUT/results.csv and, for speaker verification,
+#      OUT/det_<trials>[.<norm>].png (one DET curve per variant), 95 % intervals and the
+#      paired comparison with the first config.
 # --seeds N trains every config N times, with train.seed = its seed + 0 .. N-1 (run 0 is
 # EXP_ROOT/<config name>, run i EXP_ROOT/<config name>_seed<seed>, its config
 # EXP_ROOT/seed_configs/<config name>_seed<seed>.yaml = the config + train.seed); the
@@ -33,7 +34,7 @@ bootstrap=1000   # bootstrap draws of the 95 % intervals and the paired comparis
 
 usage="Usage: $0 --configs \"CONF [CONF ...]\" [options]
   --configs LIST     config files to compare (one experiment each; names must differ)
-  --corpus NAME      corpus (default $corpus)
+  --corpus NAME      corpus: its recipe egs/NAME/run.sh runs every variant (default $corpus)
   --data-root DIR    corpus root
   --upstream NAME    upstream for every variant (default: each config's)
   --exp-root DIR     experiments go to DIR/<config name> (default exp/compare/<corpus>[_<upstream>])
@@ -58,10 +59,7 @@ for var in data_root exp_root out; do
   value=${!var}
   [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
 done
-if [ -z "$exp_root" ]; then
-  exp_root="$PWD/exp/compare/$corpus"
-  [ -z "$upstream" ] || exp_root="${exp_root}_${upstream//[^A-Za-z0-9_.-]/_}"
-fi
+: "${exp_root:=$PWD/exp/compare/$corpus$(exp_suffix "$upstream" "")}"
 : "${out:=$exp_root}"
 read -r -a extra <<< "$run_opts"
 common=(--corpus "$corpus" --ngpu "$ngpu" --nj "$nj" ${data_root:+--data-root "$data_root"}
@@ -117,15 +115,11 @@ if [ "$first" -le 5 ]; then
 fi
 
 log "Comparison table and DET plots -> $out"
-compare_opts=(--seeds "$seeds" --bootstrap "$bootstrap")
-if [ -d "data/$corpus/trials" ]; then
-  compare_opts+=(--trials-dir "data/$corpus/trials")
-  spk_files=()
-  for d in data/"$corpus"/*/; do
-    [ "$(basename "$d")" = train ] || [ ! -f "$d/utt2spk" ] || spk_files+=("${d%/}/utt2spk")
-  done
-  [ "${#spk_files[@]}" -eq 0 ] || compare_opts+=(--utt2spk "${spk_files[@]}")
-  [ ! -f "data/$corpus/enroll/spk2utt" ] || compare_opts+=(--enroll "data/$corpus/enroll/spk2utt")
-fi
-python -m spkpeft.bin.compare "${exps[@]}" --out "$out" "${compare_opts[@]}"
+# The corpus directory the recipe evaluated on (it records it in every experiment it runs).
+data_dir=
+for e in "$exp_root" "${exps[@]}"; do
+  [ -z "$data_dir" ] && [ -f "$e/data_dir" ] && data_dir=$(cat "$e/data_dir")
+done
+python -m spkpeft.bin.compare "${exps[@]}" --out "$out" --seeds "$seeds" --bootstrap "$bootstrap" \
+  ${data_dir:+--data "$data_dir"}
 log "Done: $out/results.md, $out/results.csv"

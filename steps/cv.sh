@@ -44,10 +44,7 @@ for var in config data_root exp; do
   [ -z "$value" ] || [[ "$value" == /* ]] || printf -v "$var" '%s' "$caller_dir/$value"
 done
 require_file "$config"
-if [ -z "$exp" ]; then
-  exp="$PWD/exp/$corpus/$(basename "$config" .yaml)"
-  [ -z "$upstream" ] || exp="${exp}_${upstream//[^A-Za-z0-9_.-]/_}"
-fi
+: "${exp:=$PWD/$(experiment_dir "exp/$corpus" "$config" "$upstream" "")}"
 read -r -a fold_list <<< "$folds"
 [ "${#fold_list[@]}" -ge 2 ] || usage_error "--folds needs at least two folds"
 read -r -a extra <<< "$run_opts"

@@ -11,7 +11,8 @@
 # else (an undeclared option, a missing value, a positional argument when the
 # script declares none) prints $usage on stderr and exits 1.  -h/--help prints
 # $usage on stdout and exits 0.  Positional arguments are left in "$@" when
-# the script sets allow_positional=true.
+# the script sets allow_positional=true.  A script that defines a function
+# option_hint NAME gets its output (when not empty) as the unknown-option error.
 
 _po_fail() { echo "$0: $1" >&2; echo "${usage:-}" >&2; exit 1; }
 
@@ -24,7 +25,10 @@ while [ $# -gt 0 ]; do
       _po_name="${1#--}"; _po_name="${_po_name//-/_}"
       if [[ ! "$_po_name" =~ ^[a-z][a-z0-9_]*$ ]] || [ "$_po_name" = usage ] \
          || [ "$_po_name" = allow_positional ] || [ -z "${!_po_name+set}" ]; then
-        _po_fail "unknown option '$1'"
+        # a script may define option_hint NAME to say where an option it lacks belongs
+        _po_hint=
+        ! declare -F option_hint > /dev/null || _po_hint=$(option_hint "$_po_name")
+        _po_fail "${_po_hint:-unknown option '$1'}"
       fi
       [ $# -ge 2 ] || _po_fail "option '$1' needs a value"
       # A value that looks like an option means the value is missing, except for
@@ -39,4 +43,4 @@ if [ $# -gt 0 ] && [ "${allow_positional:-false}" != true ]; then
   _po_fail "unexpected argument '$1'"
 fi
 unset -f _po_fail
-unset _po_name
+unset _po_name _po_hint

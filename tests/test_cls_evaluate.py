@@ -15,7 +15,8 @@ from sklearn import metrics as skm
 from conftest import python_module
 from spkpeft.errors import SpkpeftError
 from spkpeft.eval.metrics import accuracy_pct, confusion_matrix, macro_f1, per_class_scores
-from spkpeft.eval.report import (markdown_table, per_class_table, read_confusion, read_results, results_table)
+from spkpeft.eval.report import markdown_table, per_class_table, read_confusion
+from spkpeft.tasks.results import read_results, results_table
 from spkpeft.io.datadir import write_data_dir
 from spkpeft.tasks.cls.evaluate import evaluate_cls
 
@@ -207,7 +208,7 @@ def test_wrong_number_of_classes_and_nothing_to_evaluate(tmp_path):
 
 def test_evaluate_cli(tmp_path):
     exp, corpus = make_exp(tmp_path)
-    res = python_module("spkpeft.bin.evaluate", "--exp", exp, "--data", *data_dirs(corpus))
+    res = python_module("spkpeft.bin.evaluate", "--exp", exp, "--task", "cls", "--data", *data_dirs(corpus))
     assert res.returncode == 0, res.stderr
     (row,) = json.loads((exp / "results.json").read_text())
     assert row["set"] == "test" and row["trainable_params"] == INFO["trainable_params"]  # --info defaulted
@@ -216,10 +217,10 @@ def test_evaluate_cli(tmp_path):
     assert "skipping" in res.stderr and "nolabels" in res.stderr
 
     other = tmp_path / "other.json"
-    res = python_module("spkpeft.bin.evaluate", "--exp", exp, "--data", corpus / "test", "--results", other,
+    res = python_module("spkpeft.bin.evaluate", "--exp", exp, "--task", "cls", "--data", corpus / "test", "--results", other,
                         "--info", tmp_path / "missing.json")
     assert res.returncode == 1 and res.stderr.startswith("evaluate: error: ") and len(res.stderr.splitlines()) == 1
-    res = python_module("spkpeft.bin.evaluate", "--exp", exp, "--data", corpus / "train")
+    res = python_module("spkpeft.bin.evaluate", "--exp", exp, "--task", "cls", "--data", corpus / "train")
     assert res.returncode == 1 and "evaluate: error: nothing to evaluate" in res.stderr
 
 
@@ -286,8 +287,10 @@ def test_markdown_table_and_per_class_table(tmp_path):
         per_class_table(tsv)
 
 
-def test_plot_confusion_and_plot_experiment_skip_cls(tmp_path):
-    from spkpeft.eval.plots import plot_confusion, plot_experiment
+def test_plot_confusion_and_the_cls_task_draws_no_verification_plots(tmp_path):
+    from spkpeft.eval.plots import plot_confusion
+    from spkpeft.tasks.base import ReportContext
+    from spkpeft.tasks.registered import task_named
 
     counts = np.array([[5, 1, 0], [0, 0, 0], [2, 2, 9]])
     out = plot_confusion(counts, CLASSES, tmp_path / "c.png", title="t")
@@ -295,7 +298,11 @@ def test_plot_confusion_and_plot_experiment_skip_cls(tmp_path):
     with pytest.raises(SpkpeftError):
         plot_confusion(counts, CLASSES[:2], tmp_path / "bad.png", title="t")
     rows = [{"task": "cls", "set": "test", "n": 7, "accuracy_pct": 50.0, "macro_f1": 0.5}]
-    assert plot_experiment(rows, tmp_path / "scores", tmp_path / "trials", tmp_path / "plots") == []
+    (tmp_path / "trials").mkdir()
+    context = ReportContext(tmp_path, tmp_path / "scores", tmp_path / "plots", trials_dir=tmp_path / "trials")
+    assert task_named("sv").plots([], context) == []
+    with pytest.raises(SpkpeftError, match="confusion.tsv"):  # the cls task draws confusions only
+        task_named("cls").plots(rows, context)
 
 
 def test_compare_cls_experiments(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from spkpeft.nn.aggregation import AggregationConfig
 from spkpeft.tasks.config import Config, config_from_dict, config_to_dict, load_config
 from spkpeft.errors import SpkpeftError
@@ -222,3 +223,22 @@ def test_mini_comparison_configs():
         cfg = load_config(CONF / "sv" / f"mini_{method}.yaml")
         assert cfg.peft == load_config(CONF / "sv" / f"{method}.yaml").peft
         assert (cfg.upstream, cfg.head, cfg.train, cfg.data) == (mini.upstream, mini.head, mini.train, mini.data)
+
+
+def test_overlays_merge_deep_in_order_and_errors_name_the_overlay(tmp_path):
+    """Two overlays that both touch data.augment keep each other's keys (the second wins where
+    they overlap); a bad key in an overlay is reported with the overlay's file name."""
+    noise = tmp_path / "noise.yaml"
+    noise.write_text("data:\n  augment:\n    musan_dir: /musan\n    prob: 0.8\n")
+    rir = tmp_path / "rir.yaml"
+    rir.write_text("data:\n  augment:\n    rir_dir: /rirs\n    prob: 0.5\n")
+    cfg = load_config(REPO / "conf" / "sv" / "mini.yaml", overlays=[noise, rir])
+    augment = cfg.data.augment
+    assert (augment.musan_dir, augment.rir_dir, augment.prob) == ("/musan", "/rirs", 0.5)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  augment:\n    musan_dri: /musan\n")
+    with pytest.raises(SpkpeftError, match=rf"^{bad}: unknown key 'data\.augment\.musan_dri'"):
+        load_config(REPO / "conf" / "sv" / "mini.yaml", overlays=[noise, bad])
+    bad.write_text("train:\n  scheduler: linear\n")
+    with pytest.raises(SpkpeftError, match=rf"^{bad}: train\.scheduler must be"):
+        load_config(REPO / "conf" / "sv" / "mini.yaml", overlays=[bad])

@@ -13,8 +13,8 @@ import pytest
 from conftest import REPO, run
 from spkpeft.bin import cv_summary
 from spkpeft.errors import SpkpeftError
-from spkpeft.eval.crossval import cv_table, summarize_folds
-from spkpeft.eval.petl_table import petl_markdown, petl_rows
+from spkpeft.tasks.cls.crossval import cv_table, summarize_folds
+from spkpeft.tasks.cls.petl_table import petl_markdown, petl_rows
 
 
 def write_results(exp: Path, accuracy: dict[str, float], trainable: int = 1000, total: int = 100000,

@@ -149,11 +149,13 @@ def test_cli_one_line_errors(tmp_path):
 def test_run_sh_stages_1_2_and_fold_options(recipe, tmp_path):
     make_esc50(tmp_path / "esc50", per_fold=2)
     base = ["--corpus", "esc50", "--data-root", str(tmp_path / "esc50"), "--config", "conf/cls/frozen.yaml"]
-    for extra, message in ((["--stop-stage", "3"], "--corpus esc50 needs --fold 1..5 for stages 2-6"),
+    for extra, message in ((["--config", "conf/sv/mini.yaml", "--fold", "1"],  # refused before stage 1
+                            "conf/sv/mini.yaml is a 'sv' config (task.type), and corpus esc50 serves cls"),
                            (["--fold", "6"], "--fold takes 1 to 5"),
                            (["--fold", "1", "--corpus", "mini_cls"], "--fold goes with --corpus esc50")):
         res = run_sh(recipe, *base, *extra)
         assert res.returncode == 1 and message in res.stderr, res.stderr
+        assert "Stage 1" not in res.stderr
     exp = tmp_path / "exp"
     res = run_sh(recipe, *base, "--fold", "2", "--wav-dir", str(tmp_path / "wav16k"), "--exp", str(exp),
                  "--stop-stage", "2", "--nj", "2")

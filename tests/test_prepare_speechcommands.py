@@ -132,7 +132,7 @@ def test_noise_overlay_points_at_the_default_wav_dir(tmp_path):
     cfg = prepare_experiment(REPO / "conf" / "cls" / "frozen.yaml", tmp_path / "exp", write=False,
                              overlays=[REPO / "conf" / "overlays" / "speechcommands_noise.yaml"])
     assert cfg.data.augment.musan_dir == "data/raw/speechcommands/background" and cfg.data.augment.prob == 0.8
-    assert "wav_dir:=data/raw/speechcommands}" in (REPO / "local" / "prepare_corpus.sh").read_text()
+    assert "wav_dir:=data/raw/speechcommands}" in (REPO / "egs" / "speechcommands" / "run.sh").read_text()
 
 
 @pytest.mark.parametrize("case, where, message", [
@@ -176,7 +176,7 @@ def test_malformed_input_is_named(tmp_path, case, where, message):
     assert not (tmp_path / "data").exists()
 
 
-def test_cli_prepare_corpus_and_run_sh_options(recipe, tmp_path):
+def test_cli_recipe_stage_1_and_options(recipe, tmp_path):
     make_sc(tmp_path / "sc")
     (tmp_path / "sc" / "testing_list.txt").write_text("yes/x.wav\n")
     res = run([sys.executable, str(REPO / "local" / "prepare_speechcommands.py"), str(tmp_path / "sc"),
@@ -185,9 +185,9 @@ def test_cli_prepare_corpus_and_run_sh_options(recipe, tmp_path):
         f"prepare_speechcommands: error: {tmp_path / 'sc' / 'testing_list.txt'}:1: "
         "expected <word>/<hash>_nohash_<n>.wav, got 'yes/x.wav'"]
     make_sc(tmp_path / "sc")
-    out = tmp_path / "data" / "speechcommands_12"
-    prepare = ["bash", str(recipe / "local" / "prepare_corpus.sh"), "--corpus", "speechcommands", "--sc-task", "12",
-               "--wav-dir", str(tmp_path / "w"), str(tmp_path / "sc"), str(out)]
+    out = recipe / "data" / "speechcommands_12"
+    prepare = ["bash", str(recipe / "run.sh"), "--corpus", "speechcommands", "--sc-task", "12", "--stop-stage", "1",
+               "--wav-dir", str(tmp_path / "w"), "--data-root", str(tmp_path / "sc"), "--exp", str(tmp_path / "exp")]
     res = run(prepare, cwd=recipe)
     assert res.returncode == 0, res.stderr[-3000:]
     labels = (out / "train" / "utt2label").read_text().split()
@@ -195,5 +195,6 @@ def test_cli_prepare_corpus_and_run_sh_options(recipe, tmp_path):
     assert len(list((tmp_path / "w" / "silence" / "train").glob("*.wav"))) == math.ceil(0.1 * 32)
     res = run(prepare, cwd=recipe)
     assert res.returncode == 0 and "is up to date" in res.stderr
+    assert (tmp_path / "exp" / "data_dir").read_text().strip() == "data/speechcommands_12"
     res = run_sh(recipe, "--corpus", "speechcommands", "--sc-task", "20", "--data-root", str(tmp_path / "sc"))
     assert res.returncode == 1 and "--sc-task takes 35 or 12" in res.stderr

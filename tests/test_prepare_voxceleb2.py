@@ -1,10 +1,10 @@
 """VoxCeleb2 dev preparation: m4a -> 16 kHz wav conversion (parallel, resumable) and the training directory.
 
-No test needs ffmpeg: the converter is injected (``--converter`` /
-``$SPKPEFT_M4A_CONVERTER``) as a tiny Python script that reads a fake ".m4a"
-(really a 44.1/48 kHz stereo WAV) and writes 16 kHz mono PCM, like
-``ffmpeg -ac 1 -ar 16000``.  The "ffmpeg missing" error is checked with a PATH
-that holds no ffmpeg.
+The default decoder is PyAV, in-process: real AAC files that the test encodes itself are
+decoded with a PATH that holds no ffmpeg.  The parallelism, resuming and layout tests inject an
+external converter (``--converter`` / ``$SPKPEFT_M4A_CONVERTER``): a tiny Python script that
+reads a fake ".m4a" (really a 44.1/48 kHz stereo WAV), writes 16 kHz mono PCM and logs when
+it ran.
 """
 
 from __future__ import annotations
@@ -132,18 +132,73 @@ def test_failed_conversion_names_the_file_and_keeps_no_partial_output(tmp_path, 
     assert not (tmp_path / "data" / "voxceleb2" / "train").exists()
 
 
-def test_ffmpeg_missing_fails_clearly(tmp_path):
-    make_vox2(tmp_path / "VoxCeleb2", utts=1)
+def encode_m4a(path: Path, seconds: float, sr: int, freq: float) -> None:
+    """A stereo tone of ``freq`` Hz encoded as AAC in an MP4 container (FFmpeg's native AAC
+    encoder through PyAV), as VoxCeleb2's ``.m4a`` files are."""
+    import av
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sr)) / sr
+    tone = (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=sr, layout="stereo")
+        for start in range(0, t.size, 1024):
+            block = np.stack([tone[start:start + 1024]] * 2)  # (channels, samples), planar float
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format="fltp", layout="stereo")
+            frame.sample_rate = sr
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def test_decode_mono_downmixes_and_resamples(tmp_path):
+    """spkpeft.io.aac in-process: 16 kHz int16 mono of the right length; a file without audio is named."""
+    from spkpeft.errors import SpkpeftError
+    from spkpeft.io.aac import decode_mono
+
+    encode_m4a(tmp_path / "a.m4a", 0.25, 44100, 440.0)
+    samples = decode_mono(tmp_path / "a.m4a")
+    assert samples.dtype.name == "int16" and abs(samples.size - 4000) <= 2048 and samples.any()
+    (tmp_path / "b.m4a").write_bytes(b"\0" * 64)
+    with pytest.raises(SpkpeftError, match=r"b\.m4a: cannot decode"):
+        decode_mono(tmp_path / "b.m4a")
+
+
+def test_real_m4a_is_decoded_by_pyav_without_ffmpeg(tmp_path):
+    """AAC files the test encodes itself, decoded with no ffmpeg on PATH: 16 kHz mono 16-bit wavs
+    of the right length holding the tone; an undecodable file is named."""
+    import numpy as np
+
+    root = tmp_path / "VoxCeleb2" / "dev" / "aac"
+    tones = {"id00012/21Uxsk56VDQ/00001": (44100, 440.0), "id00015/0fijmz4vTVU/00001": (48000, 1000.0)}
+    for utt, (sr, freq) in tones.items():
+        encode_m4a(root / f"{utt}.m4a", 0.5, sr, freq)
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "SPKPEFT_M4A_CONVERTER"}
     env.update(PATH=str(empty_bin), PYTHONPATH=str(REPO))
-    res = subprocess.run([sys.executable, str(REPO / "local" / "prepare_voxceleb2.py"), str(tmp_path / "VoxCeleb2"),
-                          str(tmp_path / "wav"), str(tmp_path / "data")], env=env, capture_output=True, text=True)
+    script = [sys.executable, str(REPO / "local" / "prepare_voxceleb2.py"), str(tmp_path / "VoxCeleb2"),
+              str(tmp_path / "wav"), str(tmp_path / "data")]
+    res = subprocess.run(script, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    train = read_data_dir(tmp_path / "data" / "train")
+    assert list(train.wav) == sorted(tones)
+    for utt, (_, freq) in tones.items():
+        info = sf.info(train.wav[utt])
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        x, _ = sf.read(train.wav[utt])
+        assert abs(x.size - 8000) <= 2048  # 0.5 s, give or take the AAC priming and padding frames
+        spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+        assert abs(np.argmax(spectrum) * 16000 / x.size - freq) < 40
+
+    (root / "id00015" / "BROKEN").mkdir()
+    (root / "id00015" / "BROKEN" / "00001.m4a").write_bytes(b"not an mp4 file" * 100)
+    res = subprocess.run(script, env=env, capture_output=True, text=True)
     assert res.returncode == 1
-    assert res.stderr.strip() == ("prepare_voxceleb2: error: ffmpeg not found: install it with `apt-get install "
-                                  "ffmpeg` (Debian/Ubuntu) or `conda install -c conda-forge ffmpeg`")
-    assert not (tmp_path / "wav").exists()
+    assert "1 of 1 conversions failed" in res.stderr and "BROKEN/00001.m4a: cannot decode" in res.stderr
+    assert list((tmp_path / "wav" / "id00015" / "BROKEN").iterdir()) == []
 
 
 def test_aac_at_root_and_missing_layout(tmp_path, converter):

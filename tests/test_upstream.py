@@ -205,3 +205,21 @@ def test_detect_format_uses_model_name():
 def test_num_layers_must_be_positive():
     with pytest.raises(SpkpeftError, match="num_layers must be a positive integer"):
         load_upstream("random:tiny_wavlm", num_layers=0)
+
+
+def test_a_family_must_implement_the_whole_contract():
+    """register_family refuses a class that leaves abstract methods of UpstreamBase unimplemented
+    (naming them), before any experiment could fail on them at export time."""
+    from spkpeft.upstream.base import UPSTREAMS, UpstreamBase, UpstreamConfig, register_family
+
+    class Half(UpstreamBase):
+        @classmethod
+        def from_config(cls, cfg):
+            return cls()
+
+    with pytest.raises(SpkpeftError, match=r"upstream family 'half' \(Half\) does not implement: .*check_name.*"
+                                           r"name_for_weights.*weights_file"):
+        register_family("half", UpstreamConfig, Half)
+    with pytest.raises(SpkpeftError, match="not a subclass of UpstreamBase"):
+        register_family("half", UpstreamConfig, dict)
+    assert "half" not in UPSTREAMS

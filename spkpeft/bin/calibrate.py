@@ -37,17 +37,15 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
 from spkpeft.bin._cli import run_main
-from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.eval.calibration import DEFAULT_P_EFF, DEFAULT_P_TARGET, fit_calibration, write_calibration
-from spkpeft.eval.metrics import compute_cllr, compute_min_cllr
-from spkpeft.io.datadir import read_key_value
-from spkpeft.io.trials import NORMS, score_file_name, write_scores, write_trials
-from spkpeft.tasks.config import config_from_dict
-from spkpeft.tasks.sv.calibration import NoCalibrationTrials, calibration_scores, calibration_trials
-from spkpeft.tasks.sv.scoring import DEFAULT_TOP_N, load_embeddings
+from spkpeft.errors import file_error
+from spkpeft.eval.calibration import DEFAULT_P_EFF, DEFAULT_P_TARGET
+from spkpeft.io.trials import NORMS
+from spkpeft.tasks.base import get_task
+from spkpeft.tasks.experiment import read_experiment_config
+from spkpeft.tasks.sv import SVTask
+from spkpeft.tasks.sv.calibration import fit_experiment_calibration
+from spkpeft.tasks.sv.scoring import DEFAULT_TOP_N
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,45 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    if args.use not in args.norms:
-        raise SpkpeftError(f"--use {args.use} is not among --norms {' '.join(args.norms)}")
     cfg_path = args.exp / "config.yaml"
     if not cfg_path.is_file():
         raise file_error(cfg_path, "missing (train the experiment first, stage 3)")
-    cfg = config_from_dict(yaml.safe_load(cfg_path.read_text(encoding="utf-8")), str(cfg_path))
-    if cfg.task.type != "sv":
+    cfg = read_experiment_config(args.exp)
+    if not isinstance(get_task(cfg), SVTask):
         raise file_error(cfg_path, f"calibration is for speaker verification (task sv), not task {cfg.task.type}")
-    scp = args.embeddings or args.exp / "embeddings" / args.data.name / "xvector.scp"
-    try:
-        trials, held_out = calibration_trials(cfg, args.data)
-    except NoCalibrationTrials as err:
-        if not args.skip_without_held_out:
-            raise
-        logging.warning("no calibration: %s", err)
-        return 0
-    out = args.exp / "calibration"
-    trials_path = out / "trials"
-    write_trials(trials_path, *trials)
-    scores = calibration_scores(load_embeddings([scp]), trials, trials_path, read_key_value(args.data / "utt2spk"),
-                                held_out, args.norms, args.top_n)
-    utt1, utt2, labels = trials
-    fitted = {}
-    for norm in args.norms:
-        write_scores(out / score_file_name("trials", norm), utt1, utt2, scores[norm])
-        cal = fit_calibration(scores[norm], labels, norm=norm, p_target=args.p_target, p_eff=args.p_eff)
-        cal.extra.update(trials=str(trials_path), n_trials=int(labels.size), n_target=int(labels.sum()),
-                         n_speakers=len(held_out), cllr_uncalibrated=compute_cllr(scores[norm], labels),
-                         cllr=compute_cllr(cal.llr(scores[norm]), labels),
-                         min_cllr=compute_min_cllr(scores[norm], labels))
-        if cal.threshold_raw is None:
-            logging.warning("%s: calibration scale %.4g <= 0: the %s scores do not separate the calibration "
-                            "trials; threshold_raw is null", out, cal.scale, norm)
-        write_calibration(out / f"{norm}.json", cal)
-        fitted[norm] = cal
-        logging.info("calibration (%s): llr = %.4f s %+.4f on %d trials of %d held-out speakers; "
-                     "Cllr %.4f -> %.4f (min %.4f)", norm, cal.scale, cal.offset, labels.size, len(held_out),
-                     cal.extra["cllr_uncalibrated"], cal.extra["cllr"], cal.extra["min_cllr"])
-    write_calibration(args.exp / "calibration.json", fitted[args.use])
+    fit_experiment_calibration(cfg, args.exp, args.data, args.embeddings, args.norms, args.use, args.p_target,
+                               args.p_eff, args.top_n, args.skip_without_held_out)
     return 0
 
 

@@ -5,7 +5,7 @@ Usage::
     python -m spkpeft.bin.cv_summary EXP/fold1 ... EXP/fold5 --out EXP [--set test]
 
 Each fold directory holds the ``results.json`` of stage 5; writes ``OUT/cv_results.json`` and
-``OUT/cv_results.md`` (also printed); the format is that of :mod:`spkpeft.eval.crossval`.
+``OUT/cv_results.md`` (also printed); the format is that of :mod:`spkpeft.tasks.cls.crossval`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.eval.crossval import CV_FILE, cv_table, summarize_folds
+from spkpeft.tasks.cls.crossval import CV_FILE, cv_table, summarize_folds
 from spkpeft.io.atomic import write_json_atomic, write_text_atomic
 
 

@@ -191,12 +191,13 @@ def scored(model, args) -> tuple[list[str], list[str], np.ndarray, bool]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from spkpeft.inference import load
+    from spkpeft.inference.model import tasks_answering
     from spkpeft.inference.decision import decide
 
     model = load(args.model, checkpoint=args.checkpoint, device=args.device)
-    need = {"embed": "sv", "score": "sv", "verify": "sv", "cm-score": "cm", "classify": "cls"}[args.command]
-    if model.task != need:
-        raise SpkpeftError(f"{args.model}: '{args.command}' needs a '{need}' model, this one is '{model.task}'")
+    if not model.answers(args.command):
+        raise SpkpeftError(f"{args.model}: '{args.command}' needs {tasks_answering(args.command)} model, "
+                           f"this one is '{model.task}'")
     if args.command == "verify":
         decide([], model.calibration, args.threshold, model.path)  # a missing threshold fails before any work
     if args.command in ("score", "verify"):

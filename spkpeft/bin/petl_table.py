@@ -8,7 +8,7 @@ Usage::
 ``--corpus NAME=ROOT`` (repeated, in column order): ``ROOT/<variant>/`` holds ``cv_results.json``
 (accuracy mean +- std over folds) or ``results.json``.  Writes ``OUT/petl_table.md`` (also
 printed) and ``OUT/petl_table.csv`` (one row per variant x corpus, full precision); the format
-is that of :mod:`spkpeft.eval.petl_table`.
+is that of :mod:`spkpeft.tasks.cls.petl_table`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Sequence
 
 from spkpeft.bin._cli import run_main
 from spkpeft.errors import SpkpeftError
-from spkpeft.eval.petl_table import KEYS, petl_markdown, petl_rows
+from spkpeft.tasks.cls.petl_table import KEYS, petl_markdown, petl_rows
 from spkpeft.io.atomic import write_text_atomic
 
 

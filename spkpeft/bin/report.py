@@ -1,4 +1,6 @@
-"""Print the results of an experiment as Markdown tables and draw its plots (stage 6).
+"""Stage 6: print an experiment's results as Markdown tables and draw its plots.
+
+What follows the results table and which plots are drawn is the task's (each row's ``task``).
 
 Usage::
 
@@ -7,15 +9,15 @@ Usage::
 
 The results table (one per task when ``results.json`` mixes tasks) goes to stdout.
 
-* Speaker verification (``sv`` rows): with ``--trials-dir`` (which holds the trial
-  lists named in ``results.json``), for every trial list it also writes
+* Speaker verification (``sv`` rows): with the trial lists named in ``results.json``
+  (``--trials-dir``, else ``<corpus-dir>/trials``), for every trial list it also writes
   ``<plot-dir>/det_<trials>.png`` (DET curves, one per normalisation, EER points
   marked) and ``<plot-dir>/scores_<trials>.png`` (target vs non-target score
   histograms, one panel per normalisation), reading the score files of ``--score-dir``.
 * Classification (``cls`` rows): for every set, its per-class table (from
   ``<score-dir>/<set>/per_class.tsv``) follows on stdout, and
   ``<plot-dir>/confusion_<set>.png`` is drawn from ``<score-dir>/<set>/confusion.tsv``
-  (both written by stage 5, ``spkpeft.bin.evaluate``), with or without ``--trials-dir``.
+  (both written by stage 5, ``spkpeft.bin.evaluate``).
 * Spoofing countermeasures (``cm`` rows): for every set, its per-attack EERs and (ASVspoof
   2021, when the row has them) per-condition EERs follow on stdout. With ``--corpus-dir``
   (a corpus directory ``data/<corpus>``, repeatable: the first holding ``<set>/wav.scp``
@@ -35,84 +37,37 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.eval.report import cm_breakdown_tables, per_class_table, read_confusion, read_results, results_table, \
-    task_of
-
-
-def plot_confusions(results: Sequence[dict[str, Any]], score_dir: Path, plot_dir: Path) -> list[Path]:
-    """``<plot-dir>/confusion_<set>.png`` for every ``cls`` row; returns the files written."""
-    from spkpeft.eval.plots import plot_confusion
-
-    written = []
-    for row in results:
-        if task_of(row) == "cls":
-            counts, names = read_confusion(score_dir / row["set"] / "confusion.tsv")
-            title = f"{row['set']}: accuracy {row['accuracy_pct']:.2f}%, macro-F1 {row['macro_f1']:.4f}"
-            written.append(plot_confusion(counts, names, plot_dir / f"confusion_{row['set']}.png", title=title))
-    return written
-
-
-def find_set_dir(name: str, corpus_dirs: Sequence[Path]) -> Path | None:
-    """The first ``<corpus>/<name>`` of ``corpus_dirs`` holding ``wav.scp`` (None when there is none)."""
-    return next((Path(c) / name for c in corpus_dirs if (Path(c) / name / "wav.scp").is_file()), None)
-
-
-def plot_cm_sets(results: Sequence[dict[str, Any]], exp: Path, corpus_dirs: Sequence[Path],
-                 plot_dir: Path) -> list[Path]:
-    """``<plot-dir>/<set>_cm_det.png`` and ``<set>_cm_scores.png`` for every ``cm`` row whose set is
-    in ``corpus_dirs`` (others: a note on stderr); returns the files written."""
-    from spkpeft.eval.plots import plot_cm
-    from spkpeft.tasks.cm.evaluate import load_scored_set
-
-    written = []
-    for row in results:
-        if task_of(row) != "cm":
-            continue
-        set_dir = find_set_dir(row["set"], corpus_dirs)
-        if set_dir is None:
-            print(f"report: NOTE: cm set '{row['set']}' is in no corpus directory "
-                  f"({', '.join(map(str, corpus_dirs))}): no cm plots for it", file=sys.stderr)
-            continue
-        scored = load_scored_set(exp, set_dir)
-        written += plot_cm(scored.scores, scored.keys, scored.attacks, plot_dir, row["set"])
-    return written
+from spkpeft.tasks.base import ReportContext
+from spkpeft.tasks.registered import task_named
+from spkpeft.tasks.results import read_results, results_table, rows_by_task
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path, help="results.json written by stage 5")
     parser.add_argument("--trials-dir", type=Path, default=None,
-                        help="directory of the trial lists; enables the verification plots")
+                        help="directory of the trial lists (default: <corpus-dir>/trials); verification plots")
     parser.add_argument("--corpus-dir", type=Path, action="append", default=[],
-                        help="corpus directory holding the cm sets (<dir>/<set>/utt2label); repeatable; "
-                             "enables the countermeasure plots")
+                        help="corpus directory holding the evaluated sets (data/<corpus>); repeatable; "
+                             "enables the plots that read the sets (verification, countermeasures)")
     parser.add_argument("--score-dir", type=Path, default=None, help="score files (default: scores/ beside results)")
     parser.add_argument("--plot-dir", type=Path, default=None,
                         help="where to write the plots (default: plots/ beside results)")
     args = parser.parse_args(argv)
     results = read_results(args.results)
     exp = args.results.parent
-    score_dir, plot_dir = args.score_dir or exp / "scores", args.plot_dir or exp / "plots"
-    cls_rows = [row for row in results if task_of(row) == "cls"]
-    # Read every per-class table before printing, so that a missing file fails without output.
-    per_class = [(row["set"], per_class_table(score_dir / row["set"] / "per_class.tsv")) for row in cls_rows]
-    cm_rows = [row for row in results if task_of(row) == "cm"]
+    context = ReportContext(exp=exp, score_dir=args.score_dir or exp / "scores", plot_dir=args.plot_dir or exp / "plots",
+                            corpus_dirs=list(args.corpus_dir), trials_dir=args.trials_dir)
+    by_task = [(task_named(name), rows) for name, rows in rows_by_task(results).items()]
+    # Read every section's files before printing, so that a missing file fails without output.
+    sections = [section for task, rows in by_task for section in task.report_sections(rows, context)]
     print(results_table(results))
-    for name, table in per_class:
-        print(f"\n### per class: {name}\n\n{table}")
-    for row in cm_rows:  # per attack: against all bona fide; per condition: within the condition
-        for section in cm_breakdown_tables(row):
-            print(f"\n{section}")
-    written = plot_confusions(cls_rows, score_dir, plot_dir)
-    if args.corpus_dir and cm_rows:
-        written += plot_cm_sets(cm_rows, exp, args.corpus_dir, plot_dir)
-    if args.trials_dir is not None and any(task_of(row) == "sv" for row in results):
-        from spkpeft.eval.plots import plot_experiment
-
-        written += plot_experiment(results, score_dir, args.trials_dir, plot_dir)
+    for section in sections:
+        print(f"\n{section}")
+    written = [path for task, rows in by_task for path in task.plots(rows, context)]
     if written:
         print(f"report: wrote {len(written)} plots: " + " ".join(map(str, written)), file=sys.stderr)
     return 0

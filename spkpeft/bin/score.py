@@ -41,21 +41,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Sequence
-
-import numpy as np
+from typing import Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.eval.bootstrap import DEFAULT_DRAWS, DEFAULT_SEED, bootstrap_metrics, metric_intervals
-from spkpeft.eval.calibration import Calibration, load_calibration
-from spkpeft.eval.metrics import (DEFAULT_P_TARGETS, actdcf_key, compute_act_dcf, compute_cllr, compute_metrics,
-                                  compute_min_cllr)
-from spkpeft.eval.report import INFO_KEYS, read_experiment_info, results_table
-from spkpeft.io.atomic import write_json_atomic
-from spkpeft.tasks.sv.scoring import (DEFAULT_TOP_N, NORMS, add_enrollment, cohort_matrix, embedding_mean, load_embeddings,
-                           read_spk2utt, read_utt2spk_files, score_file_name, score_trial_lists, trial_speakers)
-from spkpeft.io.trials import read_trials, write_scores
+from spkpeft.eval.bootstrap import DEFAULT_DRAWS, DEFAULT_SEED
+from spkpeft.eval.report import INFO_KEYS, read_experiment_info
+from spkpeft.tasks.results import results_table
+from spkpeft.tasks.sv.evaluate import score_lists
+from spkpeft.tasks.sv.scoring import DEFAULT_TOP_N, NORMS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,81 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def calibrations_by_norm(paths: Sequence[Path]) -> dict[str, Calibration]:
-    """``{norm: calibration}`` of the ``--calibration`` files (two for one norm is an error)."""
-    by_norm: dict[str, Calibration] = {}
-    for path in paths:
-        cal = load_calibration(path)
-        if cal is None:
-            raise file_error(path, "calibration file does not exist")
-        if cal.norm in by_norm:
-            raise file_error(path, f"a second calibration for norm '{cal.norm}'")
-        by_norm[cal.norm] = cal
-    return by_norm
-
-
-def calibrated_keys(scores: np.ndarray, labels: np.ndarray, cal: Calibration) -> dict[str, Any]:
-    """``cllr``, ``actdcf_p<p>`` (p = 0.01, 0.05) of the calibrated scores and the stored thresholds."""
-    llr = cal.llr(scores)
-    out: dict[str, Any] = {"cllr": compute_cllr(llr, labels)}
-    out.update({actdcf_key(p): compute_act_dcf(llr, labels, p) for p in DEFAULT_P_TARGETS})
-    out.update(threshold_p_target=cal.p_target, threshold_llr=cal.threshold_llr, threshold_raw=cal.threshold_raw)
-    return out
-
-
-def result_row(trials: str, norm: str, scores: np.ndarray, labels: np.ndarray, info: dict[str, Any],
-               speakers: Sequence[str] | None = None, calibration: Calibration | None = None,
-               draws: int = DEFAULT_DRAWS, seed: int = DEFAULT_SEED) -> dict:
-    """One ``results.json`` entry: the contract's keys, then ``eer_ci95``, ``mindcf_p<p>_ci95``
-    (speaker bootstrap, when ``speakers`` and ``draws > 0``), ``min_cllr``, the calibrated
-    keys of :func:`calibrated_keys` (with ``calibration``), then ``info``."""
-    metrics = compute_metrics(scores, labels)
-    row = {"trials": trials, "n_trials": metrics["n_trials"], "eer_pct": metrics["eer_pct"],
-           "mindcf_p0.01": metrics["mindcf_p0.01"], "mindcf_p0.05": metrics["mindcf_p0.05"],
-           "norm": norm, "task": "sv"}
-    if speakers is not None and draws > 0:
-        row.update(metric_intervals(bootstrap_metrics(scores, labels, speakers, draws, seed)))
-        row["ci_draws"] = draws
-    row["min_cllr"] = compute_min_cllr(scores, labels)
-    if calibration is not None:
-        row.update(calibrated_keys(scores, labels, calibration))
-    return {**row, **info}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if (args.cohort is None) != (args.cohort_utt2spk is None):
-        raise SpkpeftError("--cohort and --cohort-utt2spk go together")
-    norms = args.norms or (list(NORMS) if args.cohort else ["none"])
     info = read_experiment_info(args.info) if args.info else {}
-
-    embeddings = load_embeddings(args.embeddings)
-    if args.enroll:
-        embeddings = add_enrollment(embeddings, args.enroll)
-    train_cache: dict[Path, dict[str, np.ndarray]] = {}
-
-    def train_set(path: Path) -> dict[str, np.ndarray]:
-        """The embeddings of an scp, read once even when it is both --mean and --cohort."""
-        if path.resolve() not in train_cache:
-            train_cache[path.resolve()] = load_embeddings([path])
-        return train_cache[path.resolve()]
-
-    mean = embedding_mean(train_set(args.mean)) if args.mean else None
-    cohort = cohort_matrix(train_set(args.cohort), args.cohort_utt2spk) if args.cohort else None
-    calibrations = calibrations_by_norm(args.calibration)
-    utt2spk = read_utt2spk_files(args.utt2spk)
-    models = read_spk2utt(args.enroll) if args.enroll else None
-    trials = [(path, read_trials(path)) for path in args.trials]
-    scored = score_trial_lists(embeddings, [(u1, u2, path) for path, (u1, u2, _) in trials],
-                               mean=mean, cohort=cohort, norms=norms, top_n=args.top_n)
-    results = []
-    for (path, (utt1, utt2, labels)), by_norm in zip(trials, scored):
-        speakers = trial_speakers(utt1, utt2spk, models)
-        for norm in norms:
-            write_scores(args.score_dir / score_file_name(path.name, norm), utt1, utt2, by_norm[norm])
-            results.append(result_row(path.name, norm, by_norm[norm], labels, info, speakers,
-                                      calibrations.get(norm), args.bootstrap, args.bootstrap_seed))
-    write_json_atomic(args.results, results)
+    results = score_lists(args.embeddings, args.trials, args.score_dir, args.results, info, mean_scp=args.mean,
+                          enroll=args.enroll, cohort_scp=args.cohort, cohort_utt2spk=args.cohort_utt2spk,
+                          top_n=args.top_n, norms=args.norms, calibration_files=args.calibration,
+                          utt2spk_files=args.utt2spk, draws=args.bootstrap, seed=args.bootstrap_seed)
     print(results_table(results))
     return 0
 

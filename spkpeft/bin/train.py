@@ -5,7 +5,9 @@ Usage (one process; for several GPUs launch it with ``torchrun --nproc_per_node 
     python -m spkpeft.bin.train --config conf/sv/mini.yaml --data data/mini/train --exp exp/mini/mini \
         [--dev data/C/dev] [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--shards DIR] [--device cpu|cuda]
 
-``--dev``: a validation data directory (tasks that validate on one, e.g. ``cls``).
+``--dev``: a validation data directory (tasks that validate on one, e.g. ``cls``); ``auto``: the
+one the task takes from the corpus directory of ``--data`` (``cls`` and ``cm``:
+``<corpus>/dev`` when it exists; ``sv`` none: it validates on held-out training speakers).
 ``--shards DIR``: read the training audio from the shards of ``--data`` packed into ``DIR`` by
 ``spkpeft.bin.make_shards`` (sets ``data.shards``; see :mod:`spkpeft.data.shards`).
 
@@ -31,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path, help="training data directory")
     parser.add_argument("--exp", required=True, type=Path, help="experiment directory")
-    parser.add_argument("--dev", default=None, type=Path, help="validation data directory (cls)")
+    parser.add_argument("--dev", default=None,
+                        help="validation data directory (cls, cm), or 'auto': the task's choice in the corpus of --data")
     parser.add_argument("--upstream", default=None, help="override upstream.name")
     parser.add_argument("--overlay", action="append", default=[], type=Path,
                         help="YAML overlay merged on top of the config (repeatable), e.g. conf/overlays/large_margin.yaml")
@@ -50,10 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
                         format="%(asctime)s %(levelname)s %(message)s")
 
-    from spkpeft.engine.trainer import Trainer
     from spkpeft.tasks.base import get_task
 
-    Trainer(cfg, get_task(cfg), args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=args.dev).run()
+    task = get_task(cfg)
+    dev = task.dev_dir(args.data.parent) if args.dev == "auto" else (Path(args.dev) if args.dev else None)
+    task.train(cfg, args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=dev)
     return 0
 
 

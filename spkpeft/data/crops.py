@@ -37,6 +37,9 @@ class DataConfig:
     shards: str = ""  # shard directory of the training data (spkpeft.data.shards); "" = one file per utterance
     shuffle_buffer: int = 1000  # items in each shard reader's shuffle buffer
 
+    def __post_init__(self) -> None:
+        validate_data_config(self)
+
 
 def validate_data_config(cfg: DataConfig) -> None:
     """Range checks; errors name the key."""

@@ -40,6 +40,9 @@ class ExtractConfig:
     batch_seconds: float = 120.0  # padded audio per batch
     shard_size: int = 2000
 
+    def __post_init__(self) -> None:
+        validate_extract_config(self)
+
 
 def validate_extract_config(cfg: ExtractConfig) -> None:
     """Range checks; errors name the key."""

@@ -95,6 +95,9 @@ class TrainConfig:
     init_from: str = ""  # checkpoint whose trainable weights start a new run (large-margin fine-tuning)
     freeze_upstream_epochs: int = 0  # two-phase schedule: epochs of back-end-only training first
 
+    def __post_init__(self) -> None:
+        validate_train_config(self)
+
 
 def validate_train_config(cfg: TrainConfig) -> None:
     """Value checks that types cannot express; errors name the key."""
@@ -236,7 +239,6 @@ class Trainer:
         self.ckpt_dir = self.exp / "checkpoints"
         self.dist = init_distributed(device.split(":")[0])
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if device == "cuda" else device)
-        validate_train_config(cfg.train)
         seed_everything(cfg.train.seed + self.dist.rank, cfg.train.deterministic)
 
         data_dir = read_data_dir(data_dir)

@@ -20,8 +20,8 @@
   vs that attack's spoofs, plus pooled; official ASVspoof EERs in the legend) and
   score histograms (bona fide vs pooled spoof, then one panel per attack); above
   :data:`MAX_ATTACKS` attacks only the ones with the highest EER are drawn.
-* :func:`plot_experiment`: both plots for every trial list of a ``results.json``
-  (its speaker-verification rows; other tasks' rows are skipped).
+* :func:`plot_experiment`: both plots for every trial list of speaker-verification results
+  (the rows of a ``results.json`` that the ``sv`` task passes it).
 * :func:`plot_confusion`: the confusion matrix of a classification set, counts in
   the cells and colours from the row-normalised matrix (fraction of each true class).
 """
@@ -216,14 +216,11 @@ def load_curve(trials_path: str | Path, score_dir: str | Path, trials: str,
 
 def plot_experiment(results: Sequence[dict[str, Any]], score_dir: str | Path, trials_dir: str | Path,
                     plot_dir: str | Path) -> list[Path]:
-    """For every trial list of ``results``: ``det_<trials>.png`` (one curve per normalisation)
-    and ``scores_<trials>.png`` (one histogram panel per normalisation). Returns the files written.
-
-    Rows of another task than ``sv`` (``task`` absent means ``sv``) are skipped."""
+    """For every trial list of the verification rows ``results`` (each with ``trials`` and
+    ``norm``): ``det_<trials>.png`` (one curve per normalisation) and ``scores_<trials>.png``
+    (one histogram panel per normalisation). Returns the files written."""
     by_trials: dict[str, list[str]] = {}
     for row in results:
-        if row.get("task", "sv") != "sv":
-            continue
         by_trials.setdefault(row["trials"], []).append(row.get("norm", "none"))
     written = []
     for trials, norms in by_trials.items():

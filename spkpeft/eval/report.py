@@ -1,8 +1,8 @@
 """``results.json``, the per-class files of classification and the result tables (stages 5 and 6).
 
 ``$exp/results.json`` is a JSON list of objects, one per evaluated set; ``task``
-says which task wrote it (a row without ``task`` is an older speaker-verification
-row)::
+says which task wrote it, and that task names the keys its rows must have
+(:mod:`spkpeft.tasks.results` reads and checks the file through :func:`read_results`)::
 
     [{"trials": "vox1_o", "n_trials": 37611, "eer_pct": 1.23, "mindcf_p0.01": 0.123,
       "mindcf_p0.05": 0.089, "norm": "none", "task": "sv", ...},          # one per trial list x norm
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,16 +39,6 @@ from spkpeft.eval.metrics import per_class_scores
 from spkpeft.io.atomic import write_json_atomic  # noqa: F401  (results.json is written through it)
 
 TASK_KEY = "task"
-#: the task of a row without ``task`` (results written before classification existed)
-DEFAULT_TASK = "sv"
-#: keys every row of a task must have, in table order
-REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "sv": ("trials", "n_trials", "eer_pct", "mindcf_p0.01", "mindcf_p0.05"),
-    "cls": ("set", "n", "accuracy_pct", "macro_f1"),
-    "cm": ("set", "n_bonafide", "n_spoof", "eer_pct"),
-}
-RESULT_KEYS = REQUIRED_KEYS["sv"]
-CLS_RESULT_KEYS = REQUIRED_KEYS["cls"]
 INFO_KEYS = ("config", "upstream", "trainable_params", "total_params", "train_seconds", "peak_memory_mb")
 #: Markdown titles of the result keys (other keys are titled by their name)
 TITLES = {"eer_pct": "EER (%)", "mindcf_p0.01": "minDCF (p=0.01)", "mindcf_p0.05": "minDCF (p=0.05)",
@@ -65,13 +55,14 @@ CI_SUFFIX = "_ci95"
 CONFUSION_CORNER = "true\\predicted"
 
 
-def task_of(row: dict[str, Any]) -> str:
-    """The task of a results row (``sv`` when it has no ``task`` key)."""
-    return row.get(TASK_KEY, DEFAULT_TASK)
+#: ``required(task) -> keys`` every row of ``task`` has, in table order; raises
+#: :class:`SpkpeftError` for an unknown task (:func:`spkpeft.tasks.results.required_keys`)
+RequiredKeys = Callable[[str], Sequence[str]]
 
 
-def read_results(path: str | Path) -> list[dict[str, Any]]:
-    """Read and check a ``results.json``: every row has the :data:`REQUIRED_KEYS` of its task."""
+def read_results(path: str | Path, task_of: Callable[[dict[str, Any]], str], required: RequiredKeys) -> list[dict[str, Any]]:
+    """Read and check a ``results.json``: every row has the ``required`` keys of its task
+    (``task_of(row)``).  The tasks layer supplies both (:func:`spkpeft.tasks.results.read_results`)."""
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "results file does not exist")
@@ -82,10 +73,11 @@ def read_results(path: str | Path) -> list[dict[str, Any]]:
     if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
         raise file_error(path, "expected a JSON list of objects")
     for number, row in enumerate(results, 1):
-        task = task_of(row)
-        if task not in REQUIRED_KEYS:
-            raise file_error(path, f"entry {number} has unknown task {task!r} (known: {', '.join(REQUIRED_KEYS)})")
-        missing = [k for k in REQUIRED_KEYS[task] if k not in row]
+        try:
+            keys = required(task_of(row))
+        except SpkpeftError as err:
+            raise file_error(path, f"entry {number} {err}") from None
+        missing = [k for k in keys if k not in row]
         if missing:
             raise file_error(path, f"entry {number} lacks key '{missing[0]}'")
     return results
@@ -135,9 +127,9 @@ def markdown_table(titles: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return frame.to_markdown(index=False, tablefmt="pipe", stralign=None, numalign=None, disable_numparse=True)
 
 
-def _task_table(task: str, rows: Sequence[dict[str, Any]]) -> str:
-    """One task's rows: its :data:`REQUIRED_KEYS`, then the other scalar keys in order of appearance."""
-    headers = list(REQUIRED_KEYS[task])
+def _task_table(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    """One task's rows: its required ``keys``, then the other scalar keys in order of appearance."""
+    headers = list(keys)
     for row in rows:
         headers += [k for k in row if k not in headers and k != TASK_KEY
                     and (not isinstance(row[k], (dict, list)) or is_interval(k, row[k]))]
@@ -145,26 +137,24 @@ def _task_table(task: str, rows: Sequence[dict[str, Any]]) -> str:
                           [[_cell(h, row.get(h)) for h in headers] for row in rows])
 
 
-def results_table(results: Sequence[dict[str, Any]]) -> str:
+def results_table(results: Sequence[dict[str, Any]], task_of: Callable[[dict[str, Any]], str],
+                  required: RequiredKeys) -> str:
     """Markdown table(s) of ``results`` rows: one table per task, in order of first appearance.
 
-    ``sv`` rows: trials, n_trials, EER (%), minDCF (p=0.01), minDCF (p=0.05), then the
-    other scalar keys (``norm``, the experiment info, ...); ``cls`` rows: set, n,
-    accuracy (%), macro-F1, then the other scalar keys; ``cm`` rows: set, n_bonafide,
-    n_spoof, EER (%), then the other scalar keys (min t-DCFs, ...; the per-attack and
-    per-condition dicts are :func:`cm_breakdown_tables`); ``*_ci95`` intervals are
-    rendered ``[lo, hi]``. ``task`` itself is not a
-    column; with several tasks each table follows a ``### <task>`` line.
+    Each table has the task's required keys first (e.g. speaker verification: trials,
+    n_trials, EER (%), minDCF (p=0.01), minDCF (p=0.05); classification: set, n,
+    accuracy (%), macro-F1; countermeasures: set, n_bonafide, n_spoof, EER (%)), then the
+    other scalar keys (``norm``, the experiment info, min t-DCFs, ...; dict-valued keys
+    such as the per-attack EERs are :func:`cm_breakdown_tables`); ``*_ci95`` intervals are
+    rendered ``[lo, hi]``. ``task`` itself is not a column; with several tasks each table
+    follows a ``### <task>`` line.
     """
     if not results:
         raise SpkpeftError("no results to report")
     by_task: dict[str, list[dict[str, Any]]] = {}
     for row in results:
         by_task.setdefault(task_of(row), []).append(row)
-    unknown = [t for t in by_task if t not in REQUIRED_KEYS]
-    if unknown:
-        raise SpkpeftError(f"results of unknown task {unknown[0]!r} (known: {', '.join(REQUIRED_KEYS)})")
-    tables = {task: _task_table(task, rows) for task, rows in by_task.items()}
+    tables = {task: _task_table(required(task), rows) for task, rows in by_task.items()}
     if len(tables) == 1:
         return next(iter(tables.values()))
     return "\n\n".join(f"### {task}\n\n{table}" for task, table in tables.items())

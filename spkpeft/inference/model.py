@@ -35,8 +35,9 @@ from spkpeft.errors import SpkpeftError
 from spkpeft.tasks.sv.scoring import length_normalize, pair_scores
 from spkpeft.inference.decision import decide
 from spkpeft.inference.inputs import Audio, is_single, to_waveform
-from spkpeft.inference.outputs import stage4_module
 from spkpeft.inference.package import Loaded, load_any
+from spkpeft.tasks.base import get_task
+from spkpeft.tasks.registered import all_tasks
 
 Progress = Callable[[int], None]
 
@@ -82,15 +83,23 @@ class TrainedModel:
         self.calibration = loaded.calibration
         self.path = loaded.directory
         self.device = next(loaded.model.parameters()).device
-        self._module = stage4_module(self.task, loaded.model)
+        self._task = get_task(loaded.cfg)
+        self._module = self._task.output_module(loaded.model)
 
     def __repr__(self) -> str:
         return f"TrainedModel(task={self.task!r}, {self.loaded.kind} {str(self.path)!r})"
 
     # ---------------------------------------------------------------- shared
-    def _need(self, task: str, what: str) -> None:
-        if self.task != task:
-            raise SpkpeftError(f"{self.path}: {what} needs a '{task}' model, this one is '{self.task}'")
+    def answers(self, command: str) -> bool:
+        """Whether the model's task answers the ``infer`` command (``embed``, ``cm-score``, ...)."""
+        return command in self._task.infer_commands
+
+    def _need(self, what: str, command: str | None = None) -> None:
+        """Refuse ``what`` unless the model's task answers the ``infer`` command (default ``what``
+        with ``-`` for ``_``; :attr:`spkpeft.tasks.base.Task.infer_commands`)."""
+        command = command or what.replace("_", "-")
+        if not self.answers(command):
+            raise SpkpeftError(f"{self.path}: {what} needs {tasks_answering(command)} model, this one is '{self.task}'")
 
     def outputs(self, audios: Sequence[Audio], sample_rate: int | None = None,
                 progress: Progress | None = None) -> np.ndarray:
@@ -112,14 +121,14 @@ class TrainedModel:
     # ---------------------------------------------------------------- sv
     def embed(self, audio: Audio | Sequence[Audio], sample_rate: int | None = None) -> np.ndarray:
         """The embedding ``(E,)`` of one input, or ``(N, E)`` of a list (float32, stage 4's)."""
-        self._need("sv", "embed")
+        self._need("embed")
         out, single = self._one_or_many(audio, sample_rate)
         return out[0] if single else out
 
     def score_embeddings(self, emb1: np.ndarray, emb2: np.ndarray) -> tuple[np.ndarray, bool]:
         """Scores of embedding pairs (rows of ``emb1``, ``emb2``) and whether they are calibrated
         LLRs: stage 5's raw cosine of mean-subtracted embeddings, then the calibration if any."""
-        self._need("sv", "scoring")
+        self._need("scoring", "score")
         e1, e2 = np.atleast_2d(emb1).astype(np.float64), np.atleast_2d(emb2).astype(np.float64)
         if e1.shape != e2.shape:
             raise SpkpeftError(f"embedding pairs need equal shapes, got {e1.shape} and {e2.shape}")
@@ -132,7 +141,7 @@ class TrainedModel:
 
     def score(self, a: Audio, b: Audio, sample_rate: int | None = None) -> Score:
         """The score of a trial: ``a`` (enrollment) against ``b`` (test)."""
-        self._need("sv", "score")
+        self._need("score")
         emb = self.embed([a, b], sample_rate)
         values, calibrated = self.score_embeddings(emb[:1], emb[1:])
         return Score(float(values[0]), calibrated)
@@ -141,7 +150,7 @@ class TrainedModel:
         """Same speaker?  Accepted when :meth:`score` reaches ``threshold`` (an LLR when the
         model is calibrated), by default the calibration's ``threshold_llr``; without a
         calibration the threshold must be given."""
-        self._need("sv", "verify")
+        self._need("verify")
         decide([], self.calibration, threshold, self.path)  # refuses before any audio is read
         result = self.score(a, b, sample_rate)
         accept, used = decide(np.array([result.value]), self.calibration, threshold, self.path)
@@ -150,7 +159,7 @@ class TrainedModel:
     # ---------------------------------------------------------------- cm
     def cm_score(self, audio: Audio | Sequence[Audio], sample_rate: int | None = None) -> float | np.ndarray:
         """Stage 4's bona fide score (higher = more bona fide) of one input, or ``(N,)`` of a list."""
-        self._need("cm", "cm_score")
+        self._need("cm_score")
         out, single = self._one_or_many(audio, sample_rate)
         return float(out[0, 0]) if single else out[:, 0]
 
@@ -158,7 +167,7 @@ class TrainedModel:
     def classify(self, audio: Audio | Sequence[Audio],
                  sample_rate: int | None = None) -> Classification | list[Classification]:
         """Stage 4's class posteriors and the most probable class, of one input or a list."""
-        self._need("cls", "classify")
+        self._need("classify")
         out, single = self._one_or_many(audio, sample_rate)
         found = [self.classification(row) for row in out]
         return found[0] if single else found
@@ -167,6 +176,12 @@ class TrainedModel:
         """A :class:`Classification` of one posterior vector."""
         names = self.classes or []
         return Classification(names[int(np.argmax(posteriors))], dict(zip(names, map(float, posteriors))))
+
+
+def tasks_answering(command: str) -> str:
+    """``a 'sv'`` / ``a 'cls' or 'cm'``: the tasks whose models answer an ``infer`` command."""
+    names = [task.name for task in all_tasks() if command in task.infer_commands]
+    return "a " + (" or ".join(f"'{n}'" for n in names) or "(no task's)")
 
 
 def load(path: str | Path, checkpoint: str | None = None, device: str | torch.device = "cpu") -> TrainedModel:

@@ -34,7 +34,7 @@ from torch import nn
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.io.atomic import buffered, write_bytes_atomic
-from spkpeft.inference.outputs import stage4_module
+from spkpeft.tasks.base import get_task
 
 log = logging.getLogger("spkpeft.export")
 
@@ -135,7 +135,7 @@ def check_onnx(module: nn.Module, path: str | Path) -> float:
 def package_onnx(directory: Path, model: nn.Module, cfg) -> dict:
     """Export the task's stage-4 module of ``model`` to ``directory/model.onnx`` and check it;
     returns the ``package.json`` entry (``onnx``: file, opset, largest difference)."""
-    module = stage4_module(cfg.task.type, model)
+    module = get_task(cfg).output_module(model)
     path = Path(directory) / "model.onnx"
     exporter = export_onnx(module, path)
     worst = check_onnx(module, path)

@@ -14,9 +14,11 @@ Layout of ``DIR`` (``python -m spkpeft.bin.export --exp EXP --out DIR``)::
                       (model.safetensors or pytorch_model.bin) of the model directory
     trainable.pt      adapter-only: only the trained parameters and buffers (the
                       checkpoint's ``trainable`` model entries), unmerged
-    mean.npy          sv: the training embeddings' mean (float64), subtracted before cosine
-                      scoring exactly as stage 5 does; absent without training embeddings
-    classes.txt       cls: the class names
+    <task files>      what the task's inference needs besides the weights
+                      (:meth:`~spkpeft.tasks.base.Task.package_extras`): sv ``mean.npy``, the
+                      training embeddings' mean (float64), subtracted before cosine scoring
+                      exactly as stage 5 does (absent without training embeddings); cls
+                      ``classes.txt``, the class names
     calibration.json  when the experiment has one
     model.onnx        with --onnx (see :mod:`spkpeft.inference.onnx_export`)
 
@@ -50,11 +52,9 @@ from torch import nn
 from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.io.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
 from spkpeft.tasks.base import get_task
-from spkpeft.tasks.cls.task import CLASSES_FILE, read_classes
 from spkpeft.tasks.config import Config, config_from_dict
 from spkpeft.tasks.experiment import (build_trained_model, checkpoint_path, checkpoint_source,
                                       read_experiment_config, trainable_state)
-from spkpeft.tasks.sv.scoring import embedding_mean, load_embeddings
 from spkpeft.upstream.base import BASE_MARK, base_checksum, upstream_file, upstream_name_for_file
 from spkpeft.inference.decision import CALIBRATION_FILE, Calibration, find_calibration
 
@@ -64,7 +64,6 @@ PACKAGE_FILE = "package.json"
 KINDS = ("full", "adapter-only")
 UPSTREAM_FILE = "upstream.pt"   # full package, an upstream that loads one file (s3prl)
 UPSTREAM_DIR = "upstream"       # full package, an upstream that loads a directory (AST)
-TRAIN_EMBEDDINGS = Path("embeddings") / "train" / "xvector.scp"
 
 
 @dataclass
@@ -75,26 +74,13 @@ class Loaded:
     cfg: Config
     directory: Path                   # the experiment or package
     kind: str                         # experiment | full | adapter-only
-    mean: np.ndarray | None = None    # sv: training-embedding mean (stage 5's)
-    classes: list[str] | None = None  # cls
+    mean: np.ndarray | None = None    # the task's InferenceExtras: sv the training-embedding mean
+    classes: list[str] | None = None  # cls the class names
     calibration: Calibration | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ experiments
-
-
-def training_mean(exp: Path, source: dict) -> np.ndarray | None:
-    """Mean of ``EXP/embeddings/train/xvector.scp`` when it exists (stage 5 subtracts it);
-    an error when those embeddings were extracted with another checkpoint than ``source``."""
-    scp = exp / TRAIN_EMBEDDINGS
-    if not scp.is_file():
-        return None
-    stamp = scp.parent / "source.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) != source:
-        raise file_error(stamp, f"the training embeddings come from another checkpoint than "
-                                f"{source['checkpoint']}; run stage 4 (python -m spkpeft.bin.extract) for it")
-    return embedding_mean(load_embeddings([scp]))
 
 
 def load_experiment(exp: Path, checkpoint: str | None, device: torch.device) -> Loaded:
@@ -104,10 +90,8 @@ def load_experiment(exp: Path, checkpoint: str | None, device: torch.device) -> 
     with torch.random.fork_rng(devices=[]):
         model = build_trained_model(cfg, exp, trainable_state(path), device)
     source = checkpoint_source(path)
-    task = cfg.task.type
-    return Loaded(model, cfg, exp, "experiment",
-                  mean=training_mean(exp, source) if task == "sv" else None,
-                  classes=read_classes(exp) if task == "cls" else None,
+    extras = get_task(cfg).inference_extras(exp, source)
+    return Loaded(model, cfg, exp, "experiment", mean=extras.mean, classes=extras.classes,
                   calibration=find_calibration(exp), info={"checkpoint": source})
 
 
@@ -201,8 +185,8 @@ def export_package(exp: str | Path, out: str | Path, adapter_only: bool = False,
 
     with torch.random.fork_rng(devices=[]):
         model = build_trained_model(cfg, exp, state, torch.device("cpu"), snapshot)
-    task = cfg.task.type
-    mean = training_mean(exp, checkpoint_source(ckpt)) if task == "sv" else None
+    task = get_task(cfg)
+    source = checkpoint_source(ckpt)
     calibration = find_calibration(exp)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
@@ -215,14 +199,11 @@ def export_package(exp: str | Path, out: str | Path, adapter_only: bool = False,
             _save_torch(tmp / "trainable.pt", state)
         else:
             upstream.update(_write_full(tmp, cfg, model, fresh) or {})
-        if mean is not None:
-            write_bytes_atomic(tmp / "mean.npy", lambda handle: np.save(handle, mean))
-        if task == "cls":
-            write_text_atomic(tmp / CLASSES_FILE, read_classes(exp))
+        task.package_extras(exp, source, tmp)
         if calibration is not None:
             _copy_file(exp / CALIBRATION_FILE, tmp / CALIBRATION_FILE)
         info = {"format": FORMAT, "version": VERSION, "kind": "adapter-only" if adapter_only else "full",
-                "task": task, "method": cfg.peft.method, "upstream": upstream,
+                "task": task.name, "method": cfg.peft.method, "upstream": upstream,
                 "checkpoint": str(ckpt.resolve())}
         if extra is not None:
             info.update(extra(tmp, model, cfg))
@@ -305,10 +286,8 @@ def load_package(directory: Path, device: torch.device) -> Loaded:
         else:
             state = torch.load(directory / "trainable.pt", map_location="cpu", weights_only=True)
             model = build_trained_model(cfg, directory, state, device, _check_upstream(directory, info))
-    mean_path = directory / "mean.npy"
-    return Loaded(model, cfg, directory, info["kind"],
-                  mean=np.load(mean_path) if mean_path.is_file() else None,
-                  classes=read_classes(directory) if info["task"] == "cls" else None,
+    extras = get_task(cfg).inference_extras(directory, None)
+    return Loaded(model, cfg, directory, info["kind"], mean=extras.mean, classes=extras.classes,
                   calibration=find_calibration(directory), info=info)
 
 

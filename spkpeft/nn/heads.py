@@ -52,7 +52,6 @@ from spkpeft.registry import Registry, tagged_section
 #: ``head.type`` -> config and ``build(cfg, feat_dim) -> module`` with an ``embed_dim``
 #: attribute, called as ``head(feats (B, T, D), lengths (B,)) -> (B, embed_dim)``
 HEADS = Registry("head", tag_key="type")
-HEAD_TYPES = ("ecapa",)
 HEAD_TRANSFORMS = ("none", "partition_fusion")
 BLOCK_DILATIONS = (2, 3, 4)
 
@@ -78,6 +77,9 @@ class HeadConfig:
     transform: str = field(default="none", metadata={"choices": HEAD_TRANSFORMS})
     partition_groups: int = 0
     mfa_channels: int = 0
+
+    def __post_init__(self) -> None:
+        validate_head_config(self)
 
 
 # ----------------------------------------------------------------------------
@@ -108,10 +110,9 @@ def plain_config(cfg: HeadConfig) -> HeadConfig:
 
 def validate_head_config(cfg: HeadConfig) -> None:
     """Raise :class:`SpkpeftError` naming the ``head.<key>`` that is invalid."""
-    if cfg.type not in HEAD_TYPES:
-        raise SpkpeftError(
-            f"head.type must be one of {', '.join(HEAD_TYPES)}, got {cfg.type!r}."
-        )
+    if cfg.type not in HEADS or HEADS.get(cfg.type).config is not type(cfg):
+        ecapa = [entry.name for entry in HEADS if entry.config is type(cfg)]
+        raise SpkpeftError(f"head.type must be one of {', '.join(ecapa)} for this section, got {cfg.type!r}.")
     if cfg.transform not in HEAD_TRANSFORMS:
         raise SpkpeftError(
             f"head.transform must be one of {', '.join(HEAD_TRANSFORMS)}, got {cfg.transform!r}."
@@ -424,7 +425,6 @@ class EcapaTDNN(nn.Module):
 
     def __init__(self, cfg: HeadConfig, feat_dim: int) -> None:
         super().__init__()
-        validate_head_config(cfg)
         c, g, m = cfg.channels, num_groups(cfg), mfa_channels(cfg)
         self.groups = g
         self.feat_dim = feat_dim
@@ -472,7 +472,6 @@ def build_head(cfg, feat_dim: int) -> nn.Module:
 
 
 def build_ecapa(cfg: HeadConfig, feat_dim: int) -> "EcapaTDNN":
-    validate_head_config(cfg)
     return EcapaTDNN(cfg, feat_dim)
 
 

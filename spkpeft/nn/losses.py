@@ -59,6 +59,9 @@ class LossConfig:
     margin_warmup_epochs: float = 0.0
     easy_margin: bool = False
 
+    def __post_init__(self) -> None:
+        validate_loss_config(self)
+
 
 def _number(cfg: LossConfig, key: str) -> float:
     value = getattr(cfg, key)
@@ -113,7 +116,6 @@ class MarginSoftmax(nn.Module):
 
     def __init__(self, cfg: LossConfig, embed_dim: int, num_classes: int) -> None:
         super().__init__()
-        validate_loss_config(cfg)
         self.cfg = cfg
         self.weight = nn.Parameter(torch.empty(num_classes, embed_dim))
         nn.init.xavier_normal_(self.weight)
@@ -154,7 +156,6 @@ class MarginSoftmax(nn.Module):
 
 def build_margin_softmax(cfg: LossConfig, embed_dim: int, num_classes: int, class_counts=None) -> MarginSoftmax:
     """The margin softmax described by ``cfg`` for ``num_classes`` speakers."""
-    validate_loss_config(cfg)
     _check_sizes(embed_dim, num_classes)
     return MarginSoftmax(cfg, embed_dim, num_classes)
 

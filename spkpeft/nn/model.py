@@ -4,7 +4,7 @@
 ``(B, E)`` embeddings when the task adds no classifier (speaker verification), the logits
 ``(B, K)`` of a linear classification layer when it does (utterance classification).
 
-Parameter groups (:meth:`SpeakerEncoder.param_counts`):
+Parameter groups (:meth:`Encoder.param_counts`):
 
 * ``upstream``: parameters of the bare upstream (without anything a PEFT method added);
 * ``peft``: trainable upstream-side parameters, i.e. PEFT-added modules (LoRA factors,
@@ -23,7 +23,7 @@ from torch import Tensor
 from spkpeft.errors import SpkpeftError
 from spkpeft.nn.aggregation import build_aggregation
 from spkpeft.nn.heads import build_head
-from spkpeft.peft import PeftHandle, apply_peft, merge_peft, unmerge_peft
+from spkpeft.peft import apply_peft, merge_peft, unmerge_peft
 from spkpeft.upstream import UpstreamBase, build_upstream
 
 
@@ -38,14 +38,13 @@ def count(params) -> int:
 class Encoder(nn.Module):
     """Waveforms ``(B, S)`` + lengths ``(B,)`` -> embeddings ``(B, E)`` or logits ``(B, K)``."""
 
-    def __init__(self, upstream: UpstreamBase, handle: PeftHandle, aggregation: nn.Module, head: nn.Module,
+    def __init__(self, upstream: UpstreamBase, aggregation: nn.Module, head: nn.Module,
                  classifier: nn.Module | None = None) -> None:
         super().__init__()
         self.upstream = upstream
         self.aggregation = aggregation
         self.head = head
         self.classifier = classifier
-        self.peft = handle
         self.upstream_frozen = False  # True: the upstream runs without gradients (a two-phase schedule's first phase)
 
     @property
@@ -137,8 +136,8 @@ def build_model(cfg, num_classes: int | None = None) -> Encoder:
     ``num_classes`` a linear classification layer (``cfg``: the sections ``upstream``,
     ``peft``, ``aggregation``, ``head``)."""
     upstream = build_upstream(cfg.upstream)
-    handle = apply_peft(upstream, cfg.peft)
+    apply_peft(upstream, cfg.peft)
     aggregation = build_aggregation(cfg.aggregation, upstream.num_hidden, upstream.hidden_dim)
     head = build_head(cfg.head, aggregation.output_dim)
     classifier = nn.Linear(head.embed_dim, num_classes) if num_classes is not None else None
-    return Encoder(upstream, handle, aggregation, head, classifier)
+    return Encoder(upstream, aggregation, head, classifier)

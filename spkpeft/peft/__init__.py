@@ -15,25 +15,24 @@
 ``bitfit``            biases only (:mod:`.finetune`)
 ====================  ==============================================================
 
-Only trainable parameters are saved by :func:`peft_state_dict`; LoRA and Spectral-LoRA
-can be merged into plain weights (:func:`merge_peft`) and unmerged again, and prefix
-tuning's MLP folded into plain prefixes.
+LoRA and Spectral-LoRA can be merged into plain weights (:func:`merge_peft`) and unmerged
+again, and prefix tuning's MLP folded into plain prefixes: their modules are
+:class:`~spkpeft.peft.base.Mergeable`, the one record of which methods merge.  Checkpoints hold
+the trainable parameters only (:meth:`spkpeft.nn.model.Encoder.trainable_state_dict`).
 """
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
-from torch import Tensor
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.peft import adapters, finetune, lora, prompts, spectral_lora  # noqa: F401  (registers the methods)
 from spkpeft.peft.adapters import AdapterConfig, SVAdapterConfig
-from spkpeft.peft.base import METHODS, PeftConfig, PeftHandle, freeze, select_layers
+from spkpeft.peft.base import METHODS, Mergeable, PeftConfig, PeftHandle, freeze, is_mergeable, select_layers
 from spkpeft.peft.finetune import BitFitConfig, FrozenConfig, FullFinetuneConfig
-from spkpeft.peft.lora import LoRAConfig, LoRALinear
-from spkpeft.peft.prompts import PrefixConfig, PrefixKeyValues, PromptConfig
-from spkpeft.peft.spectral_lora import SpectralLoRAConfig, SpectralLoRALinear
+from spkpeft.peft.lora import LoRAConfig, LoRALinear  # noqa: F401  (the wrapper classes, for users)
+from spkpeft.peft.prompts import PrefixConfig, PrefixKeyValues, PromptConfig  # noqa: F401
+from spkpeft.peft.spectral_lora import SpectralLoRAConfig, SpectralLoRALinear  # noqa: F401
 
 __all__ = [
     "METHODS",
@@ -48,19 +47,13 @@ __all__ = [
     "PromptConfig",
     "SVAdapterConfig",
     "SpectralLoRAConfig",
+    "Mergeable",
     "apply_peft",
-    "load_peft_state_dict",
+    "is_mergeable",
     "merge_peft",
-    "peft_state_dict",
     "select_layers",
     "unmerge_peft",
 ]
-
-#: wrapped linears whose update folds into the weight
-WEIGHT_DELTAS = (LoRALinear, SpectralLoRALinear)
-#: every module with ``merge()`` / ``unmerge()`` (prefixes fold their reparametrisation MLP)
-MERGEABLE = WEIGHT_DELTAS + (PrefixKeyValues,)
-
 
 def apply_peft(upstream: nn.Module, cfg: PeftConfig) -> PeftHandle:
     """Freeze ``upstream`` and apply ``cfg.method`` to it in place."""
@@ -73,37 +66,38 @@ def apply_peft(upstream: nn.Module, cfg: PeftConfig) -> PeftHandle:
         raise SpkpeftError(f"peft.method '{cfg.method}' adapts transformer blocks, and this upstream has none "
                            f"(use peft.method: frozen)")
     freeze(upstream)
-    modules = spec.build(upstream, cfg)
+    spec.build(upstream, cfg)
     upstream.peft_method = cfg.method
     upstream.dropout_while_training = spec.info["upstream_dropout"]
     upstream.train(upstream.training)
-    return PeftHandle(cfg.method, upstream, list(modules), spec.info["mergeable"])
+    return PeftHandle(cfg.method, upstream)
 
 
-def _mergeable_modules(upstream: nn.Module) -> list[nn.Module]:
-    return [m for m in upstream.modules() if isinstance(m, MERGEABLE)]
+def _mergeable_modules(upstream: nn.Module) -> list[Mergeable]:
+    return [m for m in upstream.modules() if isinstance(m, Mergeable)]
 
 
 def merge_peft(upstream: nn.Module, unload: bool = False) -> int:
-    """Fold LoRA / Spectral-LoRA updates into the frozen weights and prefix tuning's
-    reparametrisation MLP into plain prefixes; returns how many modules were merged.
+    """Fold the :class:`~spkpeft.peft.base.Mergeable` modules (LoRA / Spectral-LoRA updates into
+    the frozen weights, prefix tuning's reparametrisation MLP into plain prefixes); returns how
+    many were merged.
 
-    With ``unload`` the wrappers are then replaced by their plain ``nn.Linear`` and the
-    prefix MLP is deleted (smallest inference model, irreversible); otherwise
-    :func:`unmerge_peft` can undo the merge.  Methods without a merged form (adapters,
-    prompts) are left as they are, and full fine-tuning / BitFit already are plain
-    weights: both return 0.
+    With ``unload`` each is then replaced by its :meth:`~spkpeft.peft.base.Mergeable.unloaded`
+    form (the plain ``nn.Linear``, the prefixes without their MLP: the smallest inference
+    model, irreversible); otherwise :func:`unmerge_peft` can undo the merge.  Methods without a
+    merged form (adapters, prompts) are left as they are, and full fine-tuning / BitFit already
+    are plain weights: both return 0.
     """
     modules = _mergeable_modules(upstream)
     for module in modules:
         module.merge()
     if unload:
         for name, module in list(upstream.named_modules()):
-            if isinstance(module, WEIGHT_DELTAS):
-                parent_name, _, attr = name.rpartition(".")
-                setattr(upstream.get_submodule(parent_name) if parent_name else upstream, attr, module.base)
-            elif isinstance(module, PrefixKeyValues):
-                module.unload()
+            if isinstance(module, Mergeable):
+                replacement = module.unloaded()
+                if replacement is not module:
+                    parent_name, _, attr = name.rpartition(".")
+                    setattr(upstream.get_submodule(parent_name) if parent_name else upstream, attr, replacement)
     return len(modules)
 
 
@@ -113,30 +107,3 @@ def unmerge_peft(upstream: nn.Module) -> int:
     for module in modules:
         module.unmerge()
     return len(modules)
-
-
-def peft_state_dict(upstream: nn.Module) -> dict[str, Tensor]:
-    """The trainable upstream parameters only (PEFT-added or unfrozen), detached copies."""
-    return {name: p.detach().clone() for name, p in upstream.named_parameters() if p.requires_grad}
-
-
-def load_peft_state_dict(upstream: nn.Module, state: dict[str, Tensor]) -> None:
-    """Copy ``state`` (from :func:`peft_state_dict`) into the trainable upstream parameters.
-
-    The keys must be exactly the trainable parameter names and the shapes must match.
-    """
-    params = {name: p for name, p in upstream.named_parameters() if p.requires_grad}
-    missing = sorted(set(params) - set(state))
-    unexpected = sorted(set(state) - set(params))
-    if missing or unexpected:
-        raise SpkpeftError(
-            "PEFT state dict does not match the model's trainable upstream parameters"
-            + (f"; missing: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "") if missing else "")
-            + (f"; unexpected: {', '.join(unexpected[:5])}" + (" ..." if len(unexpected) > 5 else "") if unexpected else "")
-        )
-    with torch.no_grad():
-        for name, param in params.items():
-            value = state[name]
-            if tuple(value.shape) != tuple(param.shape):
-                raise SpkpeftError(f"PEFT state dict entry '{name}' has shape {tuple(value.shape)}, expected {tuple(param.shape)}")
-            param.copy_(value)

@@ -55,7 +55,7 @@ def positive_field(default: int | float) -> Any:
 
 
 #: the PEFT methods: ``peft.method`` -> config dataclass and ``apply(upstream, cfg) -> added modules``;
-#: ``info``: ``mergeable`` (``merge()`` folds the method for inference), ``upstream_dropout``
+#: ``info``: ``upstream_dropout``
 #: (the upstream runs in train mode, dropout on, while training; False: always eval mode,
 #: for methods that train nothing inside it), ``averageable`` (checkpoint averaging of its
 #: parameters averages the model; False for factorised updates ``B A``, whose mean factors
@@ -73,21 +73,47 @@ class PeftConfig:
 
 
 def register_method(name: str, config: type, apply: Callable[[nn.Module, PeftConfig], list[nn.Module]],
-                    description: str = "", mergeable: bool = False, upstream_dropout: bool = True,
-                    averageable: bool = True, needs_blocks: bool = True) -> None:
-    """Register a PEFT method in :data:`METHODS` (see there for the flags)."""
-    METHODS.register(name, config, apply, description, mergeable=mergeable, upstream_dropout=upstream_dropout,
+                    description: str = "", upstream_dropout: bool = True, averageable: bool = True,
+                    needs_blocks: bool = True) -> None:
+    """Register a PEFT method in :data:`METHODS` (see there for the flags; whether a method
+    merges is not a flag: its modules are :class:`Mergeable` or not)."""
+    METHODS.register(name, config, apply, description, upstream_dropout=upstream_dropout,
                      averageable=averageable, needs_blocks=needs_blocks)
+
+
+class Mergeable:
+    """A module a method adds whose effect folds into a plain model for inference: the one
+    record of which methods merge (LoRA and Spectral-LoRA wrappers, prefix tuning's
+    reparametrisation).  ``merge()`` folds it (the forward then gives the same outputs
+    faster), ``unmerge()`` undoes that, and ``unloaded()`` returns what replaces it in the
+    smallest inference model (irreversible): the plain module it wraps, or itself reduced."""
+
+    def merge(self) -> None:
+        raise NotImplementedError
+
+    def unmerge(self) -> None:
+        raise NotImplementedError
+
+    def unloaded(self) -> nn.Module:
+        raise NotImplementedError
+
+
+def is_mergeable(module: nn.Module) -> bool:
+    """Whether a method applied to ``module`` (an upstream, a model) added a :class:`Mergeable` module."""
+    return any(isinstance(m, Mergeable) for m in module.modules())
 
 
 @dataclass
 class PeftHandle:
-    """What :func:`spkpeft.peft.apply_peft` did: method, modules it added, trainable parameters."""
+    """What :func:`spkpeft.peft.apply_peft` did: the method and the upstream's trainable parameters."""
 
     method: str
     upstream: nn.Module
-    modules: list[nn.Module] = field(default_factory=list)
-    mergeable: bool = False
+
+    @property
+    def mergeable(self) -> bool:
+        """Whether the method merges (:class:`Mergeable` modules in the upstream)."""
+        return is_mergeable(self.upstream)
 
     def named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
         """``(name, parameter)`` of every trainable upstream parameter (PEFT-added or unfrozen)."""

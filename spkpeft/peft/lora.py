@@ -23,7 +23,8 @@ from torch import Tensor
 from spkpeft.errors import SpkpeftError
 from spkpeft.peft.base import (
     LayerSpec,
-        PeftConfig,
+    Mergeable,
+    PeftConfig,
     dropout_rate,
     layers_field,
     positive_field,
@@ -45,10 +46,11 @@ class LoRAConfig(PeftConfig):
     layers: LayerSpec = layers_field()
 
 
-class MergeableDelta:
+class MergeableDelta(Mergeable):
     """Merging for a wrapped linear ``self.base`` whose method adds ``self.delta_weight()``
     to its weight: ``merge`` folds the delta in (the forward then skips the method's path),
-    ``unmerge`` takes it out again; ``self.merged`` records the state."""
+    ``unmerge`` takes it out again; ``self.merged`` records the state; unloaded, the merged
+    plain linear replaces the wrapper."""
 
     @torch.no_grad()
     def merge(self) -> None:
@@ -63,6 +65,11 @@ class MergeableDelta:
         if self.merged:
             self.base.weight -= self.delta_weight()
             self.merged = False
+
+    def unloaded(self) -> nn.Module:
+        """The wrapped ``nn.Linear`` with the delta merged into its weight."""
+        self.merge()
+        return self.base
 
 
 class LoRALinear(MergeableDelta, nn.Module):
@@ -119,4 +126,4 @@ def apply_lora(upstream: nn.Module, cfg: LoRAConfig) -> list[nn.Module]:
     return wrap_linears(upstream, cfg.targets, cfg.layers, lambda lin: LoRALinear(lin, cfg.rank, cfg.alpha, cfg.dropout))
 
 
-register_method("lora", LoRAConfig, apply_lora, mergeable=True, description="LoRA on chosen projections", averageable=False)
+register_method("lora", LoRAConfig, apply_lora, description="LoRA on chosen projections", averageable=False)

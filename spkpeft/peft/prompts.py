@@ -48,7 +48,8 @@ from torch import Tensor
 
 from spkpeft.peft.base import (
     LayerSpec,
-        PeftConfig,
+    Mergeable,
+    PeftConfig,
     choices,
     layers_field,
     non_negative,
@@ -121,7 +122,7 @@ class PromptTokens(nn.Module):
         return None if self.gates is None else self.gates[layer]
 
 
-class PrefixKeyValues(nn.Module):
+class PrefixKeyValues(Mergeable, nn.Module):
     """Keys and values of every selected block's prefix, ``(L, 2, P, D)``, from an MLP or direct.
 
     ``key_values()`` -> ``{block index: ExtraKV}`` (the MLP runs once per forward);
@@ -180,12 +181,13 @@ class PrefixKeyValues(nn.Module):
             self.folded = None
         self.merged = False
 
-    def unload(self) -> None:
-        """Keep only the folded prefixes (smallest inference model; irreversible)."""
+    def unloaded(self) -> nn.Module:
+        """Itself with only the folded prefixes (smallest inference model; irreversible)."""
         if self.mlp is not None:
             self.merge()
             self.prefix = nn.Parameter(self.folded, requires_grad=False)
             self.embedding, self.mlp, self.folded = None, None, None
+        return self
 
 
 def apply_prompt(upstream: nn.Module, cfg: PromptConfig) -> list[nn.Module]:
@@ -212,4 +214,4 @@ def apply_prefix(upstream: nn.Module, cfg: PrefixConfig) -> list[nn.Module]:
 
 
 register_method("prompt", PromptConfig, apply_prompt, description="deep / shallow prompt tuning")
-register_method("prefix", PrefixConfig, apply_prefix, mergeable=True, description="prefix tuning")
+register_method("prefix", PrefixConfig, apply_prefix, description="prefix tuning")

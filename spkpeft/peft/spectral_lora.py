@@ -181,7 +181,6 @@ register_method(
     "spectral_lora",
     SpectralLoRAConfig,
     apply_spectral_lora,
-    mergeable=True,
     description="additive low-rank tuning of the top-r singular vectors",
     averageable=False,  # factorised (A B) updates: mean factors do not give the mean update
 )

@@ -15,19 +15,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from spkpeft import config as reader
-from spkpeft.data.crops import DataConfig, validate_data_config
-from spkpeft.engine.extract import ExtractConfig, validate_extract_config
-from spkpeft.engine.trainer import TrainConfig, validate_train_config
+from spkpeft.data.crops import DataConfig
+from spkpeft.engine.extract import ExtractConfig
+from spkpeft.engine.trainer import TrainConfig
 from spkpeft.errors import SpkpeftError
 from spkpeft.nn.aggregation import AggregationConfig
-from spkpeft.nn.heads import HeadConfig, validate_head_config
-from spkpeft.nn.losses import LossConfig, validate_loss_config
+from spkpeft.nn.heads import HeadConfig
+from spkpeft.nn.losses import LossConfig
 from spkpeft.peft import METHODS, PeftConfig
 from spkpeft.peft.finetune import FrozenConfig
-from spkpeft.tasks import cls, cm, sasv, sv  # noqa: F401  (register the tasks)
+from spkpeft.tasks import registered, sv  # noqa: F401  (register the tasks; sv: the default task section)
 from spkpeft.tasks.base import TaskConfig
 from spkpeft.upstream import UpstreamConfig
 
@@ -50,14 +50,8 @@ class Config:
 
 
 def validate_values(cfg: Config) -> None:
-    """Cross-field and range checks of the sections (types are checked while reading)."""
-    if isinstance(cfg.head, HeadConfig):
-        validate_head_config(cfg.head)
-    if isinstance(cfg.loss, LossConfig):
-        validate_loss_config(cfg.loss)
-    validate_train_config(cfg.train)
-    validate_extract_config(cfg.extract)
-    validate_data_config(cfg.data)
+    """Checks across sections (types are checked while reading; each section's own range and
+    cross-field checks run once, when its dataclass is made: ``__post_init__``)."""
     validate_averaging(cfg)
 
 
@@ -73,13 +67,15 @@ def validate_averaging(cfg: Config) -> None:
         )
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read, compose (``base:``), override and validate the config at ``path``.
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                overlays: Sequence[str | Path] = ()) -> Config:
+    """Read, compose (``base:``), overlay, override and validate the config at ``path``.
 
+    ``overlays``: files of sections deep-merged over the config in order (errors name them);
     ``overrides`` maps dotted keys (``{"upstream.name": "random:tiny_wavlm"}``) or nested
-    mappings to values applied on top of the files.
+    mappings to values applied on top of everything.
     """
-    data, provenance = reader.read_tree(path, overrides)
+    data, provenance = reader.read_tree(path, overrides, overlays)
     return reader.build(Config, data, provenance, str(path), validate_values)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import yaml
@@ -41,36 +41,19 @@ def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
     return None if a == b else prefix.rstrip(".")
 
 
-def read_overlay(path: str | Path) -> dict:
-    """An overlay: a YAML mapping of sections merged on top of a config (e.g. ``conf/overlays/*.yaml``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpkpeftError(f"{path}: overlay file not found")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict) or "base" in data:
-        raise SpkpeftError(f"{path}: an overlay is a mapping of config sections without 'base'")
-    return data
-
-
 def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str | None = None,
                        write: bool = True, overlays: list[str | Path] = (), init_from: str | None = None,
                        extra: dict | None = None) -> Config:
-    """Resolve the config (+ overlays, upstream and init overrides, then the dotted keys of
-    ``extra``) and check it against ``EXP/config.yaml``."""
+    """Resolve the config (+ overlays deep-merged in order, upstream and init overrides, then the
+    dotted keys of ``extra``) and check it against ``EXP/config.yaml``."""
     exp = Path(exp)
     overrides: dict = {}
-    for overlay in overlays:
-        for section, values in read_overlay(overlay).items():
-            if isinstance(values, dict):
-                overrides.update({f"{section}.{k}": v for k, v in values.items()})
-            else:
-                overrides[section] = values
     if upstream:
         overrides["upstream.name"] = upstream
     if init_from:
         overrides["train.init_from"] = str(init_from)
     overrides.update(extra or {})
-    cfg = load_config(config_path, overrides or None)
+    cfg = load_config(config_path, overrides or None, overlays)
     resolved = config_to_dict(cfg)
     saved_path = exp / "config.yaml"
     if saved_path.is_file():
@@ -136,6 +119,22 @@ def load_trained_model(exp: str | Path, which: str | None, device: torch.device)
     path = checkpoint_path(exp, which or cfg.extract.checkpoint)
     model = build_trained_model(cfg, exp, trainable_state(path), device)
     return model, cfg, checkpoint_source(path)
+
+
+def expand_data_dirs(paths: Sequence[str | Path], sets_of: Callable[[Path], list[Path]]) -> list[Path]:
+    """``paths`` with every corpus directory (a directory without ``wav.scp``) replaced by the
+    data directories ``sets_of(corpus)`` chooses (e.g. a task's stage-4 sets); other paths are
+    kept (reading them names what is wrong)."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir() and not (path / "wav.scp").is_file():
+            found = sets_of(path)
+            if not found:
+                raise SpkpeftError(f"{path}: no data directory (subdirectory with wav.scp) to run this task on")
+            out += found
+        else:
+            out.append(path)
+    return out
 
 
 def checkpoint_source(path: Path) -> dict:

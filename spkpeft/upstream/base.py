@@ -1,11 +1,21 @@
 """The upstream protocol: what parameter-efficient methods may use of an upstream.
 
-An upstream family (s3prl's WavLM / wav2vec 2.0 / HuBERT in :mod:`spkpeft.upstream.s3prl`;
-the Audio Spectrogram Transformer later) subclasses :class:`UpstreamBase` and registers a
-loader in :data:`UPSTREAMS`.  :mod:`spkpeft.peft` imports this module only, never a
-family's code, so a method written once works on every family.
+An upstream family (s3prl's WavLM / wav2vec 2.0 / HuBERT in :mod:`spkpeft.upstream.s3prl`, the
+Audio Spectrogram Transformer in :mod:`spkpeft.upstream.ast`, the filterbank front end in
+:mod:`spkpeft.upstream.fbank`) subclasses :class:`UpstreamBase`, implements its abstract
+methods, and registers the class with its config dataclass (:func:`register_family`, which
+refuses a class that leaves one unimplemented).  :mod:`spkpeft.peft` imports this module only,
+never a family's code, so a method written once works on every family.
 
-What a family provides:
+What a family provides, as the class (its names, before any model is built):
+
+* :meth:`~UpstreamBase.from_config`: the upstream of an ``upstream:`` section;
+* :meth:`~UpstreamBase.check_name`: whether ``upstream.name`` resolves, without building the model;
+* :meth:`~UpstreamBase.weights_file`: ``(format, path)`` of the weights a name loads (a file or
+  a directory), or None for a family without weights (exported packages copy them), and
+  :meth:`~UpstreamBase.name_for_weights`: the name that loads such a copy;
+
+and as the model:
 
 * ``forward(wavs (B, S), wav_lens (B,)) -> (hidden states [(B, T, D)] * (L + 1), lengths (B,))``;
 * the transformer blocks (:attr:`num_layers`, :attr:`hidden_dim`, :attr:`num_heads`) and
@@ -27,11 +37,12 @@ What a family provides:
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, ContextManager, Iterator
 
 import torch
 import torch.nn as nn
@@ -46,11 +57,8 @@ ROLES = ("q", "k", "v", "out", "fc1", "fc2")
 ROLE_ALIASES: dict[str, tuple[str, ...]] = {"ffn": ("fc1", "fc2"), "attn": ("q", "k", "v", "out")}
 TARGET_CHOICES = ROLES + tuple(ROLE_ALIASES)
 
-#: upstream families: ``upstream.type`` -> loader ``build(cfg) -> UpstreamBase`` with
-#: ``info["check"](name)`` validating a name without building the model,
-#: ``info["file"](name)`` a context manager giving ``(format, path)`` of the weights it loads
-#: (a file or a directory; :func:`upstream_file`), ``info["file_name"](format, path)`` the name
-#: that loads a copy of them (:func:`upstream_name_for_file`), ``info["weightless"]`` for none
+#: upstream families: ``upstream.type`` -> its config dataclass and its :class:`UpstreamBase`
+#: subclass (the entry's ``build``; :func:`register_family`)
 UPSTREAMS = Registry("upstream", tag_key="type")
 
 BASE_MARK = "_spkpeft_base"
@@ -106,7 +114,7 @@ class LayerExtensions(nn.Module):
             setattr(self, slot, None)
 
 
-class UpstreamBase(nn.Module):
+class UpstreamBase(nn.Module, metaclass=abc.ABCMeta):
     """Base class of every upstream family (see the module docstring).
 
     A family's ``__init__`` sets ``self.layer_ext = nn.ModuleList(LayerExtensions() ...)``
@@ -121,42 +129,70 @@ class UpstreamBase(nn.Module):
         self.peft_method: str | None = None
         self.dropout_while_training = True
 
-    # ---- structure (families implement these) ------------------------------------
+    # ---- the family (class methods) --------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, cfg: Any) -> "UpstreamBase":
+        """The upstream of an ``upstream:`` section (the family's config dataclass)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def check_name(cls, name: str) -> None:
+        """Raise :class:`SpkpeftError` when ``upstream.name`` does not resolve (a missing or
+        malformed checkpoint, an unknown hub name), without building the model."""
+
+    @classmethod
+    @abc.abstractmethod
+    def weights_file(cls, name: str) -> ContextManager[tuple[str, Path] | None]:
+        """A context manager giving ``(format, path)`` of the weights that ``name`` loads (a file
+        or a directory, valid inside the ``with`` block), or None when the family has no
+        weights (the filterbank front end)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def name_for_weights(cls, fmt: str, path: Path) -> str:
+        """The ``upstream.name`` that loads a copy at ``path`` of what :meth:`weights_file` gave
+        (``fmt`` as it said)."""
+
+    # ---- structure ---------------------------------------------------------------
     @property
+    @abc.abstractmethod
     def num_layers(self) -> int:
-        raise NotImplementedError
+        """Transformer blocks (0 for a front end without blocks)."""
 
     @property
+    @abc.abstractmethod
     def hidden_dim(self) -> int:
-        raise NotImplementedError
+        """Width of the hidden states."""
 
     @property
+    @abc.abstractmethod
     def num_heads(self) -> int:
-        raise NotImplementedError
+        """Attention heads per block."""
 
+    @abc.abstractmethod
     def projection(self, block: int, role: str) -> nn.Module:
         """The (possibly wrapped) linear layer of ``role`` in block ``block``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def set_projection(self, block: int, role: str, module: nn.Module) -> None:
         """Replace the linear layer of ``role`` in block ``block`` by ``module``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def block_input_norm(self, block: int) -> nn.LayerNorm | None:
         """The LayerNorm whose output is block ``block``'s input (post-LN), or None (pre-LN)."""
-        raise NotImplementedError
 
     def output_norm(self) -> nn.LayerNorm | None:
         """The LayerNorm that produces the last hidden state (pre-LN models' final norm), or None."""
         return None
 
+    @abc.abstractmethod
     def bare_model(self) -> nn.Module:
         """The family's own model (the module whose parameters are the bare upstream's)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def frontend_parameters(self) -> list[nn.Parameter]:
         """Parameters of the waveform frontend (e.g. the CNN feature encoder)."""
-        raise NotImplementedError
 
     # ---- derived -------------------------------------------------------------------
     @property
@@ -202,16 +238,31 @@ class UpstreamBase(nn.Module):
         return self
 
 
+def register_family(name: str, config: type, family: type[UpstreamBase], description: str = "") -> None:
+    """Register an upstream family: ``upstream.type: name`` reads ``config`` and builds
+    ``family``; a class that leaves an abstract method of :class:`UpstreamBase` unimplemented is
+    refused here, naming them, rather than failing when an experiment is exported."""
+    if not (isinstance(family, type) and issubclass(family, UpstreamBase)):
+        raise SpkpeftError(f"upstream family '{name}': {family!r} is not a subclass of UpstreamBase")
+    missing = sorted(getattr(family, "__abstractmethods__", ()))
+    if missing:
+        raise SpkpeftError(f"upstream family '{name}' ({family.__name__}) does not implement: {', '.join(missing)}")
+    UPSTREAMS.register(name, config, family, description)
+
+
+def family_of(cfg: UpstreamConfig) -> type[UpstreamBase]:
+    """The :class:`UpstreamBase` subclass of ``cfg.type``."""
+    return UPSTREAMS.get(cfg.type).build
+
+
 def build_upstream(cfg: UpstreamConfig) -> UpstreamBase:
     """The upstream of ``cfg`` (family ``cfg.type``)."""
-    return UPSTREAMS.get(cfg.type).build(cfg)
+    return family_of(cfg).from_config(cfg)
 
 
 def check_upstream(cfg: UpstreamConfig) -> None:
-    """Check without building the model that ``cfg.name`` resolves (raises the loader's error)."""
-    check: Callable[[str], None] | None = UPSTREAMS.get(cfg.type).info.get("check")
-    if check is not None:
-        check(cfg.name)
+    """Check without building the model that ``cfg.name`` resolves (raises the family's error)."""
+    family_of(cfg).check_name(cfg.name)
 
 
 def base_checksum(upstream: UpstreamBase) -> str:
@@ -236,21 +287,14 @@ def base_checksum(upstream: UpstreamBase) -> str:
 
 @contextlib.contextmanager
 def upstream_file(cfg: UpstreamConfig) -> Iterator[tuple[str, Path] | None]:
-    """``(format, path)`` of the checkpoint file that ``cfg`` loads (for a family that loads
-    one: its ``info["file"]``), or None for a family without weights (``fbank``).  The path
-    stays valid inside the ``with`` block."""
-    entry = UPSTREAMS.get(cfg.type)
-    if entry.info.get("weightless"):
-        yield None
-        return
-    finder = entry.info.get("file")
-    if finder is None:
-        raise SpkpeftError(f"upstream type '{cfg.type}' cannot name the checkpoint file it loads")
-    with finder(cfg.name) as found:
+    """``(format, path)`` of the weights that ``cfg`` loads (the family's
+    :meth:`UpstreamBase.weights_file`), or None for a family without weights (``fbank``).
+    The path stays valid inside the ``with`` block."""
+    with family_of(cfg).weights_file(cfg.name) as found:
         yield found
 
 
 def upstream_name_for_file(cfg: UpstreamConfig, fmt: str, path: Path) -> str:
     """The ``upstream.name`` that loads a copy at ``path`` of what :func:`upstream_file` found
-    (``fmt`` as it said): the family's ``info["file_name"](fmt, path)``."""
-    return UPSTREAMS.get(cfg.type).info["file_name"](fmt, path)
+    (``fmt`` as it said): the family's :meth:`UpstreamBase.name_for_weights`."""
+    return family_of(cfg).name_for_weights(fmt, path)

@@ -35,15 +35,18 @@ method; layer aggregation over one state is the identity).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
 
 import torch
 from torch import Tensor, nn
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.io.audio import SAMPLE_RATE
-from spkpeft.upstream.base import UPSTREAMS, UpstreamBase
+from spkpeft.upstream.base import UpstreamBase, register_family
 
 LOG_FLOOR = 1.1920928955078125e-07  # float32 epsilon, Kaldi's energy floor
 PREEMPHASIS = 0.97
@@ -141,6 +144,24 @@ class FbankUpstream(UpstreamBase):
         self.register_buffer("banks", filterbank(cfg.num_bins, self.n_fft, cfg.scale, sample_rate), persistent=False)
         self.mark_base_parameters()
 
+    # ---- the family (upstream.type: fbank): no name to resolve, no weights
+    @classmethod
+    def from_config(cls, cfg: FbankConfig) -> "FbankUpstream":
+        return cls(cfg)
+
+    @classmethod
+    def check_name(cls, name: str) -> None:
+        """Any name: the front end has no weights to find."""
+
+    @classmethod
+    @contextlib.contextmanager
+    def weights_file(cls, name: str) -> Iterator[None]:
+        yield None
+
+    @classmethod
+    def name_for_weights(cls, fmt: str, path: Path) -> str:
+        raise SpkpeftError("the fbank front end has no weights, so no name loads a copy of them")
+
     @property
     def num_layers(self) -> int:
         return 0
@@ -186,10 +207,4 @@ class FbankUpstream(UpstreamBase):
         return [feats], lengths
 
 
-def build_fbank(cfg: FbankConfig) -> FbankUpstream:
-    """``upstream.type: fbank``."""
-    return FbankUpstream(cfg)
-
-
-UPSTREAMS.register("fbank", FbankConfig, build_fbank, description="log mel / linear filterbank front end (no blocks)",
-                   weightless=True)
+register_family("fbank", FbankConfig, FbankUpstream, description="log mel / linear filterbank front end (no blocks)")

@@ -35,9 +35,12 @@ from spkpeft.eval.metrics import accuracy_pct, confusion_matrix, macro_f1
 from spkpeft.eval.report import confusion_lines, per_class_lines
 from spkpeft.io.atomic import write_json_atomic, write_text_atomic
 from spkpeft.io.datadir import read_data_dir
+from spkpeft.tasks.labelled import duplicate_name
 
 CLASSES_FILE = "classes.txt"
 POSTERIORS_NAME = "posteriors.scp"
+#: the keys of every row, in table order (after ``task``)
+RESULT_KEYS = ("set", "n", "accuracy_pct", "macro_f1")
 
 
 def posteriors_path(exp: Path, data_dir: Path) -> Path:
@@ -152,8 +155,7 @@ def evaluate_cls(exp: Path, data_dirs: list[Path], results: Path, info: dict | N
     directories share a name (their posteriors and scores would collide), or on any bad input.
     """
     exp = Path(exp)
-    names = [Path(d).name for d in data_dirs]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
+    duplicate = duplicate_name(data_dirs)
     if duplicate:
         raise SpkpeftError(f"two data directories are named '{duplicate}'; "
                            f"their posteriors and scores would both be {exp}/*/{duplicate}")

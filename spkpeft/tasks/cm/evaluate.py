@@ -24,9 +24,13 @@ import numpy as np
 
 from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.eval.cm_metrics import compute_cm_metrics, read_asv_scores, read_cm_scores
-from spkpeft.eval.report import read_results
 from spkpeft.io.atomic import write_json_atomic, write_text_atomic
+from spkpeft.eval.report import read_results
 from spkpeft.io.datadir import read_data_dir
+
+
+#: the keys of every row, in table order (after ``task``)
+RESULT_KEYS = ("set", "n_bonafide", "n_spoof", "eer_pct")
 
 
 def scores_path(exp: Path, data_dir: Path) -> Path:
@@ -113,4 +117,5 @@ def kept_rows(results: Path, replaced: set[str]) -> list[dict]:
     the same model, e.g. ASVspoof 2021 after 2019 LA): they stay, rows of ``replaced`` go."""
     if not Path(results).is_file():
         return []
-    return [row for row in read_results(results) if row.get("set") not in replaced]
+    rows = read_results(results, task_of=lambda row: "cm", required=lambda task: RESULT_KEYS)
+    return [row for row in rows if row.get("set") not in replaced]

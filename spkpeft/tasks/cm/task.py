@@ -7,9 +7,8 @@ of the 2-class layer (for long utterances: of its length-weighted mean chunk log
 log-likelihood ratio up to the training prior's log odds: higher = more bona fide.  With
 ``loss.type: ocsoftmax`` (one-class softmax, Zhang et al. 2021) the layer is instead
 :class:`~spkpeft.nn.losses.CosineToCentre` and the score its cosine to the bona fide centre.
-Validation (never the evaluation set): a ``dev`` directory (``run.sh`` passes
-``data/<corpus>/dev``) or a stratified held-out fraction of ``train``; the lowest dev EER
-picks ``best.pt``.  Stage 4 writes ``EXP/cm_scores/<set>/scores.txt`` (``<utt-id> <score>``,
+Validation (never the evaluation set): a ``dev`` directory or a stratified held-out fraction
+of ``train`` (:mod:`spkpeft.tasks.labelled`); the lowest dev EER picks ``best.pt``.  Stage 4 writes ``EXP/cm_scores/<set>/scores.txt`` (``<utt-id> <score>``,
 in ``wav.scp`` order) from the sharded ``cm.scp``.
 """
 
@@ -23,20 +22,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from spkpeft.data.crops import load_utterance
 from spkpeft.engine.extract import extract_data_dir
-from spkpeft.engine.inference import embed_waveforms
 from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.eval.metrics import compute_eer
 from spkpeft.io.atomic import write_text_atomic
 from spkpeft.io.datadir import DataDir, read_data_dir
 from spkpeft.nn.losses import CosineToCentre, build_loss
 from spkpeft.nn.model import build_model
-from spkpeft.tasks.base import TASKS, Task, TrainingData, stratified_split
+from spkpeft.tasks.base import TASKS, Progress, ReportContext, TrainingData
+from spkpeft.tasks.cm import evaluate, report
+from spkpeft.tasks.labelled import LabelledTask, require_labels, split_labelled, validation_outputs
 
 CLASSES = ("spoof", "bonafide")
 BONAFIDE = CLASSES.index("bonafide")
 CM_LOSSES = ("ce", "ocsoftmax")
+NEEDS = "task cm needs '<utt-id> bonafide|spoof' lines"
 
 
 @dataclass
@@ -48,18 +48,23 @@ class CMTaskConfig:
     val_max_seconds: float = field(default=6.0, metadata={"check": lambda v: None if v > 0 else f"must be > 0, got {v}"})
 
 
+def check_cm_labels(data: DataDir) -> dict[str, str]:
+    """``utt2label`` of ``data``, checked: ``bonafide`` / ``spoof`` labels and, with
+    ``utt2attack``, attack ``-`` for exactly the bona fide utterances."""
+    labels = require_labels(data, NEEDS)
+    for number, (utt, label) in enumerate(labels.items(), 1):
+        if label not in CLASSES:
+            raise file_error(data.path / "utt2label", f"label '{label}' of '{utt}' must be bonafide or spoof", number)
+        if data.utt2attack is not None and (data.utt2attack[utt] == "-") != (label == "bonafide"):
+            raise file_error(data.path / "utt2attack", f"attack '{data.utt2attack[utt]}' of '{utt}' does not fit its "
+                             f"label '{label}' ('-' for bona fide only)", number)
+    return labels
+
+
 def cm_labels(data: DataDir) -> list[int]:
     """Class index (0 spoof, 1 bona fide) of every utterance of ``data``, in ``wav.scp`` order."""
-    path = data.path / "utt2label"
-    if data.utt2label is None:
-        raise SpkpeftError(f"{path}: missing (task cm needs '<utt-id> bonafide|spoof' lines)")
-    labels = []
-    for number, (utt, label) in enumerate(data.utt2label.items(), 1):
-        if label not in CLASSES:
-            raise file_error(path, f"label '{label}' of '{utt}' must be bonafide or spoof", number)
-    for utt in data.wav:
-        labels.append(CLASSES.index(data.utt2label[utt]))
-    return labels
+    labels = check_cm_labels(data)
+    return [CLASSES.index(labels[utt]) for utt in data.wav]
 
 
 def bonafide_scores(outputs):
@@ -94,29 +99,27 @@ def eer_pct(scores: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * compute_eer(scores, labels.astype(bool))
 
 
-class CMTask(Task):
+class CMTask(LabelledTask):
     """Bona fide vs spoof; the development EER picks ``best.pt``."""
 
     name = "cm"
     metrics = ("val_loss", "val_eer_pct")
     selection = ("val_eer_pct", "min")
+    fixed_classes = CLASSES
+    result_keys = evaluate.RESULT_KEYS
+    infer_commands = ("cm-score",)
+    compare_columns = report.COMPARE_COLUMNS
 
+    # ---------------------------------------------------------------- stage 2
+    def check_data_dir(self, data: DataDir) -> None:
+        check_cm_labels(data)
+
+    # ---------------------------------------------------------------- stage 3
     def training_data(self, cfg, data_dir: DataDir, seed: int, dev_dir=None) -> TrainingData:
         labels = cm_labels(data_dir)
-        utts = list(data_dir.wav)
         if len(set(labels)) < 2:
             raise SpkpeftError(f"{data_dir.path / 'utt2label'}: task cm needs both bonafide and spoof utterances")
-        if dev_dir is not None:
-            dev = read_data_dir(dev_dir)
-            train_idx = list(range(len(utts)))
-            validation = list(zip(dev.wav, dev.wav.values(), cm_labels(dev)))
-        else:
-            train_idx, held = stratified_split(utts, labels, cfg.task.val_fraction, seed)
-            validation = [(utts[i], data_dir.wav[utts[i]], labels[i]) for i in held]
-        items = [(utts[i], data_dir.wav[utts[i]], labels[i]) for i in train_idx]
-        counts = np.bincount([label for _, _, label in items], minlength=2).tolist()
-        return TrainingData(items=items, class_names=list(CLASSES), num_classes=2, class_counts=counts,
-                            speed_changes_label=False, validation=validation)
+        return split_labelled(data_dir, labels, list(CLASSES), dev_dir, cm_labels, cfg.task.val_fraction, seed)
 
     def build_model(self, cfg, data: TrainingData):
         return build_cm_model(cfg)
@@ -128,30 +131,36 @@ class CMTask(Task):
         check_cm_loss(cfg)
         return build_loss(cfg.loss, model.output_dim, 2, data.class_counts)
 
-    @torch.no_grad()
     def validate(self, trainee, data: TrainingData, cfg, device) -> dict[str, float]:
         """``{"val_loss", "val_eer_pct"}`` of the validation utterances (NaN without them)."""
-        result = {"val_loss": float("nan"), "val_eer_pct": float("nan")}
         if not data.validation:
-            return result
-        was_training = trainee.training
-        trainee.eval()
-        wavs = [load_utterance(path, cfg.task.val_max_seconds) for _, path, _ in data.validation]
-        logits = embed_waveforms(trainee.model, wavs, device)
-        labels = np.array([label for _, _, label in data.validation])
-        loss, _ = trainee.loss(torch.from_numpy(logits).to(device), torch.from_numpy(labels).to(device))
-        trainee.train(was_training)
-        return {"val_loss": float(loss), "val_eer_pct": eer_pct(bonafide_scores(logits), labels == BONAFIDE)}
+            return {"val_loss": float("nan"), "val_eer_pct": float("nan")}
+        logits, labels, loss, _ = validation_outputs(trainee, data.validation, cfg.task.val_max_seconds, device)
+        return {"val_loss": loss, "val_eer_pct": eer_pct(bonafide_scores(logits), labels == BONAFIDE)}
 
-    def infer(self, model, cfg, exp, data_dir, device, source, progress=None) -> int:
+    # ---------------------------------------------------------------- stage 4
+    def output_module(self, model):
+        return BonafideScore(model)
+
+    def infer(self, model, cfg, exp, data_dir, device, source, progress: Progress | None = None) -> int:
         """Bona fide scores of every utterance -> ``EXP/cm_scores/<name>/scores.txt``."""
         out = Path(exp) / "cm_scores" / Path(data_dir).name
-        done = extract_data_dir(BonafideScore(model), data_dir, out, cfg.extract, device, source,
+        done = extract_data_dir(self.output_module(model), data_dir, out, cfg.extract, device, source,
                                 progress=progress, name="cm")
         utts = list(read_data_dir(data_dir).wav)
         scores = {utt: float(vec[0]) for utt, vec in kaldiio.load_scp_sequential(str(out / "cm.scp"))}
         write_text_atomic(out / "scores.txt", (f"{u} {scores[u]:.6f}" for u in utts))
         return done
+
+    # ---------------------------------------------------------------- stages 5-6
+    def evaluate(self, cfg, exp, data_dirs, results, info, options) -> list[dict]:
+        return evaluate.evaluate_cm(Path(exp), list(data_dirs), Path(results), info)
+
+    def report_sections(self, rows, context: ReportContext) -> list[str]:
+        return [section for row in rows for section in report.cm_breakdown_tables(row)]
+
+    def plots(self, rows, context: ReportContext) -> list[Path]:
+        return report.plot_cm_sets(rows, context.exp, context.corpus_dirs, context.plot_dir)
 
 
 class BonafideScore(nn.Module):

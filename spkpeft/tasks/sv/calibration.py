@@ -18,17 +18,23 @@ side meets its own speaker in the cohort.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.io.datadir import read_data_dir
-from spkpeft.io.trials import Trials
+from spkpeft.eval.calibration import DEFAULT_P_EFF, DEFAULT_P_TARGET, fit_calibration, write_calibration
+from spkpeft.eval.metrics import compute_cllr, compute_min_cllr
+from spkpeft.io.datadir import read_data_dir, read_key_value
+from spkpeft.io.trials import NORMS, Trials, score_file_name, write_scores, write_trials
 from spkpeft.tasks.sv.data import split_training_data
-from spkpeft.tasks.sv.scoring import embedding_mean, model_embeddings, score_trial_lists
+from spkpeft.tasks.sv.scoring import DEFAULT_TOP_N, embedding_mean, load_embeddings, model_embeddings, \
+    score_trial_lists
 from spkpeft.tasks.sv.validation import validation_pairs
+
+log = logging.getLogger("spkpeft.calibrate")
 
 
 class NoCalibrationTrials(SpkpeftError):
@@ -72,3 +78,48 @@ def calibration_scores(embeddings: Mapping[str, np.ndarray], trials: Trials, tri
         cohort = np.stack(list(model_embeddings(embeddings, spk2utt, trials_path).values()))
     return score_trial_lists(embeddings, [(utt1, utt2, trials_path)], mean=mean, cohort=cohort,
                              norms=norms, top_n=top_n)[0]
+
+
+def fit_experiment_calibration(cfg, exp: Path, train_dir: Path, embeddings: Path | None = None,
+                               norms: Sequence[str] = NORMS, use: str = "none", p_target: float = DEFAULT_P_TARGET,
+                               p_eff: float = DEFAULT_P_EFF, top_n: int = DEFAULT_TOP_N,
+                               skip_without_held_out: bool = False) -> dict | None:
+    """Fit and write the calibration of the trained experiment ``exp`` whose resolved config is
+    ``cfg`` (``spkpeft.bin.calibrate`` documents the files): ``{norm: Calibration}``, or None
+    when ``skip_without_held_out`` and the held-out speakers give no calibration list (a
+    warning, nothing written)."""
+    exp, train_dir = Path(exp), Path(train_dir)
+    if use not in norms:
+        raise SpkpeftError(f"--use {use} is not among --norms {' '.join(norms)}")
+    scp = embeddings or exp / "embeddings" / train_dir.name / "xvector.scp"
+    try:
+        trials, held_out = calibration_trials(cfg, train_dir)
+    except NoCalibrationTrials as err:
+        if not skip_without_held_out:
+            raise
+        log.warning("no calibration: %s", err)
+        return None
+    out = exp / "calibration"
+    trials_path = out / "trials"
+    write_trials(trials_path, *trials)
+    scores = calibration_scores(load_embeddings([scp]), trials, trials_path, read_key_value(train_dir / "utt2spk"),
+                                held_out, norms, top_n)
+    utt1, utt2, labels = trials
+    fitted = {}
+    for norm in norms:
+        write_scores(out / score_file_name("trials", norm), utt1, utt2, scores[norm])
+        cal = fit_calibration(scores[norm], labels, norm=norm, p_target=p_target, p_eff=p_eff)
+        cal.extra.update(trials=str(trials_path), n_trials=int(labels.size), n_target=int(labels.sum()),
+                         n_speakers=len(held_out), cllr_uncalibrated=compute_cllr(scores[norm], labels),
+                         cllr=compute_cllr(cal.llr(scores[norm]), labels),
+                         min_cllr=compute_min_cllr(scores[norm], labels))
+        if cal.threshold_raw is None:
+            log.warning("%s: calibration scale %.4g <= 0: the %s scores do not separate the calibration "
+                        "trials; threshold_raw is null", out, cal.scale, norm)
+        write_calibration(out / f"{norm}.json", cal)
+        fitted[norm] = cal
+        log.info("calibration (%s): llr = %.4f s %+.4f on %d trials of %d held-out speakers; "
+                 "Cllr %.4f -> %.4f (min %.4f)", norm, cal.scale, cal.offset, labels.size, len(held_out),
+                 cal.extra["cllr_uncalibrated"], cal.extra["cllr"], cal.extra["min_cllr"])
+    write_calibration(exp / "calibration.json", fitted[use])
+    return fitted

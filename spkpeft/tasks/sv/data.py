@@ -18,6 +18,7 @@ import numpy as np
 
 from spkpeft.errors import SpkpeftError
 from spkpeft.io.datadir import DataDir
+from spkpeft.tasks.base import TRAIN_DIR
 
 
 @dataclass
@@ -49,3 +50,19 @@ def split_training_data(data: DataDir, cfg, seed: int) -> TrainSplit:
         for i, utt in enumerate(utts):
             (val_loss if i in chosen else train).append((utt, data.wav[utt], label))
     return TrainSplit(train_spks, train, val_loss, val_eer)
+
+
+def single_utterance_warning(data: DataDir) -> str | None:
+    """The stage-2 warning for speakers with one utterance in a training directory (None when
+    there are none): allowed, such a speaker trains but gives no validation utterance.
+    (Evaluation directories often hold one utterance per speaker, e.g. enrollment ids;
+    nothing is reported there.)"""
+    if data.path.name != TRAIN_DIR:
+        return None
+    singles = [(number, spk) for number, (spk, utts) in enumerate(data.spk2utt.items(), 1) if len(utts) == 1]
+    if not singles:
+        return None
+    number, spk = singles[0]
+    others = f" (and {len(singles) - 1} more speaker(s))" if len(singles) > 1 else ""
+    return (f"{data.path / 'spk2utt'}:{number}: speaker '{spk}' has a single utterance{others}: "
+            "allowed, it trains but gives no validation utterance")

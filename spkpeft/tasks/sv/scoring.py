@@ -226,17 +226,6 @@ def score_trial_lists(embeddings: Mapping[str, np.ndarray], trial_lists: Sequenc
     return out
 
 
-def cosine_scores(
-    embeddings: Mapping[str, np.ndarray],
-    utt1: Sequence[str],
-    utt2: Sequence[str],
-    mean: np.ndarray | None = None,
-    trials_path: str | Path = "<trials>",
-) -> np.ndarray:
-    """Cosine score of every pair ``(utt1[i], utt2[i])`` (vectorised over the trials)."""
-    return score_trial_lists(embeddings, [(utt1, utt2, trials_path)], mean)[0]["none"]
-
-
 # ---------------------------------------------------------------- bootstrap clusters
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from spkpeft.upstream.ast.features import SpecAugmentConfig
 from spkpeft.upstream.ast.model import OUTPUTS, AstUpstream
-from spkpeft.upstream.ast.sources import ARCHS, check_source, load_pretrained, model_files, name_of_files
-from spkpeft.upstream.base import UPSTREAMS
+from spkpeft.upstream.ast.sources import ARCHS
+from spkpeft.upstream.base import register_family
 
 
 def _positive_or_null(value: int | None) -> str | None:
@@ -43,17 +43,9 @@ class AstConfig:
 def load_ast(name: str, num_layers: int | None = None, max_length: int | None = None, output: str = "tokens",
              specaugment: SpecAugmentConfig | None = None) -> AstUpstream:
     """The AST upstream ``name`` (see :class:`AstConfig` for the arguments)."""
-    upstream = AstUpstream(load_pretrained(name), name, max_length, num_layers, output, specaugment)
-    upstream.train()
-    return upstream
+    return AstUpstream.load(name, num_layers, max_length, output, specaugment)
 
 
-def build_ast(cfg: AstConfig) -> AstUpstream:
-    """``upstream.type: ast``."""
-    return load_ast(cfg.name, cfg.num_layers, cfg.max_length, cfg.output, cfg.specaugment)
-
-
-UPSTREAMS.register("ast", AstConfig, build_ast, description="Audio Spectrogram Transformer via transformers",
-                   check=check_source, file=model_files, file_name=name_of_files)
+register_family("ast", AstConfig, AstUpstream, description="Audio Spectrogram Transformer via transformers")
 
 __all__ = ["ARCHS", "AstConfig", "AstUpstream", "load_ast"]

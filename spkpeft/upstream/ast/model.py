@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 
 from spkpeft.errors import SpkpeftError
+from spkpeft.upstream.ast import sources
 from spkpeft.upstream.ast.features import AstFeatures, SpecAugmentConfig, spec_augment
 from spkpeft.upstream.ast.positions import adapt_position_embeddings, grid_shape
 from spkpeft.upstream.attention import attend_with_extras, merge_heads, split_heads
@@ -117,6 +118,31 @@ class AstUpstream(UpstreamBase):
             self.final_layer_norm = False
         self.layer_ext = nn.ModuleList(LayerExtensions() for _ in model.layers)
         self.mark_base_parameters()
+
+    # ---- the family (upstream.type: ast)
+    @classmethod
+    def load(cls, name: str, num_layers: int | None = None, max_length: int | None = None, output: str = "tokens",
+             specaugment: SpecAugmentConfig | None = None) -> "AstUpstream":
+        """The AST upstream ``name`` in train mode (see :class:`~spkpeft.upstream.ast.AstConfig`)."""
+        upstream = cls(sources.load_pretrained(name), name, max_length, num_layers, output, specaugment)
+        upstream.train()
+        return upstream
+
+    @classmethod
+    def from_config(cls, cfg) -> "AstUpstream":
+        return cls.load(cfg.name, cfg.num_layers, cfg.max_length, cfg.output, cfg.specaugment)
+
+    @classmethod
+    def check_name(cls, name: str) -> None:
+        sources.check_source(name)
+
+    @classmethod
+    def weights_file(cls, name: str):
+        return sources.model_files(name)
+
+    @classmethod
+    def name_for_weights(cls, fmt: str, path) -> str:
+        return sources.name_of_files(fmt, path)
 
     def set_input_length(self, max_length: int) -> None:
         """Adapt the checkpoint's position embeddings to ``max_length`` frames (crop or interpolate)."""

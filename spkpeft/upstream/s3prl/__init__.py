@@ -6,17 +6,9 @@ checkpoint in s3prl's ``*_local`` formats, or ``random:<arch>`` (a published arc
 with random weights, :data:`~spkpeft.upstream.s3prl.random_arch.ARCHS`).
 """
 
-from spkpeft.upstream.base import UPSTREAMS, UpstreamConfig
-from spkpeft.upstream.s3prl.sources import check_source, checkpoint_file, checkpoint_name
+from spkpeft.upstream.base import UpstreamConfig, register_family
 from spkpeft.upstream.s3prl.wrapper import S3prlUpstream, load_upstream
 
-
-def build_s3prl(cfg: UpstreamConfig) -> S3prlUpstream:
-    """``upstream.type: s3prl``: :func:`load_upstream` of ``cfg.name`` keeping ``cfg.num_layers`` blocks."""
-    return load_upstream(cfg.name, cfg.num_layers)
-
-
-UPSTREAMS.register("s3prl", UpstreamConfig, build_s3prl, description="WavLM / wav2vec 2.0 / HuBERT via s3prl",
-                   check=check_source, file=checkpoint_file, file_name=checkpoint_name)
+register_family("s3prl", UpstreamConfig, S3prlUpstream, description="WavLM / wav2vec 2.0 / HuBERT via s3prl")
 
 __all__ = ["S3prlUpstream", "load_upstream"]

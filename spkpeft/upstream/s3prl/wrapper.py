@@ -85,6 +85,24 @@ class S3prlUpstream(UpstreamBase):
         self.layer_ext = nn.ModuleList(LayerExtensions() for _ in self.layers)
         self.mark_base_parameters()
 
+    # ------------------------------------------------------------------ the family
+    @classmethod
+    def from_config(cls, cfg) -> "S3prlUpstream":
+        """``upstream.type: s3prl``: :func:`load_upstream` of ``cfg.name`` keeping ``cfg.num_layers`` blocks."""
+        return load_upstream(cfg.name, cfg.num_layers)
+
+    @classmethod
+    def check_name(cls, name: str) -> None:
+        sources.check_source(name)
+
+    @classmethod
+    def weights_file(cls, name: str):
+        return sources.checkpoint_file(name)
+
+    @classmethod
+    def name_for_weights(cls, fmt: str, path) -> str:
+        return sources.checkpoint_name(fmt, path)
+
     # ------------------------------------------------------------------ structure
     def truncate(self, num_layers: int) -> None:
         """Keep only the first ``num_layers`` blocks (and drop the now unused final LayerNorm)."""

@@ -4,7 +4,7 @@ Transfer Learning of Audio Spectrogram Transformers", arXiv 2312.03694, Table 1)
 
 Input: per corpus an experiment root holding one directory per variant (as
 ``steps/compare.sh`` and ``steps/cv.sh`` leave them): ``<root>/<variant>/cv_results.json``
-(a cross-validated corpus, :mod:`spkpeft.eval.crossval`: accuracy = mean +- std over the
+(a cross-validated corpus, :mod:`spkpeft.tasks.cls.crossval`: accuracy = mean +- std over the
 folds) or ``<root>/<variant>/results.json`` (accuracy of its cls row for the chosen set,
 ``test`` by default).
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.eval.crossval import CV_FILE, fold_row
+from spkpeft.tasks.cls.crossval import CV_FILE, fold_row
 from spkpeft.eval.report import markdown_table
 
 KEYS = ("variant", "corpus", "upstream", "trainable_params", "total_params", "trainable_pct",

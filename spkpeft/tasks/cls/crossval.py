@@ -25,7 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.eval.report import INFO_KEYS, markdown_table, read_results, task_of
+from spkpeft.eval.report import INFO_KEYS, markdown_table
+from spkpeft.tasks.results import read_results, task_of
 
 CV_FILE = "cv_results.json"
 METRICS = (("accuracy_pct", "accuracy (%)", "{:.2f}"), ("macro_f1", "macro-F1", "{:.4f}"))

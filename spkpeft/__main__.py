@@ -1,0 +1,5 @@
+"""``python -m spkpeft COMMAND ...``: the ``spkpeft`` command (:mod:`spkpeft.cli`)."""
+
+from spkpeft.cli import main
+
+main()

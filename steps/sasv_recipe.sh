@@ -2,7 +2,9 @@
 # Stages 2-6 of the SASV recipes (egs/*/sasv/run.sh, egs/mini_sasv/run.sh), after their stage 1 prepared
 # CORPUS_DIR: stage 3 trains the components that were not given (the SV model by ./run.sh --corpus
 # SV_CORPUS, stages 1-4; the CM model on CORPUS_DIR/train with CORPUS_DIR/dev validating, steps/train.sh),
-# then steps/sasv_pipeline.sh fits the fusions (3) and scores, evaluates and reports (4-6).
+# then the corpus-free steps/pipeline.sh runs task sasv's stages 2-6 with the components named by
+# EXP/components.yaml, an overlay (task.sv, task.cm): 3 fits the fusions on dev, 4 scores every
+# trial, 5 evaluates, 6 reports (spkpeft/tasks/sasv/task.py says what each stage writes).
 # Usage: steps/sasv_recipe.sh [--stage 2] [--stop-stage 6] [--config F] [--sv-exp SV] [--cm-exp CM]
 #          [--sv-corpus mini|voxceleb1] [--sv-data-root DIR] [--sv-config F] [--cm-config F]
 #          [--bootstrap N] [--ngpu N] [--nj N] CORPUS_DIR EXP_DIR
@@ -30,14 +32,16 @@ allow_positional=true
 abs() { case "$1" in /*|"") echo "$1" ;; *) echo "$caller_dir/$1" ;; esac; }
 for var in config sv_exp cm_exp sv_data_root sv_config cm_config; do printf -v "$var" '%s' "$(abs "${!var}")"; done
 corpus=$(abs "$1") exp=$(abs "$2")
-device=cpu
-[ "$ngpu" -eq 0 ] || device=cuda
-pipeline=(steps/sasv_pipeline.sh --config "$config" --nj "$nj" --device "$device" --bootstrap "$bootstrap")
+overlay=$exp/components.yaml
+pipeline=(steps/pipeline.sh --data "$corpus" --exp "$exp" --config "$config" --nj "$nj" --ngpu "$ngpu"
+          --bootstrap "$bootstrap")
 
-if in_stages 2; then
-  "${pipeline[@]}" --stage 2 --stop-stage 2 "$corpus" "$exp"
-fi
-if in_stages 3; then
+first=$stage
+if in_stages 3 && { [ -z "$sv_exp" ] || [ -z "$cm_exp" ]; }; then
+  if in_stages 2; then   # validate before training the components
+    "${pipeline[@]}" --stage 2 --stop-stage 2
+    first=3
+  fi
   if [ -z "$sv_exp" ]; then
     [ "$sv_corpus" = mini ] || [ -n "$sv_data_root" ] \
       || usage_error "stage 3 needs --sv-exp, or the corpus to train the SV component on (--vox1-root)"
@@ -53,8 +57,11 @@ if in_stages 3; then
     run_logged "$exp/log/stage3_cm.log" steps/train.sh --ngpu "$ngpu" --config "$cm_config" --dev "$corpus/dev" \
       "$corpus/train" "$cm_exp"
   fi
-  "${pipeline[@]}" --stage 3 --stop-stage 3 --sv "$sv_exp" --cm "$cm_exp" "$corpus" "$exp"
 fi
-if [ "$stop_stage" -ge 4 ] && [ "$stage" -le "$stop_stage" ]; then
-  "${pipeline[@]}" --stage "$(( stage > 4 ? stage : 4 ))" --stop-stage "$stop_stage" "$corpus" "$exp"
+if in_stages 3; then
+  mkdir -p "$exp"
+  printf "task:\n  sv: '%s'\n  cm: '%s'\n" "$sv_exp" "$cm_exp" > "$overlay.tmp" && mv "$overlay.tmp" "$overlay"
+fi
+if [ "$first" -le "$stop_stage" ]; then   # stage 3 reads the components from the overlay
+  "${pipeline[@]}" --stage "$first" --stop-stage "$stop_stage" --overlay "$overlay"
 fi

@@ -279,7 +279,9 @@ def test_mini_sasv_corpus_prepares_as_asvspoof2019_la_with_unseen_voices(tmp_pat
 
 
 def test_sasv_task_checks_a_prepared_corpus(tmp_path) -> None:
-    from spkpeft.bin.sasv import main as sasv_main
+    from spkpeft.bin.validate_data_dir import main as validate_main
+    from spkpeft.tasks.base import get_task
+    from spkpeft.tasks.config import load_config
     from spkpeft.tasks.sasv.data import SasvSet, check_training_dir
 
     make_la2019_sasv(tmp_path / "r")
@@ -287,7 +289,14 @@ def test_sasv_task_checks_a_prepared_corpus(tmp_path) -> None:
     la2019.prepare(tmp_path / "r", out)
     config = tmp_path / "c.yaml"
     config.write_text(f"base: {REPO / 'conf/sasv/default.yaml'}\n")
-    assert sasv_main(["check", "--config", str(config), "--corpus", str(out)]) == 0
+    assert validate_main(["--task", "sasv", "--no-audio", str(out)]) == 0   # stage 2 of the shared pipeline
+    cfg = load_config(config)
+    assert set(get_task(cfg).check_sets(cfg, out)) == {"dev", "eval"}
+    # stage 3 without components: one line naming the keys; the shared trainer is never used
+    with pytest.raises(SpkpeftError, match="task.sv and task.cm must name a trained experiment"):
+        get_task(cfg).train(cfg, out / "train", tmp_path / "exp", load_trained=lambda path, device: None)
+    with pytest.raises(SpkpeftError, match="trains no model of its own"):
+        get_task(cfg).build_model(cfg, None)
     trl = out / "sasv" / "eval.trl"
     trl.write_text(trl.read_text().replace("LA_0039 LA_E_1000147", "LA_0077 LA_E_1000147"))
     with pytest.raises(SpkpeftError, match=r"eval.trl:\d: claimed speaker 'LA_0077' has no enrollment utterance"):
@@ -300,4 +309,4 @@ def test_sasv_task_checks_a_prepared_corpus(tmp_path) -> None:
         check_training_dir(out)
     config.write_text(f"base: {REPO / 'conf/sasv/default.yaml'}\ntask: {{eval_sets: [dev]}}\n")
     with pytest.raises(SpkpeftError, match="cannot also be an evaluation set"):
-        sasv_main(["check", "--config", str(config), "--corpus", str(out)])
+        get_task(load_config(config)).check_sets(load_config(config), out)

@@ -30,15 +30,15 @@ from torch import Tensor, nn
 from spkpeft.errors import SpkpeftError
 from spkpeft.nn.model import Encoder
 
-FROZEN_METHODS = ("frozen", "none")
+PEFT_PACKAGE = "spkpeft.peft"
 
 
 def _untouched(encoder: Encoder) -> str | None:
-    handle = getattr(encoder, "peft", None)
-    if handle is not None and (handle.method not in FROZEN_METHODS or handle.modules):
-        return f"its upstream carries the PEFT method '{handle.method}'"
+    added = sorted({type(m).__name__ for m in encoder.upstream.modules() if type(m).__module__.startswith(PEFT_PACKAGE)})
+    if added:
+        return f"upstream carries PEFT modules ({', '.join(added)})"
     if any(p.requires_grad for p in encoder.upstream.parameters()):
-        return "its upstream has trainable weights"
+        return "upstream has trainable weights"
     return None
 
 

@@ -55,6 +55,13 @@ TASKS = Registry("task", tag_key="type")
 #: stage 4 progress: ``progress(finished shards, all shards)`` of one data directory
 Progress = Callable[[int, int], None]
 
+#: ``load_trained(path, device)``: another trained experiment directory or exported package, loaded
+#: for inference (:func:`spkpeft.inference.package.load_any`: an object with ``model``, ``cfg``,
+#: ``directory``, ``kind``, ``info``, ``mean``).  The tools of stages 3 and 4 hand it to
+#: :meth:`Task.train` and :meth:`Task.extract` for tasks that consume trained models (fusions);
+#: tasks cannot import the inference layer themselves.
+TrainedLoader = Callable[[Any, Any], Any]
+
 #: the training data directory of a corpus directory
 TRAIN_DIR = "train"
 
@@ -200,9 +207,10 @@ class Task:
         return None
 
     def train(self, cfg, train_dir: Path, exp: Path, device: str = "cpu", config_name: str = "",
-              dev_dir: Path | None = None) -> None:
+              dev_dir: Path | None = None, load_trained: TrainedLoader | None = None) -> None:
         """Stage 3: train ``cfg`` on ``train_dir`` into ``exp`` (checkpoints, ``train_done.json``);
-        default: the shared trainer, resuming from ``EXP/checkpoints/last.pt``."""
+        default: the shared trainer, resuming from ``EXP/checkpoints/last.pt`` (``load_trained``
+        unused: :data:`TrainedLoader`)."""
         from spkpeft.engine.trainer import Trainer
 
         Trainer(cfg, self, train_dir, exp, device, config_name=config_name, dev_dir=dev_dir).run()
@@ -258,10 +266,12 @@ class Task:
         raise NotImplementedError
 
     def extract(self, cfg, exp: Path, data_dirs: Sequence[Path], load_model: Callable[[], tuple[Any, dict]],
-                device, progress: Callable[[Path], Progress] | None = None) -> dict[Path, int]:
+                device, progress: Callable[[Path], Progress] | None = None,
+                load_trained: TrainedLoader | None = None) -> dict[Path, int]:
         """Stage 4 of the experiment ``exp`` (config ``cfg``) on ``data_dirs``: by default
         ``load_model()`` (its trained model and the checkpoint's identity) and :meth:`infer`
-        on every directory; ``progress(data_dir)`` gives one directory's progress callback.
+        on every directory; ``progress(data_dir)`` gives one directory's progress callback
+        (``load_trained``, other trained models, unused: :data:`TrainedLoader`).
         Returns the utterances processed per directory."""
         model, source = load_model()
         return {Path(d): self.infer(model, cfg, exp, Path(d), device, source,

@@ -216,6 +216,7 @@ def fit_embedding_fusion(train: TrainingPool, dev: DevEmbeddingTrials,
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     net.load_state_dict(best_state)
     fitted.params = {"best_epoch": best_epoch, "dev_sasv_eer_pct": 100.0 * best_eer, "dev_sasv_eer_pct_by_epoch":
-                     history, "train_utterances": train.size, "steps_per_epoch": steps}
+                     history, "train_utterances": train.size, "steps_per_epoch": steps,
+                     "parameters": sum(p.numel() for p in net.parameters())}
     return fitted
 

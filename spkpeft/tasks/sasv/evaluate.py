@@ -9,13 +9,13 @@ none), and the t-EER and min t-DCF of the ASV and CM scores (properties of the t
 the same on every row of a set).  Rows ``{"task": "sasv", "set", "fusion", "n_target",
 "n_nontarget", "n_spoof", "sasv_eer_pct", "sv_eer_pct", "spf_eer_pct", "min_adcf", "t_eer_pct",
 "min_tdcf", "per_attack_spf_eer_pct", "fitted_on", ["sasv_eer_pct_ci95", "sv_eer_pct_ci95",
-"spf_eer_pct_ci95", "min_adcf_ci95", "ci_draws"]}`` go to ``EXP/results.json``;
+"spf_eer_pct_ci95", "min_adcf_ci95", "ci_draws"], then the experiment's info}`` go to ``results``
+(``EXP/results.json``);
 ``EXP/scores/<set>/<system>.per_attack.tsv`` (``attack n spf_eer_pct``) beside them.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from spkpeft.errors import file_error
@@ -37,7 +37,8 @@ def score_path(exp: Path, set_name: str, system: str) -> Path:
     return exp / SCORES / set_name / f"{system}.txt"
 
 
-def evaluate_sets(cfg, exp: Path, corpus: Path, bootstrap: int) -> list[dict]:
+def evaluate_sets(cfg, exp: Path, corpus: Path, bootstrap: int, results: Path | None = None,
+                  info: dict | None = None) -> list[dict]:
     rows = []
     for name in (cfg.task.dev_set, *cfg.task.eval_sets):
         s = SasvSet(corpus, name)
@@ -58,17 +59,11 @@ def evaluate_sets(cfg, exp: Path, corpus: Path, bootstrap: int) -> list[dict]:
             if bootstrap > 0:
                 row.update(bootstrap_sasv(scores, protocol.keys, protocol.speakers, draws=bootstrap))
                 row["ci_draws"] = bootstrap
+            row.update(info or {})
             attacks = [a for a, k in zip(protocol.sources, protocol.keys) if k == "spoof"]
             write_text_atomic(exp / "scores" / name / f"{system}.per_attack.tsv",
                               ["attack n spf_eer_pct"] + [f"{a} {attacks.count(a)} {e:.4f}"
                                                           for a, e in row["per_attack_spf_eer_pct"].items()])
             rows.append(row)
-    write_json_atomic(exp / "results.json", rows)
+    write_json_atomic(results or exp / "results.json", rows)
     return rows
-
-
-def read_rows(exp: Path) -> list[dict]:
-    path = exp / "results.json"
-    if not path.is_file():
-        raise file_error(path, "missing (stage 5 of the SASV task writes it)")
-    return [r for r in json.loads(path.read_text()) if r.get("task") == "sasv"]

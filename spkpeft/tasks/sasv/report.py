@@ -17,7 +17,7 @@ import numpy as np
 from spkpeft.eval.plots import det_curve
 from spkpeft.eval.sasv_metrics import NONTARGET, SPOOF, TARGET, read_scores_of_trials
 from spkpeft.tasks.sasv.data import SasvSet
-from spkpeft.tasks.sasv.evaluate import read_rows, score_path
+from spkpeft.tasks.sasv.evaluate import score_path
 
 METRICS = (("sasv_eer_pct", "SASV-EER (%)", "{:.2f}"), ("sv_eer_pct", "SV-EER (%)", "{:.2f}"),
            ("spf_eer_pct", "SPF-EER (%)", "{:.2f}"), ("min_adcf", "min a-DCF", "{:.4f}"))
@@ -38,7 +38,7 @@ def set_table(rows: list[dict]) -> str:
              "| " + " | ".join(head) + " |", "|---" + "|---:" * len(METRICS) + "|"]
     for r in rows:
         lines.append("| " + " | ".join([r["fusion"], *(_cell(r, k, f) for k, _, f in METRICS)]) + " |")
-    lines += ["", f"Components in tandem: t-EER {first['t_eer_pct']:.2f} %, min t-DCF {first['min_tdcf']:.4f}.", ""]
+    lines += ["", f"Components in tandem: t-EER {first['t_eer_pct']:.2f} %, min t-DCF (ASVspoof 5 form) {first['min_tdcf']:.4f}.", ""]
     attacks = sorted({a for r in rows for a in r["per_attack_spf_eer_pct"]})
     lines += ["| system | " + " | ".join(f"SPF-EER {a} (%)" for a in attacks) + " |",
               "|---" + "|---:" * len(attacks) + "|"]
@@ -57,19 +57,27 @@ def three_curves(scores: np.ndarray, keys: list[str]) -> dict:
     return curves
 
 
-def report(exp: Path, corpus: Path, plot_dir: Path | None = None) -> tuple[str, list[Path]]:
-    rows = read_rows(exp)
-    plot_dir = plot_dir or exp / "plots"
-    by_set: dict[str, list[dict]] = {}
+def by_set(rows) -> dict[str, list[dict]]:
+    """The rows of each set, sets in order of first appearance."""
+    out: dict[str, list[dict]] = {}
     for r in rows:
-        by_set.setdefault(r["set"], []).append(r)
-    text, plots = ["## SASV results", ""], []
-    for name, set_rows in by_set.items():
-        text += [set_table(set_rows), ""]
+        out.setdefault(r["set"], []).append(r)
+    return out
+
+
+def set_tables(rows) -> list[str]:
+    """The Markdown section of every set."""
+    return [set_table(set_rows) for set_rows in by_set(rows).values()]
+
+
+def det_plots(rows, exp: Path, corpus: Path, plot_dir: Path) -> list[Path]:
+    """``PLOT_DIR/<set>_<system>_det.png`` of every row, from the stage-4 score files of ``exp``."""
+    plots = []
+    for name, set_rows in by_set(rows).items():
         s = SasvSet(corpus, name)
         protocol, _, _ = s.read()
         for r in set_rows:
             scores = read_scores_of_trials(score_path(exp, name, r["fusion"]), protocol, s.protocol_path, "SASV score")
             plots.append(det_curve(three_curves(scores, protocol.keys), plot_dir / f"{name}_{r['fusion']}_det.png",
                                    title=f"{name}: {r['fusion']}", highlight="target vs nontarget + spoof"))
-    return "\n".join(text), plots
+    return plots

@@ -10,20 +10,9 @@
 # Usage: egs/asvspoof2019_la/sasv/run.sh --data-root LA_ROOT [--sv-exp SV | --vox1-root VOX1_ROOT] [--cm-exp CM] ...
 set -euo pipefail
 corpus=asvspoof2019_la
-default_config=conf/sasv/default.yaml
-sv_exp=            # a trained speaker-verification experiment or package
-cm_exp=            # a trained countermeasure experiment or package
-vox1_root=         # VoxCeleb1 root (wav/ and the trial lists), to train the SV component here
-sv_config=conf/sv/lora.yaml
-cm_config=conf/cm/lora_xlsr.yaml
 recipe_usage="Spoof-aware speaker verification on ASVspoof 2019 LA (egs/asvspoof2019_la/sasv/README.md):
   stages 1 data, 2 validation, 3 components + fusions fitted on dev, 4 trial scores, 5 metrics, 6 report."
-corpus_usage="  --sv-exp DIR       a trained speaker-verification experiment or package (else --vox1-root trains --sv-config)
-  --cm-exp DIR       a trained countermeasure experiment or package (else --cm-config is trained on the corpus's train)
-  --vox1-root DIR    VoxCeleb1 root, to train the SV component
-  --sv-config FILE   --cm-config FILE   the components' configs when trained here ($sv_config, $cm_config)
-"
-corpus_paths="sv_exp cm_exp vox1_root sv_config cm_config"
+. "$(dirname "$0")/../../../steps/sasv_options.sh"
 . "$(dirname "$0")/../../../steps/recipe.sh"
 
 : "${exp:=exp/$corpus/sasv_$(basename "$config" .yaml)}"   # the components are exp/<corpus>/<config>

@@ -61,8 +61,10 @@ from spkpeft.tasks.sasv.components import Loader, check_component, component_loa
 from spkpeft.tasks.sasv.data import SASV_DIR, SasvSet, check_training_dir
 from spkpeft.tasks.sasv.embedding_fusion import (Baseline2Net, DevEmbeddingTrials, EmbeddingFusionConfig,
                                                  FittedEmbeddingFusion, TrainingPool, fit_embedding_fusion)
+from spkpeft.tasks.sasv.evaluate import evaluate_sets
 from spkpeft.tasks.sasv.fusion import COMPONENTS, FUSIONS, DevTrials, FittedFusion
 from spkpeft.tasks.sasv.inference import SasvOutputs, can_share, split_outputs
+from spkpeft.tasks.sasv.report import det_plots, set_tables
 from spkpeft.tasks.sv.scoring import model_embeddings, score_trial_lists
 
 EMBEDDING = "embedding"
@@ -335,20 +337,14 @@ class SASVTask(Task):
     def evaluate(self, cfg, exp: Path, data_dirs: Sequence[Path], results: Path, info: dict[str, Any],
                  options: EvaluateOptions) -> list[dict[str, Any]]:
         """Stage 5 (:mod:`spkpeft.tasks.sasv.evaluate`) on the corpus of ``data_dirs``."""
-        from spkpeft.tasks.sasv.evaluate import evaluate_sets
-
         return evaluate_sets(cfg, Path(exp), corpus_of(data_dirs), options.bootstrap, Path(results), info)
 
     def report_sections(self, rows: Sequence[dict[str, Any]], context: ReportContext) -> list[str]:
         """One table per set (:func:`spkpeft.tasks.sasv.report.set_tables`)."""
-        from spkpeft.tasks.sasv.report import set_tables
-
         return set_tables(rows)
 
     def plots(self, rows: Sequence[dict[str, Any]], context: ReportContext) -> list[Path]:
         """Three-curve DET plots of every set and system (needs the corpus: ``--corpus-dir``)."""
-        from spkpeft.tasks.sasv.report import det_plots
-
         return det_plots(rows, context.exp, context_corpus(context), context.plot_dir)
 
 

@@ -106,6 +106,7 @@ def test_la2019_sasv_recipe_stages_1_to_6(components, tmp_path) -> None:
         assert r["n_target"] == 1 and r["n_nontarget"] == 1 and r["n_spoof"] == 2 and r["fitted_on"] == "dev"
     assert set(rows[-1]["per_attack_spf_eer_pct"]) == {"A07", "A11"}
     assert "### eval (1 target, 1 nontarget, 2 spoof trials; fusions fitted on dev" in res.stdout
+    assert "min t-DCF (ASVspoof 5)" in res.stdout and "min t-DCF (2019)" not in res.stdout   # the task's titles
     assert (exp / "plots" / "eval_score_sum_det.png").read_bytes()[:4] == b"\x89PNG"
     lines = (exp / "sasv_scores" / "eval" / "cascade.txt").read_text().splitlines()
     assert [line.split()[:2] for line in lines] == [line.split()[:2] for line in

@@ -167,6 +167,9 @@ class Task:
     fixed_classes: tuple[str, ...] | None = None
     #: keys every ``results.json`` row of the task has, in table order (after ``task``)
     result_keys: tuple[str, ...] = ()
+    #: column titles of the task's keys in the results table, where they differ from the shared
+    #: ones (:data:`spkpeft.eval.report.TITLES`, e.g. ``min_tdcf``: the 2019 t-DCF of ``cm``)
+    result_titles: dict[str, str] = {}
     #: the ``spkpeft infer`` subcommands (and :class:`~spkpeft.inference.TrainedModel`
     #: methods, ``-`` read as ``_``) that a model of this task answers
     infer_commands: tuple[str, ...] = ()

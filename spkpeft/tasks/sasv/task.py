@@ -175,6 +175,8 @@ class SASVTask(Task):
 
     name = "sasv"
     result_keys = ("set", "fusion", "sasv_eer_pct", "sv_eer_pct", "spf_eer_pct", "min_adcf", "t_eer_pct", "min_tdcf")
+    result_titles = {"sasv_eer_pct": "SASV-EER (%)", "sv_eer_pct": "SV-EER (%)", "spf_eer_pct": "SPF-EER (%)",
+                     "min_adcf": "min a-DCF", "t_eer_pct": "t-EER (%)", "min_tdcf": "min t-DCF (ASVspoof 5)"}
 
     def _no_model(self, *_args, **_kwargs):
         raise SpkpeftError("task sasv trains no model of its own: it fuses a trained sv and a trained cm "

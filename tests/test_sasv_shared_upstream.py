@@ -61,3 +61,6 @@ def test_models_that_cannot_share_are_named() -> None:
         SasvOutputs(sv, cm, share=True)
     fbank_sv = build_model(load_config(REPO / "conf/sv/mini_fbank.yaml", SMALL_ECAPA))
     assert "upstreams differ" in can_share(fbank_sv, cm)
+    # the mini recipe's components: fbank front ends without parameters, 80 mel against 60 linear bins
+    fbank_cm = build_cm_model(load_config(REPO / "conf/cm/mini.yaml", SMALL_ECAPA))
+    assert "configured differently" in can_share(fbank_sv, fbank_cm)

@@ -15,8 +15,9 @@ one per model (measured in ``docs/benchmarks.md``, ``bench/shared_upstream.py``)
 
 :func:`why_not_shared` says why two models cannot share: an upstream changed by a PEFT method
 (adapters, LoRA, prompts, ... modify the hidden states), trainable upstream weights (full
-fine-tuning, BitFit), or upstreams that differ (class, parameter or buffer names, shapes or
-values: another checkpoint, another front-end configuration).  Multi-adapter serving (one
+fine-tuning, BitFit), or upstreams that differ (class, configuration, parameter or buffer names,
+shapes or values, non-persistent buffers included: another checkpoint, another front-end
+configuration).  Multi-adapter serving (one
 upstream, the adapters switched per model) is not done here.
 """
 
@@ -42,6 +43,12 @@ def _untouched(encoder: Encoder) -> str | None:
     return None
 
 
+def tensors(module: nn.Module) -> dict[str, Tensor]:
+    """Every parameter and buffer of ``module``, non-persistent buffers included (a front end's
+    filterbank is one)."""
+    return {**dict(module.named_parameters()), **dict(module.named_buffers())}
+
+
 def why_not_shared(a: Encoder, b: Encoder) -> str | None:
     """None when ``a`` and ``b`` compute the same hidden states (frozen, identical upstreams), else the reason."""
     for name, encoder in (("first", a), ("second", b)):
@@ -50,11 +57,13 @@ def why_not_shared(a: Encoder, b: Encoder) -> str | None:
             return f"the {name} model's {reason}"
     if type(a.upstream) is not type(b.upstream):
         return f"the upstreams differ ({type(a.upstream).__name__} and {type(b.upstream).__name__})"
-    sa, sb = a.upstream.state_dict(), b.upstream.state_dict()
-    if list(sa) != list(sb):
+    if getattr(a.upstream, "cfg", None) != getattr(b.upstream, "cfg", None):
+        return "the upstreams are configured differently (upstream section of the configs)"
+    ta, tb = tensors(a.upstream), tensors(b.upstream)
+    if list(ta) != list(tb):
         return "the upstreams hold different parameters"
-    for key in sa:
-        if sa[key].shape != sb[key].shape or not torch.equal(sa[key].cpu(), sb[key].cpu()):
+    for key in ta:
+        if ta[key].shape != tb[key].shape or not torch.equal(ta[key].cpu(), tb[key].cpu()):
             return f"the upstreams differ in '{key}'"
     return None
 

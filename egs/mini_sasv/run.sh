@@ -4,7 +4,7 @@
 # mini CM model (conf/cm/mini.yaml, trained on the SASV corpus's training set) fused on a synthetic
 # SASV corpus in the ASVspoof 2019 LA layout whose voices the SV model has never heard
 # (local/make_mini_cm_corpus.py --first-speaker 1000 --n-enroll 3).  ../../run.sh --corpus mini_sasv
-# runs it too.  Results: egs/mini_sasv/RESULTS.md.
+# runs it too.  Results: egs/mini_sasv/README.md.
 #   1    the SASV corpus (data/raw/mini_sasv -> data/mini_sasv, local/prepare_asvspoof2019_la.sh)
 #   2-6  steps/sasv_recipe.sh: the components unless --sv-exp / --cm-exp name trained ones, then
 #        steps/pipeline.sh (task sasv): validation, fusions fitted on dev, trial scores, metrics, report

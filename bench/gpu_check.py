@@ -9,8 +9,11 @@ Reads what the script left in ``DIR``:
 
 * ``cost.jsonl`` -- ``bench/peft_cost.py --flops`` rows (bf16 step times, memory, inference,
   FLOPs per step); rendered by :func:`bench.peft_cost.render` with the model FLOP utilisation;
-* ``ddp.json`` -- ``{"nproc", "backend", "wall_s"}`` of the ``torchrun`` run, with
-  ``exp/train_done.json`` (steps, training seconds, peak memory) of that run;
+* ``ddp.json`` -- ``{"nproc", "backend", "amp", "wall_s"}`` of the ``torchrun ... --ddp`` run
+  (bf16 on a GPU), with ``exp/train_done.json`` (steps, training seconds, peak memory);
+* ``fp16.json`` -- the same for the one-process fp16 run (a 1-rank group), ``exp_fp16/``;
+* ``pretrain.json`` -- ``{"device", "steps", "wall_s"}`` of the BEST-RQ run, with
+  ``pretrain/loss.csv`` (every loss must be finite);
 * ``extract.json`` -- ``{"wall_s"}`` of the extraction, with ``data/test/wav.scp`` (utterances,
   audio seconds) and ``exp/embeddings/test/xvector.scp`` (every embedding must be finite).
 
@@ -59,14 +62,29 @@ def audio_seconds(wav_scp: Path) -> tuple[int, float]:
     return len(wav), total
 
 
-def ddp_lines(out: Path) -> list[str]:
-    """The torchrun run: processes, backend, steps, step rate."""
-    ddp, done = read_json(out / "ddp.json"), read_json(out / "exp" / "train_done.json")
+def ddp_lines(out: Path, run: str = "ddp", exp: str = "exp") -> list[str]:
+    """A torchrun training run: processes, backend, precision, steps, step rate, peak memory."""
+    ddp, done = read_json(out / f"{run}.json"), read_json(out / exp / "train_done.json")
     steps, seconds = done["steps"], done["train_seconds"]
-    return [f"- **DDP**: `torchrun --standalone --nproc_per_node {ddp['nproc']}` ({ddp['backend']}) "
-            f"`spkpeft.bin.train` for {done['epochs']} epoch(s), {steps} optimizer steps in "
-            f"{seconds:.1f} s of training ({steps / max(seconds, 1e-9):.2f} steps/s; whole command "
-            f"{ddp['wall_s']:.1f} s), peak memory {done['peak_memory_mb']:.0f} MB per process."]
+    return [f"- **training ({ddp.get('amp', 'bf16')})**: `torchrun --standalone --nproc_per_node {ddp['nproc']}` "
+            f"({ddp['backend']}, process group and DDP even for one process: `--ddp`) `spkpeft.bin.train` for "
+            f"{done['epochs']} epoch(s), {steps} optimizer steps in {seconds:.1f} s of training "
+            f"({steps / max(seconds, 1e-9):.2f} steps/s; whole command {ddp['wall_s']:.1f} s), peak memory "
+            f"{done['peak_memory_mb']:.0f} MB per process."]
+
+
+def pretrain_lines(out: Path) -> list[str]:
+    """The BEST-RQ run: steps, time per step, first and last loss (all finite)."""
+    run = read_json(out / "pretrain.json")
+    curve = out / "pretrain" / "loss.csv"
+    if not curve.is_file():
+        raise file_error(curve, "missing (did the pre-training run?)")
+    losses = [float(line.split(",")[1]) for line in curve.read_text().splitlines()[1:]]
+    if len(losses) != run["steps"] or not np.isfinite(losses).all():
+        raise file_error(curve, f"{len(losses)} finite losses expected {run['steps']}")
+    return [f"- **pre-training**: `spkpeft.bin.pretrain --device {run['device']}` (BEST-RQ, random:tiny_wavlm), "
+            f"{run['steps']} steps in {run['wall_s']:.1f} s, model build included; loss {losses[0]:.3f} -> "
+            f"{losses[-1]:.3f}, every loss finite."]
 
 
 def extract_lines(out: Path) -> list[str]:
@@ -94,7 +112,7 @@ def report(out: Path, peak: float | None, dry_run: bool) -> str:
     if dry_run:
         lines += ["**Dry run on the CPU** (`--device cpu --dry-run true`): tiny settings that only exercise "
                   "the script; none of these numbers is a measurement of a GPU.", ""]
-    lines += ddp_lines(out) + extract_lines(out) + [""]
+    lines += ddp_lines(out) + ddp_lines(out, "fp16", "exp_fp16") + pretrain_lines(out) + extract_lines(out) + [""]
     return "\n".join(lines)
 
 

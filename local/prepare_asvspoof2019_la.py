@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +47,7 @@ from typing import Iterable, Mapping, Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.io.atomic import write_text_atomic  # noqa: E402
-from spkpeft.io.corpora import replace_dir, temp_dir_for  # noqa: E402
+from spkpeft.io.atomic import new_directory, write_text_atomic  # noqa: E402
 from spkpeft.io.datadir import c_sort_key, read_lines, write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 from spkpeft.io.trials import parse_score  # noqa: E402
@@ -231,8 +229,7 @@ def read_enrollment_list(path: Path, sasv: SasvSet, audio: Mapping[str, str], au
 def write_cm_corpus(out: Path, sets: Mapping[str, CmSet], sasv: Mapping[str, SasvSet] | None = None) -> None:
     """Write ``out/<set>/``, ``out/protocols/<set>.txt``, ``out/asv/<set>.scores`` and the SASV parts
     ``out/sasv/<set>_enroll/``, ``out/sasv/<set>.trl``, replacing ``out``."""
-    tmp = temp_dir_for(out)
-    try:
+    with new_directory(out) as tmp:
         for name, s in sets.items():
             if not s.wav:
                 raise SpkpeftError(f"{out}: set '{name}' holds no utterance")
@@ -250,9 +247,6 @@ def write_cm_corpus(out: Path, sets: Mapping[str, CmSet], sasv: Mapping[str, Sas
                 write_text_atomic(enroll / "spk2gender", (f"{k} {v.spk2gender[k]}"
                                                           for k in sorted(v.spk2gender, key=c_sort_key)))
             write_text_atomic(tmp / "sasv" / f"{name}.trl", v.trials)
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def summarize(out: Path, sets: Mapping[str, CmSet], sasv: Mapping[str, SasvSet] | None = None) -> str:

@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from spkpeft.bin._cli import run_main  # noqa: E402
 from spkpeft.data.speech_commands import COMMANDS, FILE, LISTS, NOISE_DIR, WORDS  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
+from spkpeft.textfile import read_text_lines  # noqa: E402
 from spkpeft.io.atomic import remove_stale_temps  # noqa: E402
 from spkpeft.io.audio import SAMPLE_RATE, read_audio, write_audio  # noqa: E402
 from spkpeft.io.corpora import write_corpus  # noqa: E402
@@ -101,7 +102,7 @@ def read_list(path: Path, files: Mapping[str, Path]) -> dict[str, int]:
     if not path.is_file():
         raise file_error(path, "file does not exist")
     listed: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_text_lines(path, "list"), 1):
         rel = line.strip()
         if not rel:
             continue

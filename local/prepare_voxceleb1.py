@@ -29,8 +29,6 @@ to train on VoxCeleb1 dev and evaluate on Vox1-O.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -38,8 +36,8 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
-from spkpeft.io.corpora import LABELS, replace_dir, walk_speaker_sessions  # noqa: E402
-from spkpeft.io.atomic import write_text_atomic  # noqa: E402
+from spkpeft.io.corpora import LABELS, walk_speaker_sessions  # noqa: E402
+from spkpeft.io.atomic import new_directory, write_text_atomic  # noqa: E402
 from spkpeft.io.datadir import c_sort_key, write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 
@@ -124,14 +122,12 @@ def prepare(root: Path, out: Path, lists: Sequence[str] | None) -> str:
     test = {u: p for u, p in wav.items() if speaker_of(u) in test_spks}
     train = {u: p for u, p in wav.items() if speaker_of(u) not in test_spks}
 
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write_data_dir(tmp / "test", test, {u: speaker_of(u) for u in test})
-    if train:
-        write_data_dir(tmp / "train", train, {u: speaker_of(u) for u in train})
-    for name, rows in trials.items():
-        write_text_atomic(tmp / "trials" / name, (" ".join(row) for row in rows))
-    replace_dir(tmp, out)
+    with new_directory(out) as tmp:
+        write_data_dir(tmp / "test", test, {u: speaker_of(u) for u in test})
+        if train:
+            write_data_dir(tmp / "train", train, {u: speaker_of(u) for u in train})
+        for name, rows in trials.items():
+            write_text_atomic(tmp / "trials" / name, (" ".join(row) for row in rows))
 
     summary = (f"{out}: test {len(test)} utts / {len(test_spks)} spks, "
                f"train {len(train)} utts / {len({speaker_of(u) for u in train})} spks, "

@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spkpeft.bin._cli import run_main  # noqa: E402
 from spkpeft.io.aac import decode_to_wav  # noqa: E402
-from spkpeft.io.corpora import replace_dir, temp_dir_for, walk_speaker_sessions  # noqa: E402
+from spkpeft.io.atomic import new_directory  # noqa: E402
+from spkpeft.io.corpora import walk_speaker_sessions  # noqa: E402
 from spkpeft.io.datadir import write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError  # noqa: E402
 
@@ -131,9 +132,8 @@ def convert_all(jobs: Sequence[Job], prefix: list[str] | None, nj: int) -> int:
 def write_train_dir(jobs: Sequence[Job], data_out: Path) -> None:
     """``DATA_OUT/train`` from the converted wavs, replaced as a whole."""
     dest = data_out / "train"
-    tmp = temp_dir_for(dest)
-    write_data_dir(tmp, {j.utt: str(j.dest) for j in jobs}, {j.utt: j.utt.split("/", 1)[0] for j in jobs})
-    replace_dir(tmp, dest)
+    with new_directory(dest) as tmp:
+        write_data_dir(tmp, {j.utt: str(j.dest) for j in jobs}, {j.utt: j.utt.split("/", 1)[0] for j in jobs})
 
 
 def prepare(root: Path, wav_out: Path, data_out: Path, nj: int = 1, converter: str | None = None) -> str:

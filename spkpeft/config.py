@@ -26,11 +26,12 @@ import dataclasses
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.textfile import read_text
 
 BASE_KEY = "base"
 OVERRIDE_SOURCE = "<overrides>"
@@ -38,23 +39,28 @@ OVERRIDE_SOURCE = "<overrides>"
 TAG_KEYS = ("method", "type")
 
 
-def _read_yaml(path: Path) -> dict:
-    """Parse one YAML file into a mapping (empty file -> {})."""
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise file_error(path, f"cannot read config file: {err.strerror or err}") from err
+def read_yaml(path: str | Path, kind: str = "config") -> dict:
+    """Parse one YAML file (a config, an overlay, a saved ``config.yaml``) into a mapping
+    (empty file -> {}).  The text is read by :func:`spkpeft.textfile.read_text` (UTF-8 with an
+    optional BOM); invalid YAML, a value YAML cannot build (a date such as ``2001-13-45``)
+    or a top level that is not a mapping is one error naming the file (and line)."""
+    path = Path(path)
+    text = read_text(path, kind)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        problem = getattr(err, "problem", None) or str(err)
-        raise file_error(path, f"invalid YAML: {problem}", line) from err
+        if line is None and isinstance(getattr(err, "position", None), int):  # a reader error: a bad character
+            line = text.count("\n", 0, err.position) + 1
+        problem = getattr(err, "problem", None) or getattr(err, "reason", None) or str(err)
+        raise file_error(path, f"invalid YAML: {problem}", line) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as err:  # from YAML's value constructors
+        raise file_error(path, f"invalid YAML value ({type(err).__name__}: {err})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise file_error(path, f"a config file must be a mapping of sections, got {type(data).__name__}")
+        raise file_error(path, f"a {kind} file must be a mapping of sections, got {type(data).__name__}")
     return data
 
 
@@ -110,7 +116,7 @@ def _load_tree(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict[str, str
     resolved = path.resolve()
     if resolved in chain:
         raise file_error(path, "circular 'base' chain: " + " -> ".join(str(p) for p in chain + (resolved,)))
-    data = _read_yaml(path)
+    data = read_yaml(path)
     base_value = data.pop(BASE_KEY, None)
     provenance: dict[str, str] = {}
     merged: dict = {}
@@ -271,14 +277,14 @@ def read_overlay(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "overlay file not found")
-    data = _read_yaml(path)
+    data = read_yaml(path, "overlay")
     if BASE_KEY in data:
         raise file_error(path, f"an overlay is a mapping of config sections without '{BASE_KEY}'")
     return data
 
 
 def read_tree(path: str | Path, overrides: dict[str, Any] | None = None,
-              overlays: "typing.Sequence[str | Path]" = ()) -> tuple[dict, dict[str, str]]:
+              overlays: Sequence[str | Path] = ()) -> tuple[dict, dict[str, str]]:
     """The merged raw mapping of the config at ``path`` (bases, then each overlay deep-merged in
     order, then the overrides) and the file that set each dotted key (an overlay's keys: the
     overlay file)."""

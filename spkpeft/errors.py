@@ -15,6 +15,9 @@ class SpkpeftError(Exception):
 
 
 def file_error(path: str | Path, message: str, line: int | None = None) -> SpkpeftError:
-    """Build an error that names ``path`` (and the 1-based ``line`` when given)."""
+    """Build an error that names ``path`` (and the 1-based ``line`` when given); a message of
+    several lines (a library's) is joined into one."""
     where = f"{path}:{line}" if line is not None else f"{path}"
+    if "\n" in message:
+        message = " ".join(message.split())
     return SpkpeftError(f"{where}: {message}")

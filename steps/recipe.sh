@@ -91,6 +91,11 @@ recipe_start() {
   }
   prepared="data/$2" data="data/$2${3:+/$3}"
   : "${exp:=$(experiment_dir "exp/$2" "$config" "$upstream" "$overlay")${3:+/$3}}"
+  # One run per experiment directory: $exp/.lock (pid, host) is taken before anything is written
+  # there, released on exit; another live run's lock stops this one (spkpeft.io.lock).
+  lock_token=$(SPKPEFT_LOCK_COMMAND="$cmdline" python -m spkpeft.bin.lock acquire "$exp" $$) || exit 1
+  trap 'python -m spkpeft.bin.lock release "$exp" "$lock_token"' EXIT
+  export SPKPEFT_EXP_LOCK=$lock_token
   mkdir -p "$exp/log"
   { echo "# $(date '+%Y-%m-%dT%H:%M:%S')"; echo "$cmdline"; } >> "$exp/run.cmd"
   echo "$data" > "$exp/data_dir.tmp" && mv "$exp/data_dir.tmp" "$exp/data_dir"

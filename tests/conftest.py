@@ -3,8 +3,8 @@
 The fast tier (``tests/run.sh --fast``, i.e. ``pytest -m "not slow"`` with
 ``SPKPEFT_IMPORT_LOG`` set) leaves out the tests marked ``slow``: every test of
 :data:`SLOW_MODULES` (whole recipes and training runs), every test that starts a process
-(its source calls ``run``, ``run_sh``, ``python_module`` or ``subprocess``: each costs an
-interpreter and a torch import) and the tests of :data:`SLOW_TESTS` (seconds each).  It must still reach every module of the package:
+(its source calls ``run``, ``run_sh``, ``python_module`` or ``subprocess``, or a function of
+its module that does: each costs an interpreter and a torch import) and the tests of :data:`SLOW_TESTS` (seconds each).  It must still reach every module of the package:
 each pytest process and each subprocess it starts (``tests/importlog/sitecustomize.py``)
 logs the spkpeft modules it imported, and the run fails naming those none imported.
 """
@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: runs the suite in two xdist workers; collecting these first lets both workers start on them,
 #: so that the suite does not end with one worker busy on a recipe while the other idles.
 SLOW_MODULES = ("test_mini_recipe", "test_mini_cls_recipe", "test_mini_cm_recipe", "test_reliability",
-                "test_run_sh", "test_compare", "test_train", "test_cm_task", "test_cls_task", "test_sasv_recipes")
+                "test_run_sh", "test_compare", "test_train", "test_multirank", "test_cm_task", "test_cls_task",
+                "test_sasv_recipes")
 
 
 #: single slow tests of the other modules (module::name prefix of the test id)
@@ -59,6 +60,21 @@ def pytest_configure(config) -> None:
 STARTS_A_PROCESS = re.compile(r"\b(run|run_sh|python_module|prepare_sh|compare)\(|\bsubprocess\.")
 
 
+def process_helpers(module) -> re.Pattern | None:
+    """A pattern matching calls of the test module's own functions (not tests) that start a
+    process (``def validate(...): return python_module(...)``), or None when it has none."""
+    names = []
+    for name, value in vars(module).items():
+        if name.startswith("test_") or not inspect.isfunction(value) or value.__module__ != module.__name__:
+            continue
+        try:
+            if STARTS_A_PROCESS.search(inspect.getsource(value)):
+                names.append(re.escape(name))
+        except (OSError, TypeError):
+            continue
+    return re.compile(rf"\b({'|'.join(names)})\(") if names else None
+
+
 def is_slow(item) -> bool:
     module = item.module.__name__.rsplit(".", 1)[-1]
     test_id = f"{module}.py::{item.name}"
@@ -68,7 +84,8 @@ def is_slow(item) -> bool:
         source = inspect.getsource(item.function)
     except (OSError, TypeError, AttributeError):
         return False
-    return bool(STARTS_A_PROCESS.search(source))
+    helpers = process_helpers(item.module)
+    return bool(STARTS_A_PROCESS.search(source) or (helpers and helpers.search(source)))
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -167,10 +184,17 @@ def run_sh(recipe: Path, *args: str, timeout: float = 600) -> subprocess.Complet
     return run(["bash", str(recipe / "run.sh"), *args], cwd=recipe, timeout=timeout)
 
 
+#: the recipe copies live in a directory whose name holds a space and non-ASCII letters, so that
+#: every recipe test runs its stages with such paths (audio, data, experiments, logs, packages)
+RECIPE_DIR = "récipe dir ü"
+
+
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory) -> Path:
     """A fresh copy of the recipe per test module: its data/ and exp/ stay out of the checkout."""
-    return copy_recipe(tmp_path_factory.mktemp("recipe"))
+    dest = tmp_path_factory.mktemp("recipe") / RECIPE_DIR
+    dest.mkdir()
+    return copy_recipe(dest)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer and the layers below it)::
 
-    0  spkpeft.errors, spkpeft.registry, spkpeft.config
+    0  spkpeft.errors, spkpeft.textfile, spkpeft.registry, spkpeft.config
     1  spkpeft.io, spkpeft.data
     2  spkpeft.upstream
     3  spkpeft.peft
@@ -22,7 +22,7 @@ import ast
 from pathlib import Path
 
 LAYERS: list[tuple[str, ...]] = [
-    ("spkpeft.errors", "spkpeft.registry", "spkpeft.config"),
+    ("spkpeft.errors", "spkpeft.textfile", "spkpeft.registry", "spkpeft.config"),
     ("spkpeft.io", "spkpeft.data"),
     ("spkpeft.upstream",),
     ("spkpeft.peft",),

@@ -226,3 +226,25 @@ def test_invalid_config_names_the_key(changes: dict, key: str) -> None:
 def test_empty_utterance_is_an_error() -> None:
     with pytest.raises(SpkpeftError, match="no frames"):
         build_head(TINY, FEAT)(torch.randn(2, 10, FEAT), torch.tensor([10, 0]))
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_accelerator_path_reads_nothing_and_equals_the_cpu_path(training: bool, monkeypatch) -> None:
+    """On an accelerator the graph pooling keeps the static number of slots of the node axis
+    (the extra ones padded) and BatchNorm weighs positions by the mask: the same outputs as the
+    CPU's paths, which read node counts and masks on the host."""
+    import copy
+
+    import spkpeft.nn.aasist as aasist
+    import spkpeft.nn.heads as heads
+
+    cpu_head = build_head(no_dropout(tiny(encoder_preactivation=True)), FEAT).train(training)
+    _randomise_bn(cpu_head)
+    accelerator_head = copy.deepcopy(cpu_head)
+    batch, lens = _padded([torch.randn(n, FEAT) for n in (50, 23, 37, 12)])
+    expected = cpu_head(batch, lens)
+    for module in (aasist, heads):
+        monkeypatch.setattr(module, "host_reads_are_cheap", lambda device: False)
+    torch.testing.assert_close(accelerator_head(batch, lens), expected, atol=1e-5, rtol=1e-4)
+    for (name, a), b in zip(cpu_head.named_buffers(), accelerator_head.buffers()):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4, msg=name)

@@ -286,3 +286,17 @@ def test_build_model_attentive_merge_with_lstm_head(tmp_path):
     counts = model.param_counts()
     assert counts["aggregation"] == sum(p.numel() for p in model.aggregation.parameters())
     assert counts["head"] == sum(p.numel() for p in model.head.parameters()) + 2 * 12 + 2
+
+
+def test_lstm_accelerator_path_reads_no_length_and_equals_packing(monkeypatch):
+    """A unidirectional LSTM on an accelerator runs on the padded batch and masks the mean
+    (pack_padded_sequence would read the lengths on the host): the packed result."""
+    import spkpeft.nn.lstm_head as lstm_head
+
+    torch.manual_seed(0)
+    head = build_head(LSTMConfig(hidden_size=6, num_layers=2), 5).eval()
+    feats, lengths = torch.randn(3, 9, 5), torch.tensor([4, 9, 6])
+    feats[0, 4:] = 1e3  # padding garbage
+    packed = head(feats, lengths)
+    monkeypatch.setattr(lstm_head, "host_reads_are_cheap", lambda device: False)
+    torch.testing.assert_close(head(feats, lengths), packed, atol=ATOL, rtol=0)

@@ -420,6 +420,42 @@ def test_ast_lora_exports_full_and_adapter_only_packages_that_classify_as_stage4
         spkpeft.load(tmp_path / "full")
 
 
+def test_whisper_lora_experiment_cli_and_packages_classify_as_stage4(tmp_path, capsys, monkeypatch):
+    """spkpeft.load, the inference CLI and the full (+ ONNX) and adapter-only packages of a
+    Whisper LoRA experiment give stage 4's posteriors bit for bit; the adapter-only package
+    names the upstream by source and checksum, the full one holds the encoder's directory."""
+    from spkpeft.bin import export, infer
+    from spkpeft.upstream.base import base_checksum
+    from spkpeft.upstream.whisper import load_whisper
+
+    data, exp = cls_data(tmp_path), tmp_path / "exp"
+    train("cls/whisper_lora.yaml", "upstream: {name: 'random:tiny_whisper'}\npeft: {rank: 4}\n"
+          "head: {type: pooled, pooling: asp, attention_channels: 8}\n", data, exp, dev=data / "dev")
+    stage4(exp, data / "test")
+    utts, paths = wav_paths(data / "test")
+    stage4_post = dict(kaldiio.load_scp(str(exp / "posteriors/test/posteriors.scp")))
+    for result, utt in zip(spkpeft.load(exp).classify(paths), utts):
+        np.testing.assert_array_equal(list(result.posteriors.values()), stage4_post[utt])
+    code, _, err = cli(infer, ["--model", exp, "classify", "--wav-scp", data / "test/wav.scp",
+                               "--posteriors", tmp_path / "post"], capsys)
+    assert code == 0, err
+    assert all(np.array_equal(v, stage4_post[u]) for u, v in kaldiio.load_scp(str(tmp_path / "post.scp")).items())
+    for kind, flags in (("full", ["--onnx"]), ("adapter-only", ["--adapter-only"])):
+        code, out, err = cli(export, ["--exp", exp, "--out", tmp_path / kind, *flags], capsys)
+        assert code == 0, err
+        for utt, result in zip(utts, spkpeft.load(tmp_path / kind).classify(paths)):
+            np.testing.assert_array_equal(list(result.posteriors.values()), stage4_post[utt])
+    adapter = json.loads((tmp_path / "adapter-only" / "package.json").read_text())
+    assert adapter["upstream"] == {"type": "whisper", "name": "random:tiny_whisper",
+                                   "sha256": base_checksum(load_whisper("random:tiny_whisper"))}
+    full = json.loads((tmp_path / "full" / "package.json").read_text())
+    assert full["onnx"]["exporter"] == "torchscript" and full["onnx"]["max_abs_diff"] < 1e-4
+    assert {"upstream/config.json", "upstream/model.safetensors", "model.onnx"} <= set(full["files"])
+    monkeypatch.setenv("SPKPEFT_CACHE", str(tmp_path / "empty-cache"))
+    spkpeft.load(tmp_path / "full")
+    assert not (tmp_path / "empty-cache").exists()  # the full package loads its own upstream/
+
+
 def test_ast_model_files_are_the_config_and_one_weights_file(tmp_path, monkeypatch):
     from spkpeft.upstream.ast.sources import model_files, random_model_dir
 

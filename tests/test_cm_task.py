@@ -220,8 +220,11 @@ CM_CONFIGS = sorted(p.stem for p in (REPO / "conf" / "cm").glob("*.yaml") if p.s
 def test_every_cm_config_trains_and_scores(name, corpus, tmp_path):
     """Every method variant and back-end of conf/cm/ on a tiny upstream: one short epoch
     moves its trainable weights, and the model gives one finite bona fide score per utterance."""
-    cfg = load_config(REPO / "conf" / "cm" / f"{name}.yaml", {
-        "upstream.name": "fbank" if name == "mini" else "random:tiny_wavlm",
+    path = REPO / "conf" / "cm" / f"{name}.yaml"
+    tiny = {"whisper": "random:tiny_whisper"}.get(load_config(path).upstream.type, "random:tiny_wavlm")
+    fit = {"peft.top_r": 16} if "spectral_lora" in name and tiny == "random:tiny_whisper" else {}
+    cfg = load_config(path, {
+        **fit, "upstream.name": "fbank" if name == "mini" else tiny,
         "data.crop_seconds": 0.5, "data.batch_size": 8, "data.num_workers": 0,
         "train.epochs": 1, "train.freeze_upstream_epochs": 0, "train.save_every_steps": 0,
         "train.log_every_steps": 0})

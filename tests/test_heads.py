@@ -309,3 +309,29 @@ def test_lstm_and_conv2d_macs_are_counted_from_their_shapes():
             return self.conv(x[:, None])
 
     assert count_macs(Conv(), 6, 8) == (3 * 9 * 6) * (1 * 2 * 5)  # output (3, 8 + 1, 6) elements x kernel
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_accelerator_path_reads_nothing_and_equals_the_cpu_path(training: bool, monkeypatch) -> None:
+    """On an accelerator the head never reads the mask on the host (BatchNorm statistics weighted
+    by the mask, a device-side length check): the same outputs and running statistics as the
+    CPU's paths (bn(x) on full batches, bn of the gathered valid frames on padded ones)."""
+    import copy
+
+    import spkpeft.nn.heads as heads
+
+    torch.manual_seed(0)
+    cpu_head = build_head(part(0), FEAT).train(training)
+    accelerator_head = copy.deepcopy(cpu_head)
+    x, lengths = torch.randn(3, 30, FEAT), torch.tensor([20, 30, 7])
+    for lens in (lengths, torch.full((3,), 30)):
+        expected = cpu_head(x, lens)
+        monkeypatch.setattr(heads, "host_reads_are_cheap", lambda device: False)
+        got = accelerator_head(x, lens)
+        monkeypatch.undo()
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    for (name, a), b in zip(cpu_head.named_buffers(), accelerator_head.buffers()):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4, msg=name)
+    monkeypatch.setattr(heads, "host_reads_are_cheap", lambda device: False)
+    with pytest.raises(RuntimeError, match="no frames"):
+        accelerator_head(x, torch.tensor([20, 0, 7]))

@@ -12,14 +12,16 @@ from conftest import REPO, run
 
 def check_gpu_check_dry_run(out) -> None:
     proc = run(["bash", str(REPO / "bench" / "gpu_check.sh"), "--device", "cpu", "--dry-run", "true",
-                "--configs", "lora", "--out", str(out)])
+                "--configs", "lora", "--out", str(out), "--budget", "900"])  # the 280 s default is the GPU run's
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = (out / "benchmarks.md").read_text()
     assert "<!-- BEGIN peft_cost_cuda -->" in text and "**Dry run on the CPU**" in text
     flops = [line for line in text.splitlines() if line.startswith("| `") and line.count("|") == 7]
     assert len(flops) == 1 and flops[0].startswith("| `lora` |")
     assert float(flops[0].split("|")[2]) > 0  # GFLOP per step counted
-    assert "`torchrun --standalone --nproc_per_node 2` (gloo)" in text and "every embedding finite" in text
+    assert "`torchrun --standalone --nproc_per_node 2` (gloo" in text and "every embedding finite" in text
+    assert "**training (fp16)**: `torchrun --standalone --nproc_per_node 1` (gloo" in text
+    assert "`spkpeft.bin.pretrain --device cpu`" in text and "every loss finite" in text
 
 
 def check_large_corpus_quick(tmp_path, exp) -> None:

@@ -172,3 +172,19 @@ def test_one_class_softmax_config_errors() -> None:
         build_loss(OneClassSoftmaxConfig(m_target=0.2, m_other=0.5), 4, 2)
     with pytest.raises(SpkpeftError, match="separates 2 classes"):
         build_loss(OneClassSoftmaxConfig(), 4, 3)
+
+
+@pytest.mark.parametrize("kind", ["aam", "am"])
+def test_margin_logits_are_float32_under_autocast(kind: str) -> None:
+    """bf16 has 8 bits of mantissa: cos(theta + m) of nearby cosines would collapse; the margin
+    softmax computes its cosines and logits in float32 whatever autocast does (here the CPU's)."""
+    torch.manual_seed(0)
+    loss = build_loss(LossConfig(type=kind, margin=0.2, scale=30.0), 16, 5)
+    emb, labels = torch.randn(4, 16), torch.tensor([0, 1, 2, 3])
+    exact = loss.logits(emb, labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = loss.logits(emb.bfloat16(), labels)
+        value, _ = loss(emb.bfloat16(), labels)
+    assert logits.dtype == torch.float32 and value.dtype == torch.float32
+    assert torch.allclose(logits, loss.logits(emb.bfloat16().float(), labels))
+    assert (logits - exact).abs().max() < 0.2  # the bf16 input, not the arithmetic, is all that differs

@@ -27,6 +27,7 @@ import yaml
 
 from conftest import REPO, copy_recipe, run_sh, write_tone
 from spkpeft.engine.checkpoint import TEST_KILL_ENV, load_checkpoint, save_atomic
+from spkpeft.errors import SpkpeftError
 from spkpeft.tasks.config import load_config
 from spkpeft.data.crops import BalancedBatchSampler
 from spkpeft.tasks.sv.data import split_training_data
@@ -268,7 +269,7 @@ def test_save_atomic_failure_keeps_old_file_and_no_temporary(tmp_path, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("spkpeft.engine.checkpoint.torch.save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(SpkpeftError, match=rf"^{target}: cannot write it \(No space left on device\)"):
         save_atomic({"step": 2}, target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
     assert load_checkpoint(target) == {"step": 1}
@@ -352,11 +353,14 @@ def test_stage4_bad_test_audio_leaves_no_embeddings(prepared, straight, tmp_path
 def test_stage5_trial_with_unknown_utterance_leaves_no_results(prepared, tmp_path):
     import kaldiio
 
+    from spkpeft.tasks.experiment import prepare_experiment
+
     recipe = own_recipe(tmp_path, prepared)
     corpus = recipe / "data" / "mini"
     exp = tmp_path / "exp"
     emb_dir = exp / "embeddings" / "test"
     emb_dir.mkdir(parents=True)
+    prepare_experiment(recipe / "conf" / "sv" / "mini.yaml", exp)  # stage 3's config.yaml (stage 5 reads the task)
     rng = np.random.default_rng(0)
     with kaldiio.WriteHelper(f"ark,scp:{emb_dir / 'xvector.ark'},{emb_dir / 'xvector.scp'}") as writer:
         for utt in read_data_dir(corpus / "test").utts:
@@ -366,7 +370,7 @@ def test_stage5_trial_with_unknown_utterance_leaves_no_results(prepared, tmp_pat
     lines[4] = lines[4].split()[0] + " id99999/nowhere/00001 nontarget"
     trials.write_text("".join(line + "\n" for line in lines))
     res = run_sh(recipe, "--stage", "5", "--exp", str(exp))
-    assert_one_line_error(res, "score", "data/mini/trials/vox1_o:5: no embedding for utterance 'id99999/nowhere/00001'")
+    assert_one_line_error(res, "evaluate", "data/mini/trials/vox1_o:5: no embedding for utterance 'id99999/nowhere/00001'")
     assert not (exp / "results.json").exists()
     assert not list(exp.glob("scores/*"))
 

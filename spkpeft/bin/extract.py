@@ -26,6 +26,7 @@ import torch
 
 from spkpeft.bin._cli import run_main
 from spkpeft.bin.train import load_trained
+from spkpeft.io.lock import experiment_lock
 from spkpeft.tasks.experiment import expand_data_dirs, load_trained_model, read_experiment_config
 
 
@@ -41,20 +42,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from spkpeft.tasks.base import get_task
 
     device = torch.device(args.device)
-    cfg = read_experiment_config(args.exp)
-    task = get_task(cfg)
-    data_dirs = expand_data_dirs(args.data, task.inference_sets)
+    with experiment_lock(args.exp):  # one run per --exp
+        cfg = read_experiment_config(args.exp)
+        task = get_task(cfg)
+        data_dirs = expand_data_dirs(args.data, task.inference_sets)
 
-    def load_model():
-        model, _, source = load_trained_model(args.exp, args.checkpoint, device)
-        return model, source
+        def load_model():
+            model, _, source = load_trained_model(args.exp, args.checkpoint, device)
+            return model, source
 
-    def progress(data_dir: Path):
-        return lambda i, n: logging.info("%s: shard %d/%d", data_dir, i, n)
+        def progress(data_dir: Path):
+            return lambda i, n: logging.info("%s: shard %d/%d", data_dir, i, n)
 
-    done = task.extract(cfg, args.exp, data_dirs, load_model, device, progress, load_trained=load_trained)
-    for data_dir, n in done.items():
-        logging.info("%s: %d utterances processed (task %s)", data_dir, n, task.name)
+        done = task.extract(cfg, args.exp, data_dirs, load_model, device, progress, load_trained=load_trained)
+        for data_dir, n in done.items():
+            logging.info("%s: %d utterances processed (task %s)", data_dir, n, task.name)
     return 0
 
 

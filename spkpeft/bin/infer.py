@@ -38,7 +38,7 @@ import numpy as np
 
 from spkpeft.bin._cli import run_main
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.io.atomic import atomic_open
+from spkpeft.io.atomic import write_text_atomic
 from spkpeft.io.audio import SAMPLE_RATE, audio_info
 from spkpeft.io.datadir import read_key_value
 from spkpeft.io.trials import read_trials
@@ -154,8 +154,7 @@ def write_lines(out: Path | None, lines: Sequence[str]) -> None:
     if out is None:
         sys.stdout.writelines(line + "\n" for line in lines)
         return
-    with atomic_open(out, "w") as handle:
-        handle.writelines(line + "\n" for line in lines)
+    write_text_atomic(out, lines)
 
 
 def write_matrix(prefix: Path, ids: Sequence[str], rows: np.ndarray) -> None:

@@ -4,10 +4,13 @@ Usage (one process; for several GPUs launch it with ``torchrun --nproc_per_node 
 
     python -m spkpeft.bin.train --config conf/sv/mini.yaml --data data/mini/train --exp exp/mini/mini \
         [--dev data/C/dev] [--upstream NAME] [--overlay FILE ...] [--init-from CKPT] [--shards DIR] [--device cpu|cuda]
+        [--ddp]
 
 ``--dev``: a validation data directory (tasks that validate on one, e.g. ``cls``); ``auto``: the
 one the task takes from the corpus directory of ``--data`` (``cls`` and ``cm``:
 ``<corpus>/dev`` when it exists; ``sv`` none: it validates on held-out training speakers).
+``--ddp``: a process group and DistributedDataParallel even with one process (``torchrun
+--nproc_per_node 1``): the multi-GPU code path, checked on a machine with one GPU.
 ``--shards DIR``: read the training audio from the shards of ``--data`` packed into ``DIR`` by
 ``spkpeft.bin.make_shards`` (sets ``data.shards``; see :mod:`spkpeft.data.shards`).
 
@@ -18,6 +21,7 @@ config resumes from ``EXP/checkpoints/last.pt``, a different config is refused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -25,7 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from spkpeft.bin._cli import run_main
-from spkpeft.tasks.experiment import prepare_experiment
+from spkpeft.io.lock import experiment_lock
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,24 +45,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--init-from", default=None, help="checkpoint to start from (sets train.init_from)")
     parser.add_argument("--shards", default=None, help="shard directory of --data (sets data.shards)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--ddp", action="store_true",
+                        help="process group + DistributedDataParallel even with one process (checks the multi-GPU path)")
     args = parser.parse_args(argv)
 
     rank = int(os.environ.get("RANK", "0"))
-    cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0,
-                             overlays=args.overlay, init_from=args.init_from,
-                             extra={"data.shards": args.shards} if args.shards else None)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if rank == 0:
-        handlers.append(logging.FileHandler(args.exp / "train.log"))
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    with experiment_lock(args.exp) if rank == 0 else contextlib.nullcontext():  # one run per --exp
+        from spkpeft.tasks.experiment import prepare_experiment  # after the lock: a refused run stops at once
 
-    from spkpeft.tasks.base import get_task
+        cfg = prepare_experiment(args.config, args.exp, args.upstream, write=rank == 0,
+                                 overlays=args.overlay, init_from=args.init_from,
+                                 extra={"data.shards": args.shards} if args.shards else None)
+        handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+        if rank == 0:
+            handlers.append(LogFile(args.exp / "train.log"))
+        logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
+                            format="%(asctime)s %(levelname)s %(message)s")
 
-    task = get_task(cfg)
-    dev = task.dev_dir(args.data.parent) if args.dev == "auto" else (Path(args.dev) if args.dev else None)
-    task.train(cfg, args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=dev,
-               load_trained=load_trained)
+        from spkpeft.tasks.base import get_task
+
+        task = get_task(cfg)
+        dev = task.dev_dir(args.data.parent) if args.dev == "auto" else (Path(args.dev) if args.dev else None)
+        task.train(cfg, args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=dev,
+                   ddp=args.ddp, load_trained=load_trained)
     return 0
 
 
@@ -67,6 +76,18 @@ def load_trained(path, device):
     from spkpeft.inference.package import load_any
 
     return load_any(path, None, device)
+
+
+class LogFile(logging.FileHandler):
+    """``train.log``; a failed write (a full disk) is one line on stderr, once, instead of a
+    traceback per record (the run goes on logging to stderr; its checkpoints are what counts)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not getattr(self, "_reported", False):
+            self._reported = True
+            error = sys.exc_info()[1]
+            print(f"train: warning: {self.baseFilename}: cannot write the log ({error}); logging to stderr only",
+                  file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -76,14 +76,14 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import soundfile as sf
 from scipy.signal import resample_poly
 
 from spkpeft.data.synth import (HOP, N_FFT, SR, SessionProfile, SpeakerProfile, _FREQS, _istft, _stft,
                                 apply_channel, refuse_foreign_files, sample_phones, sample_session, sample_speaker,
                                 synthesize_voice)
 from spkpeft.errors import SpkpeftError
-from spkpeft.io.atomic import write_bytes_atomic, write_text_atomic
+from spkpeft.io.atomic import write_text_atomic
+from spkpeft.io.audio import write_audio
 
 SETS = ("train", "dev", "eval")
 SET_LETTER = {"train": "T", "dev": "D", "eval": "E"}
@@ -438,7 +438,7 @@ def asv_score_lines(spec: CmCorpusSpec, set_name: str, plan: Sequence[CmUtt]) ->
 
 
 def _write_flac(path: Path, x: np.ndarray) -> None:
-    write_bytes_atomic(path, lambda handle: sf.write(handle, x, SR, subtype="PCM_16", format="FLAC"))
+    write_audio(path, x, SR, fmt="FLAC")
 
 
 def write_cm_corpus(root: str | Path, spec: CmCorpusSpec,

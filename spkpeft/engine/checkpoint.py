@@ -1,24 +1,33 @@
-"""Atomic checkpoint files and their averaging.
+"""Atomic checkpoint files, their safe loading and their averaging.
 
 A checkpoint is a ``torch.save`` dictionary written by the one atomic writer
 (:mod:`spkpeft.io.atomic`: temporary name, fsync, rename), so a reader (or a run
-restarted after ``SIGKILL``) only ever sees a complete old file or a complete new
-one; :func:`remove_partial_writes` deletes the leftovers of killed writers
+restarted after ``SIGKILL`` or a full disk) only ever sees a complete old file or a
+complete new one; :func:`remove_partial_writes` deletes the leftovers of killed writers
 (training does so when it starts or resumes).
+
+Loading never runs code from the file: ``torch.load(weights_only=True)``, whose unpickler
+builds only tensors, containers and plain values, plus the types of :data:`SAFE_GLOBALS`
+(NumPy's random-generator state in ``last.pt`` is an ``ndarray``).  A checkpoint that
+needs anything else (a pickled function or class, as a malicious file would) is refused
+with one line naming the file.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import pickle
+import re
 import signal
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.io.atomic import atomic_open, remove_stale_temps
+from spkpeft.io.atomic import remove_stale_temps, write_bytes_atomic
 
 
 #: Test hook (see :func:`save_atomic`): ``N`` or ``N:NAME``.
@@ -62,10 +71,13 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     """
     path = Path(path)
     kill = _test_kill_due(path)
-    with atomic_open(path, "wb") as f:
+
+    def produce(handle) -> None:
         if kill:
-            _write_half_and_die(obj, f)
-        torch.save(obj, f)
+            _write_half_and_die(obj, handle)
+        torch.save(obj, handle)
+
+    write_bytes_atomic(path, produce)
 
 
 def remove_partial_writes(directory: str | Path) -> list[Path]:
@@ -74,15 +86,34 @@ def remove_partial_writes(directory: str | Path) -> list[Path]:
     return remove_stale_temps(directory)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU; a missing or unreadable file is a clear error."""
+#: what a checkpoint may hold besides tensors, containers and plain values: the pieces of a
+#: NumPy array (``np.random.get_state()`` in ``last.pt``'s RNG state)
+SAFE_GLOBALS = [np._core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def safe_load(path: str | Path, what: str = "checkpoint", **kwargs: Any) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU with :data:`SAFE_GLOBALS` allowed; a file
+    that is missing, unreadable or asks for anything else is one error naming it."""
     path = Path(path)
     if not path.is_file():
-        raise file_error(path, "checkpoint does not exist")
+        raise file_error(path, f"{what} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True, **kwargs)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL:? ?([\w.]+)", str(err))
+        unsafe = found.group(1) if found else " ".join(str(err).split())[:160]
+        raise file_error(path, f"refusing to load {what}: it holds objects that could run code (it asks for "
+                               f"{unsafe}); only tensors and plain values are loaded") from None
     except Exception as err:
-        raise file_error(path, f"cannot load checkpoint ({type(err).__name__}: {err})") from None
+        raise file_error(path, f"cannot load {what} ({type(err).__name__}: {' '.join(str(err).split())[:200]})") \
+            from None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint on the CPU without running code from it (see the module docstring)."""
+    path = Path(path)
+    obj = safe_load(path)
     if not isinstance(obj, dict):
         raise file_error(path, "not a spkpeft checkpoint (expected a dictionary)")
     return obj

@@ -1,19 +1,22 @@
 """Whole-utterance model outputs (stage 4: embeddings, class posteriors) to Kaldi ark/scp.
 
-Long utterances are cut into ``chunk_seconds`` pieces (memory stays bounded);
-the embedding of an utterance is the length-weighted mean of its chunks'
-embeddings.  Utterances are processed in shards of ``shard_size`` (in
-``wav.scp`` order); each shard is written as ``parts/part_NNNNN.{ark,scp}``
-with the ``.scp`` renamed into place last, so an interrupted run resumes at
-the first shard without an ``.scp``.  ``xvector.scp`` (all shards) is written
-at the end, after checking that every utterance got exactly one embedding.
+Long utterances are cut into ``chunk_seconds`` pieces; the embedding of an
+utterance is the length-weighted mean of its chunks' embeddings.  A piece is read
+from its file only when its batch is run (:class:`AudioPiece`), so memory holds one
+batch of ``batch_seconds`` of audio, however long the recordings (an hour-long file:
+docs/benchmarks.md).  Utterances are processed in shards of ``shard_size`` (in
+``wav.scp`` order); each shard is written as ``parts/part_NNNNN.{ark,scp}``, each
+file through the atomic writer and the ``.scp`` last, so an interrupted run (killed,
+or stopped by a full disk) resumes at the first shard without an ``.scp``.
+``xvector.scp`` (all shards) is written at the end, after checking that every
+utterance got exactly one embedding.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from spkpeft.io.audio import SAMPLE_RATE, read_audio
-from spkpeft.io.atomic import temp_path, write_text_atomic
+from spkpeft.io.audio import SAMPLE_RATE, AudioFile
+from spkpeft.io.atomic import write_bytes_atomic, write_text_atomic
 from spkpeft.io.datadir import read_data_dir
 from spkpeft.engine.inference import embed_waveforms
 from spkpeft.errors import SpkpeftError
@@ -55,19 +58,51 @@ def validate_extract_config(cfg: ExtractConfig) -> None:
         raise SpkpeftError("extract.checkpoint must be best, last, avg or a path")
 
 
+def chunk_bounds(n: int, chunk_samples: int) -> list[tuple[int, int]]:
+    """``(start, length)`` of ``ceil(n / chunk_samples)`` (at least 1) near-equal contiguous
+    pieces of ``n`` samples: the first ``n % k`` of the ``k`` pieces are one sample longer
+    (the pieces of ``np.array_split``)."""
+    k = max(1, math.ceil(n / chunk_samples))
+    size, extra = divmod(n, k)
+    bounds, start = [], 0
+    for i in range(k):
+        length = size + (i < extra)
+        bounds.append((start, length))
+        start += length
+    return bounds
+
+
 def chunk(wav: np.ndarray, chunk_samples: int) -> list[np.ndarray]:
-    """Split into ``ceil(len / chunk_samples)`` near-equal contiguous pieces."""
-    n = max(1, math.ceil(wav.shape[0] / chunk_samples))
-    return np.array_split(wav, n)
+    """Split into ``ceil(len / chunk_samples)`` near-equal contiguous pieces (:func:`chunk_bounds`)."""
+    return [wav[start:start + length] for start, length in chunk_bounds(wav.shape[0], chunk_samples)]
 
 
-def embed_utterances(model: nn.Module, wavs: Sequence[np.ndarray], cfg: ExtractConfig,
+class AudioPiece:
+    """Samples ``[start, start + length)`` of an audio file, decoded when used (``np.asarray``)."""
+
+    def __init__(self, audio: AudioFile, start: int, length: int) -> None:
+        self.audio, self.start, self.shape = audio, start, (length,)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        samples = self.audio.read(self.start, self.shape[0])
+        return samples if dtype is None else samples.astype(dtype)
+
+
+def pieces_of(wav: np.ndarray | AudioFile, chunk_samples: int) -> list[np.ndarray | AudioPiece]:
+    """The chunks of a waveform (views) or of an audio file (read when used)."""
+    if isinstance(wav, AudioFile):
+        return [AudioPiece(wav, start, length) for start, length in chunk_bounds(wav.frames, chunk_samples)]
+    return chunk(wav, chunk_samples)
+
+
+def embed_utterances(model: nn.Module, wavs: Sequence[np.ndarray | AudioFile], cfg: ExtractConfig,
                      device: torch.device, progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Embeddings of whole utterances: length-weighted mean over chunks (``progress``: see
-    :func:`~spkpeft.engine.inference.embed_waveforms`; it counts chunks)."""
+    """Embeddings of whole utterances (waveforms, or files read chunk by chunk): length-weighted
+    mean over chunks (``progress``: see :func:`~spkpeft.engine.inference.embed_waveforms`; it
+    counts chunks)."""
     pieces, owner = [], []
     for i, wav in enumerate(wavs):
-        for piece in chunk(wav, int(cfg.chunk_seconds * SAMPLE_RATE)):
+        for piece in pieces_of(wav, int(cfg.chunk_seconds * SAMPLE_RATE)):
             pieces.append(piece)
             owner.append(i)
     emb = embed_waveforms(model, pieces, device, int(cfg.batch_seconds * SAMPLE_RATE), progress)
@@ -80,18 +115,19 @@ def embed_utterances(model: nn.Module, wavs: Sequence[np.ndarray], cfg: ExtractC
 
 
 def write_ark_scp(ark: Path, scp: Path, utts: Sequence[str], vectors: np.ndarray) -> None:
-    """Kaldi ``ark`` of one vector per utterance and its ``scp``, the ``scp`` appearing last and
-    complete (an older ``scp`` is removed first): an ``scp`` always indexes a finished ``ark``."""
+    """Kaldi ``ark`` of one vector per utterance and its ``scp`` (``<utt> <ark>:<offset>``), both
+    through the atomic writer, the ``scp`` last (an older ``scp`` is removed first): an ``scp``
+    always indexes a finished ``ark``."""
     scp.unlink(missing_ok=True)
-    tmp_scp = temp_path(scp)
-    try:
-        with kaldiio.WriteHelper(f"ark,scp:{ark},{tmp_scp}") as writer:
-            for utt, vec in zip(utts, vectors):
-                writer(utt, vec)
-        os.replace(tmp_scp, scp)
-    except BaseException:
-        tmp_scp.unlink(missing_ok=True)
-        raise
+    data = io.BytesIO()
+    offsets = []
+    for utt, vec in zip(utts, vectors):
+        start = data.tell()
+        kaldiio.save_ark(data, {utt: vec})
+        offsets.append(start + len(utt.encode("utf-8")) + 1)  # after "<utt> "
+    content = data.getvalue()
+    write_bytes_atomic(ark, lambda handle: handle.write(content))
+    write_text_atomic(scp, (f"{utt} {ark}:{offset}" for utt, offset in zip(utts, offsets)))
 
 
 def _write_shard(out_dir: Path, index: int, utts: list[str], emb: np.ndarray) -> None:
@@ -122,7 +158,7 @@ def extract_data_dir(model: nn.Module, data_dir: str | Path, out_dir: str | Path
         shard = utts[index * cfg.shard_size:(index + 1) * cfg.shard_size]
         if (out_dir / "parts" / f"part_{index:05d}.scp").is_file():
             continue
-        wavs = [read_audio(data.wav[u]) for u in shard]
+        wavs = [AudioFile(data.wav[u]) for u in shard]  # headers only: chunks are read per batch
         _write_shard(out_dir, index, shard, embed_utterances(model, wavs, cfg, device))
         done += len(shard)
         if progress:

@@ -191,7 +191,7 @@ class Pretrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         wavs = load_batch(self.paths, self.step, cfg).to(self.device)
-        lens = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long, device=self.device)
+        lens = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long)  # on the host: the masks are drawn there
         loss, accuracy = self.model(wavs, lens, cfg.mask_prob, cfg.mask_span,
                                     np.random.default_rng([cfg.seed, 3, self.step]))
         if not torch.isfinite(loss):

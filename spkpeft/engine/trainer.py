@@ -26,7 +26,21 @@ does not include (written just before a kill), so no epoch is listed twice.
 
 Per epoch a row of ``$exp/train_epochs.csv``: epoch, step, train loss and
 accuracy, the task's validation metrics, learning rates, throughput (training
-utterances per second) and peak memory.
+utterances per second) and the epoch's own peak memory of training (CUDA: allocated by torch;
+CPU: the resident set's high-water mark, reset through ``/proc/self/clear_refs`` where Linux
+allows it), validation excluded.
+
+The hot loop stays off the host (:mod:`spkpeft.engine.step`): batches come from pinned memory
+and move without blocking, losses and accuracies are summed on the device, and each optimizer
+step reads one number on the host -- whether it may step.  Gradient accumulation runs the first
+batches of a step under DDP's ``no_sync``.
+
+Non-finite values: a step whose loss or gradients are not finite on any rank is skipped on every
+rank (the check is summed over ranks first): no optimizer or scheduler step, the BatchNorm
+statistics of its forward passes undone, its batches left out of the epoch's loss; under fp16
+the loss scaler backs off.  After ``train.nonfinite_patience`` such steps in a row the run stops
+on every rank, naming the steps; ``last.pt`` is not rewritten during such a streak, so it keeps
+the last good step.
 
 Learning rate (per parameter group, ``lr0`` = ``lr_peft`` or ``lr_head``),
 with ``w`` warm-up steps out of ``T`` and ``r = final_lr_ratio``:
@@ -43,15 +57,15 @@ the upstream runs without gradients and in eval mode, so only the aggregation an
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import logging
 import math
-import os
 import random
 import resource
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +78,10 @@ from torch.utils.data import DataLoader
 from spkpeft.data.crops import BalancedBatchSampler, CropDataset, collate_crops
 from spkpeft.data.shards import sharded_crops
 from spkpeft.engine.checkpoint import average_state_dicts, load_checkpoint, remove_partial_writes, save_atomic
-from spkpeft.engine.distributed import all_reduce_mean, barrier, cleanup, init_distributed
+from spkpeft.engine.distributed import all_reduce_means, any_rank, cleanup, init_distributed
+from spkpeft.engine.step import StepRunner, autocast_context  # noqa: F401  (autocast_context: kept importable here)
 from spkpeft.errors import SpkpeftError
-from spkpeft.io.atomic import atomic_open, write_json_atomic
+from spkpeft.io.atomic import write_json_atomic, write_text_atomic
 from spkpeft.io.datadir import read_data_dir
 from spkpeft.io.shards import read_shard_set
 
@@ -94,6 +109,7 @@ class TrainConfig:
     log_every_steps: int = 10
     init_from: str = ""  # checkpoint whose trainable weights start a new run (large-margin fine-tuning)
     freeze_upstream_epochs: int = 0  # two-phase schedule: epochs of back-end-only training first
+    nonfinite_patience: int = 10  # consecutive skipped non-finite steps before the run stops
 
     def __post_init__(self) -> None:
         validate_train_config(self)
@@ -105,7 +121,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise SpkpeftError(f"train.scheduler must be 'cosine' or 'exponential', got {cfg.scheduler!r}")
     if cfg.amp not in ("none", "bf16", "fp16"):
         raise SpkpeftError(f"train.amp must be 'none', 'bf16' or 'fp16', got {cfg.amp!r}")
-    for key in ("epochs", "grad_accum"):
+    for key in ("epochs", "grad_accum", "nonfinite_patience"):
         if getattr(cfg, key) < 1:
             raise SpkpeftError(f"train.{key} must be >= 1")
     if not 0 < cfg.final_lr_ratio <= 1:
@@ -198,17 +214,28 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak for :func:`peak_memory_mb`: CUDA's allocator statistics, or the CPU
+    resident set's high-water mark (``VmHWM``, reset to the current ``VmRSS`` by writing 5 to
+    ``/proc/self/clear_refs``, Linux >= 4.0; elsewhere the peak stays the process's)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    with contextlib.suppress(OSError):
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+
+
 def peak_memory_mb(device: torch.device) -> float:
-    """Peak CUDA memory allocated, or peak resident set size of this process on the CPU."""
+    """Peak memory (MiB) since :func:`reset_peak_memory`: allocated by torch on CUDA; the resident
+    set's high-water mark on the CPU (``VmHWM``; ``ru_maxrss`` where /proc is missing)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def autocast_context(amp: str, device: torch.device):
-    if amp == "none" or device.type != "cuda":
-        return nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def csv_fields(metrics) -> list[str]:
@@ -218,27 +245,47 @@ def csv_fields(metrics) -> list[str]:
 
 
 def append_csv(path: Path, row: dict[str, Any], fields: list[str]) -> None:
-    new = not path.is_file()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row.get(k, "") for k in fields})
-        f.flush()
-        os.fsync(f.fileno())
+    """Add ``row`` to the csv ``path`` (header first when new) by rewriting it through the atomic
+    writer: a full disk leaves the previous complete file, never half a row."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields)
+    if not path.is_file():
+        writer.writeheader()
+    writer.writerow({k: row.get(k, "") for k in fields})
+    old = ""
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as f:  # csv's \r\n line ends kept as they are
+            old = f.read()
+    write_text_atomic(path, [(old + out.getvalue()).rstrip("\n")])
+
+
+def drop_rows_after(path: Path, epochs_done: int) -> int:
+    """Rewrite the csv ``path`` (atomically) without its rows of epochs after ``epochs_done``;
+    returns how many were dropped."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    keep = rows[:1] + [r for r in rows[1:] if r and (not r[0].isdigit() or int(r[0]) <= epochs_done)]
+    if len(keep) < len(rows):
+        out = io.StringIO()
+        csv.writer(out).writerows(keep)  # the same dialect as append_csv
+        write_text_atomic(path, [out.getvalue().rstrip("\n")])
+    return len(rows) - len(keep)
 
 
 class Trainer:
-    """One training run of ``task`` in ``exp_dir``; ``run()`` resumes from ``checkpoints/last.pt`` when present."""
+    """One training run of ``task`` in ``exp_dir``; ``run()`` resumes from ``checkpoints/last.pt`` when present.
+
+    ``ddp``: join a process group and wrap the model in DistributedDataParallel even when
+    torchrun starts one process (:func:`~spkpeft.engine.distributed.init_distributed`)."""
 
     def __init__(self, cfg, task, data_dir: str | Path, exp_dir: str | Path, device: str = "cpu",
-                 config_name: str = "", dev_dir: str | Path | None = None):
+                 config_name: str = "", dev_dir: str | Path | None = None, ddp: bool = False):
         self.cfg = cfg
         self.task = task
         self.exp = Path(exp_dir)
         self.ckpt_dir = self.exp / "checkpoints"
-        self.dist = init_distributed(device.split(":")[0])
-        self.device = torch.device(f"cuda:{self.dist.local_rank}" if device == "cuda" else device)
+        self.dist = init_distributed(device.split(":")[0], always=ddp)
+        self.device = self.dist.device
         seed_everything(cfg.train.seed + self.dist.rank, cfg.train.deterministic)
 
         data_dir = read_data_dir(data_dir)
@@ -262,9 +309,13 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, [self.lr_lambda(g["name"]) for g in self.optimizer.param_groups])
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.amp == "fp16" and self.device.type == "cuda")
+        self.runner = StepRunner(self.ddp or self.trainee, self.trainee, self.optimizer, self.scheduler,
+                                 self.scaler, cfg.train, self.dist)
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
+        self.bad_steps = 0  # consecutive skipped (non-finite) optimizer steps
+        self.saved_step: int | None = None  # the step of the last last.pt
+        self.peak_mb = 0.0  # the highest epoch peak of this run
         self.best_metric, self.best_epoch = task.worst(), -1
-        self.epoch_totals = _zero_totals()  # loss/accuracy sums of the current epoch's batches so far
         self.seconds_before = 0.0  # training wall time of earlier (interrupted) runs
         self.run_start = time.time()
         self.csv_fields = csv_fields(task.metrics)
@@ -312,7 +363,7 @@ class Trainer:
             "step": self.step,
             "best_metric": self.best_metric,
             "best_epoch": self.best_epoch,
-            "epoch_totals": dict(self.epoch_totals),
+            "epoch_totals": self.runner.epoch_totals(),
             "n_classes": self.n_classes,
             "train_seconds": self.train_seconds(),
         }
@@ -324,6 +375,7 @@ class Trainer:
     def save_last(self) -> None:
         if self.dist.is_main:
             save_atomic(self.state(), self.ckpt_dir / "last.pt")
+        self.saved_step = self.step
 
     def initialise_from(self, path: str | Path) -> None:
         """Start from another run's trainable weights (loss classes too when the speakers match)."""
@@ -340,16 +392,11 @@ class Trainer:
     def trim_epochs_csv(self, epochs_done: int) -> None:
         """Drop ``train_epochs.csv`` rows of epochs after ``epochs_done`` (logged before a kill, redone now)."""
         path = self.exp / "train_epochs.csv"
-        if not self.dist.is_main or not path.is_file():
-            return
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        keep = rows[:1] + [r for r in rows[1:] if r and (not r[0].isdigit() or int(r[0]) <= epochs_done)]
-        if len(keep) < len(rows):
-            with atomic_open(path, "w", newline="") as f:
-                csv.writer(f).writerows(keep)  # the same dialect as append_csv
-            log.info("%s: dropped %d row(s) of epochs after epoch %d (the checkpoint's)", path,
-                     len(rows) - len(keep), epochs_done)
+        if self.dist.is_main and path.is_file():
+            dropped = drop_rows_after(path, epochs_done)
+            if dropped:
+                log.info("%s: dropped %d row(s) of epochs after epoch %d (the checkpoint's)", path, dropped,
+                         epochs_done)
 
     def resume(self) -> bool:
         path = self.ckpt_dir / "last.pt"
@@ -369,14 +416,16 @@ class Trainer:
         load_trainable_state(self.trainee, ckpt["trainable"], str(path))
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
+        if ckpt["scaler"]:  # a disabled scaler (CPU, fp32, bf16) saved {}: a new run's scale then
+            self.scaler.load_state_dict(ckpt["scaler"])
         if self.dist.is_main:
             set_rng_state(ckpt["rng"])
         else:
             torch.manual_seed(self.cfg.train.seed + self.dist.rank + ckpt["step"])
         self.epoch, self.batch_in_epoch, self.step = ckpt["epoch"], ckpt["batch_in_epoch"], ckpt["step"]
         self.best_metric, self.best_epoch = ckpt["best_metric"], ckpt["best_epoch"]
-        self.epoch_totals = {**_zero_totals(), **ckpt.get("epoch_totals", {})}  # older checkpoints: none
+        self.runner.set_epoch_totals(ckpt.get("epoch_totals", {}))  # older checkpoints: none
+        self.saved_step = ckpt["step"]
         self.seconds_before, self.run_start = ckpt["train_seconds"], time.time()
         log.info("resumed from %s: epoch %d, batch %d, step %d", path, self.epoch + 1, self.batch_in_epoch, self.step)
         return True
@@ -386,88 +435,97 @@ class Trainer:
         workers = self.cfg.data.num_workers
         batching = ({"batch_size": self.cfg.data.batch_size} if self.sampler is self.dataset
                     else {"batch_sampler": self.sampler})
-        return DataLoader(self.dataset, **batching, num_workers=workers,
+        return DataLoader(self.dataset, **batching, num_workers=workers, pin_memory=self.device.type == "cuda",
                           collate_fn=collate_crops, generator=torch.Generator(), worker_init_fn=_one_thread,
                           persistent_workers=False, prefetch_factor=2 if workers else None)
 
     def train_epoch(self) -> dict[str, float]:
         cfg = self.cfg.train
-        module = self.ddp or self.trainee
         self.trainee.train()
         self.trainee.model.upstream_frozen = self.upstream_frozen()
         if self.trainee.model.upstream_frozen:
             self.trainee.model.upstream.eval()
         self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
         n_batches = len(self.sampler) + self.batch_in_epoch
-        totals = self.epoch_totals  # restored by resume() when resuming mid-epoch
+        reset_peak_memory(self.device)
         utts = 0
         start = time.time()
         bar = _progress(len(self.sampler), f"epoch {self.epoch + 1}", self.dist.is_main)
         for wavs, labels in self.loader():
             if hasattr(self.trainee.loss, "set_epoch"):  # margin warm-up
                 self.trainee.loss.set_epoch(self.epoch + self.batch_in_epoch / n_batches)
-            wavs, labels = wavs.to(self.device), labels.to(self.device)
-            lens = torch.full((wavs.shape[0],), wavs.shape[1], dtype=torch.long, device=self.device)
-            with autocast_context(cfg.amp, self.device):
-                loss, acc = module(wavs, lens, labels)
-            if not torch.isfinite(loss):
-                raise SpkpeftError(f"training loss is {loss.item()} at epoch {self.epoch + 1}, "
-                                   f"step {self.step + 1}; stopping")
-            self.scaler.scale(loss / cfg.grad_accum).backward()
             self.batch_in_epoch += 1
-            totals["loss"] += loss.item()
-            totals["acc"] += float(acc)
-            totals["n"] += 1
+            step_due = self.batch_in_epoch % cfg.grad_accum == 0 or self.batch_in_epoch == n_batches
+            self.runner.batch(wavs, labels, last=step_due)
             utts += wavs.shape[0]
-            if self.batch_in_epoch % cfg.grad_accum == 0 or self.batch_in_epoch == n_batches:
+            if step_due:
                 self.optimizer_step()
-                if cfg.save_every_steps and self.step % cfg.save_every_steps == 0 and self.batch_in_epoch < n_batches:
+                if (cfg.save_every_steps and self.step % cfg.save_every_steps == 0 and self.batch_in_epoch < n_batches
+                        and not self.bad_steps):
                     self.save_last()
                 if self.dist.is_main and cfg.log_every_steps and self.step % cfg.log_every_steps == 0:
-                    log.info("epoch %d step %d loss %.4f acc %.3f", self.epoch + 1, self.step,
-                             totals["loss"] / totals["n"], totals["acc"] / totals["n"])
+                    loss, acc = self.runner.epoch_means()
+                    log.info("epoch %d step %d loss %.4f acc %.3f", self.epoch + 1, self.step, loss, acc)
             bar.update(1)
-            bar.set_postfix(loss=f"{totals['loss'] / totals['n']:.3f}")
         bar.close()
         seconds = time.time() - start
-        n = max(1, totals["n"])
-        self.epoch_totals = _zero_totals()
-        return {"train_loss": all_reduce_mean(totals["loss"] / n, self.dist),
-                "train_acc": all_reduce_mean(totals["acc"] / n, self.dist),
-                "utts_per_s": utts * self.dist.world_size / max(seconds, 1e-9),
-                "epoch_seconds": seconds}
+        loss, acc = self.runner.epoch_means()
+        self.runner.set_epoch_totals({})
+        peak = peak_memory_mb(self.device)
+        self.peak_mb = max(self.peak_mb, peak)
+        train_loss, train_acc = all_reduce_means([loss, acc], self.dist)
+        return {"train_loss": train_loss, "train_acc": train_acc, "utts_per_s": utts * self.dist.world_size / max(seconds, 1e-9),
+                "epoch_seconds": seconds, "peak_memory_mb": peak}
 
     def optimizer_step(self) -> None:
-        cfg = self.cfg.train
-        if cfg.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
-                                           cfg.grad_clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
+        """One optimizer step (:meth:`StepRunner.step`); a run of ``train.nonfinite_patience``
+        skipped steps stops the run, on every rank alike (their decisions are agreed)."""
         self.step += 1
+        if self.runner.step():
+            self.bad_steps = 0
+            return
+        self.bad_steps += 1
+        backoff = f"; the fp16 loss scale is now {self.scaler.get_scale():g}" if self.scaler.is_enabled() else ""
+        log.warning("epoch %d, step %d: non-finite loss or gradients (on some rank); the step is skipped%s",
+                    self.epoch + 1, self.step, backoff)
+        if self.bad_steps >= self.cfg.train.nonfinite_patience:
+            first = self.step - self.bad_steps + 1
+            steps = f"steps {first}-{self.step}" if first < self.step else f"step {self.step}"
+            kept = (f"{self.ckpt_dir / 'last.pt'} holds step {self.saved_step}, the last good state"
+                    if self.saved_step is not None else "no checkpoint was written")
+            raise SpkpeftError(f"training loss or gradients non-finite at {self.bad_steps} consecutive optimizer "
+                               f"steps (epoch {self.epoch + 1}, {steps}), each skipped{backoff}; stopping: {kept}")
 
     def end_epoch(self, stats: dict[str, float]) -> None:
-        metrics = self.task.validate(self.trainee, self.data, self.cfg, self.device) if self.dist.is_main else {}
-        lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}
+        """Validation, checkpoints and the ``train_epochs.csv`` row on rank 0, then ``last.pt``;
+        every rank learns whether rank 0 failed there (a collective), so that all stop together."""
         epoch_no = self.epoch + 1
-        if self.dist.is_main:
-            value = metrics[self.task.selection[0]]
-            if self.task.better(value, self.best_metric):
-                self.best_metric, self.best_epoch = value, epoch_no
-                save_atomic({"trainable": trainable_state(self.trainee), "epoch": epoch_no}, self.ckpt_dir / "best.pt")
-            save_atomic({"trainable": trainable_state(self.trainee), "epoch": epoch_no},
-                        self.ckpt_dir / f"epoch_{epoch_no:03d}.pt")
-            row = {"epoch": epoch_no, "step": self.step, **stats, **metrics,
-                   "lr_peft": lrs.get("peft", ""), "lr_head": lrs["head"],
-                   "peak_memory_mb": peak_memory_mb(self.device)}
-            append_csv(self.exp / "train_epochs.csv", {k: _round(v) for k, v in row.items()}, self.csv_fields)
-            log.info("epoch %d done: %s", epoch_no, ", ".join(f"{k} {_round(v)}" for k, v in row.items()))
-        self.epoch, self.batch_in_epoch = epoch_no, 0
-        self.save_last()
-        barrier(self.dist)
+        failed = None
+        try:
+            if self.dist.is_main:
+                self.record_epoch(epoch_no, stats)
+            self.epoch, self.batch_in_epoch = epoch_no, 0
+            self.save_last()
+        except Exception as err:  # noqa: BLE001  (raised again below, once every rank has heard of it)
+            failed = err
+        if any_rank(failed is not None, self.dist):
+            raise failed or SpkpeftError(f"rank 0 failed at the end of epoch {epoch_no} (its log says why); "
+                                         f"rank {self.dist.rank} stops too")
+
+    def record_epoch(self, epoch_no: int, stats: dict[str, float]) -> None:
+        """Rank 0's end of an epoch: validation, ``best.pt``, ``epoch_NNN.pt``, the csv row."""
+        metrics = self.task.validate(self.trainee, self.data, self.cfg, self.device)
+        lrs = {g["name"]: g["lr"] for g in self.optimizer.param_groups}
+        value = metrics[self.task.selection[0]]
+        if self.task.better(value, self.best_metric):
+            self.best_metric, self.best_epoch = value, epoch_no
+            save_atomic({"trainable": trainable_state(self.trainee), "epoch": epoch_no}, self.ckpt_dir / "best.pt")
+        save_atomic({"trainable": trainable_state(self.trainee), "epoch": epoch_no},
+                    self.ckpt_dir / f"epoch_{epoch_no:03d}.pt")
+        row = {"epoch": epoch_no, "step": self.step, **stats, **metrics,
+               "lr_peft": lrs.get("peft", ""), "lr_head": lrs["head"]}
+        append_csv(self.exp / "train_epochs.csv", {k: _round(v) for k, v in row.items()}, self.csv_fields)
+        log.info("epoch %d done: %s", epoch_no, ", ".join(f"{k} {_round(v)}" for k, v in row.items()))
 
     def average(self) -> None:
         n = self.cfg.train.average_last
@@ -492,13 +550,9 @@ class Trainer:
                 write_json_atomic(self.exp / "train_done.json", {
                     **self.summary, "epochs": self.epoch, "steps": self.step, "best_epoch": self.best_epoch,
                     f"best_{self.task.selection[0]}": self.best_metric, "train_seconds": round(self.train_seconds(), 1),
-                    "peak_memory_mb": round(peak_memory_mb(self.device), 1)})
+                    "peak_memory_mb": round(self.peak_mb or peak_memory_mb(self.device), 1)})
         finally:
             cleanup(self.dist)
-
-
-def _zero_totals() -> dict[str, float]:
-    return {"loss": 0.0, "acc": 0.0, "n": 0}
 
 
 def _one_thread(_worker_id: int) -> None:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,11 +45,13 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
+from spkpeft.config import read_yaml
+from spkpeft.engine.checkpoint import safe_load
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.io.atomic import write_bytes_atomic, write_json_atomic, write_text_atomic
+from spkpeft.io.atomic import new_directory, write_bytes_atomic, write_json_atomic, write_text_atomic
+from spkpeft.textfile import read_text
 from spkpeft.tasks.base import get_task
 from spkpeft.tasks.config import Config, config_from_dict
 from spkpeft.tasks.experiment import (build_trained_model, checkpoint_path, checkpoint_source,
@@ -148,22 +149,10 @@ def _write_full(tmp: Path, cfg: Config, model: nn.Module, fresh: dict[int, torch
     return entry
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Rename the finished ``tmp`` to ``out`` (replacing an older package there)."""
-    old = None
-    if out.exists():
-        if not out.is_dir() or (any(out.iterdir()) and not (out / PACKAGE_FILE).is_file()):
-            raise SpkpeftError(f"{out}: exists and is not a spkpeft package; refusing to overwrite it")
-        old = out.with_name(f".{out.name}.old{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    fd = os.open(out.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _check_replaceable(out: Path) -> None:
+    """``out`` may be replaced: absent, empty, or an older package."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / PACKAGE_FILE).is_file())):
+        raise SpkpeftError(f"{out}: exists and is not a spkpeft package; refusing to overwrite it")
 
 
 def export_package(exp: str | Path, out: str | Path, adapter_only: bool = False, checkpoint: str | None = None,
@@ -188,11 +177,8 @@ def export_package(exp: str | Path, out: str | Path, adapter_only: bool = False,
     task = get_task(cfg)
     source = checkpoint_source(ckpt)
     calibration = find_calibration(exp)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    _check_replaceable(out)
+    with new_directory(out) as tmp:
         write_text_atomic(tmp / "config.yaml", (exp / "config.yaml").read_text().splitlines())
         upstream = {"type": cfg.upstream.type, "name": cfg.upstream.name, "sha256": sha["upstream"]}
         if adapter_only:
@@ -210,10 +196,6 @@ def export_package(exp: str | Path, out: str | Path, adapter_only: bool = False,
         info["files"] = {p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
                          for p in sorted(tmp.rglob("*")) if p.is_file()}
         write_json_atomic(tmp / PACKAGE_FILE, info)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return info
 
 
@@ -228,20 +210,52 @@ def package_bytes(info: dict) -> int:
 def read_package_info(directory: Path) -> dict:
     """``package.json``, checked: format, version, kind, and every listed file's size and sha256."""
     path = directory / PACKAGE_FILE
+    text = read_text(path, "package description")
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise file_error(path, f"cannot read the package description ({err})") from None
+        info = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise file_error(path, f"cannot read the package description ({err.msg}, column {err.colno})", err.lineno) \
+            from None
+    except RecursionError:
+        raise file_error(path, "cannot read the package description (nested too deeply)") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise file_error(path, f"not a spkpeft package (format must be '{FORMAT}')")
-    if info.get("version") != VERSION or info.get("kind") not in KINDS:
+    if info.get("version") != VERSION or not isinstance(info.get("kind"), str) or info["kind"] not in KINDS:
         raise file_error(path, f"unsupported package version {info.get('version')!r} / kind {info.get('kind')!r} "
                                f"(this spkpeft reads version {VERSION}, kinds {', '.join(KINDS)})")
-    for name, entry in info.get("files", {}).items():
+    _check_description(path, info)
+    for name, entry in info["files"].items():
         file = directory / name
         if not file.is_file() or file.stat().st_size != entry["bytes"] or sha256_file(file) != entry["sha256"]:
             raise file_error(file, f"missing, incomplete or altered (its size or sha256 differs from {path})")
     return info
+
+
+def _check_description(path: Path, info: dict) -> None:
+    """The keys :func:`load_package` reads, with their types: ``task``; ``upstream`` {``name``,
+    ``sha256``[, ``file``, ``format``]}; ``files`` {relative path inside the package: {``bytes``,
+    ``sha256``}} (no absolute path, no ``..``).  Errors name ``path`` and the key."""
+    def need(ok: bool, key: str, what: str) -> None:
+        if not ok:
+            raise file_error(path, f"key '{key}' must be {what}")
+
+    need(isinstance(info.get("task"), str), "task", "a task name")
+    upstream = info.get("upstream")
+    need(isinstance(upstream, dict), "upstream", "a mapping")
+    for key in ("name", "sha256"):
+        need(isinstance(upstream.get(key), str), f"upstream.{key}", "a string")
+    files = info.get("files")
+    need(isinstance(files, dict), "files", "a mapping of file names")
+    for name, entry in files.items():
+        parts = name.split("/")
+        need(bool(name) and not name.startswith("/") and "\\" not in name and "\0" not in name
+             and all(p not in ("", ".", "..") for p in parts), f"files.{name}", "a relative path inside the package")
+        need(isinstance(entry, dict) and type(entry.get("bytes")) is int and isinstance(entry.get("sha256"), str),
+             f"files.{name}", "a mapping {bytes: int, sha256: str}")
+    if upstream.get("file") is not None:
+        need(isinstance(upstream["file"], str) and isinstance(upstream.get("format"), str)
+             and any(n == upstream["file"] or n.startswith(upstream["file"] + "/") for n in files),
+             "upstream.file", "a file or directory listed in files, with its upstream.format")
 
 
 def _check_upstream(directory: Path, info: dict) -> Callable[[nn.Module], None]:
@@ -263,7 +277,7 @@ def _load_full(directory: Path, cfg: Config, info: dict, device: torch.device) -
     _check_upstream(directory, info)(model)
     model.merge(unload=True)
     path = directory / "model.pt"
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = safe_load(path, "model weights")
     base = {n for n, p in model.named_parameters() if getattr(p, BASE_MARK, False)}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
@@ -279,12 +293,12 @@ def _load_full(directory: Path, cfg: Config, info: dict, device: torch.device) -
 def load_package(directory: Path, device: torch.device) -> Loaded:
     """The model of an exported package (see the module docstring)."""
     info = read_package_info(directory)
-    cfg = config_from_dict(yaml.safe_load((directory / "config.yaml").read_text()), str(directory / "config.yaml"))
+    cfg = config_from_dict(read_yaml(directory / "config.yaml"), str(directory / "config.yaml"))
     with torch.random.fork_rng(devices=[]):
         if info["kind"] == "full":
             model = _load_full(directory, cfg, info, device)
         else:
-            state = torch.load(directory / "trainable.pt", map_location="cpu", weights_only=True)
+            state = safe_load(directory / "trainable.pt", "trained weights")
             model = build_trained_model(cfg, directory, state, device, _check_upstream(directory, info))
     extras = get_task(cfg).inference_extras(directory, None)
     return Loaded(model, cfg, directory, info["kind"], mean=extras.mean, classes=extras.classes,

@@ -8,21 +8,22 @@ corpus has an ``enroll`` directory, ``utt1`` may be one of its *speaker* ids (an
 enrollment id: the scoring stage averages the embeddings of its utterances).
 
 Preparation writes everything into a temporary sibling directory and renames
-it into place (:func:`write_corpus`), so an interrupted run never leaves a
-half-prepared corpus that looks finished.
+it into place (:func:`write_corpus`, :func:`spkpeft.io.atomic.new_directory`), so an
+interrupted run (killed, or stopped by a full disk) never leaves a half-prepared corpus
+that looks finished.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import shutil
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from spkpeft.io.atomic import write_text_atomic
+from spkpeft.io.atomic import new_directory, write_text_atomic
 from spkpeft.io.datadir import c_sort_key, write_data_dir
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.textfile import read_text_lines
 
 #: VoxCeleb-style numeric labels -> Kaldi labels.
 LABELS = {"1": "target", "0": "nontarget"}
@@ -50,23 +51,6 @@ def walk_speaker_sessions(root: str | Path, suffix: str):
                     yield f"{spk.name}/{session.name}/{stem}", os.path.abspath(utt.path)
 
 
-def replace_dir(new: Path, dest: Path) -> None:
-    """Move directory ``new`` to ``dest``, replacing what was there."""
-    old = dest.with_name(f".{dest.name}.old{os.getpid()}")
-    if dest.exists():
-        dest.rename(old)
-    new.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def temp_dir_for(dest: Path) -> Path:
-    """An empty temporary sibling of ``dest`` (``.<name>.tmp<pid>``), for :func:`replace_dir`."""
-    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    return tmp
-
-
 def add_trial(trials: dict[tuple[str, str], str], utt1: str, utt2: str, label: str,
               path: str | Path, number: int) -> None:
     """Record a trial; a repeated pair with the same label is dropped, with the other label it is an error."""
@@ -92,15 +76,11 @@ def write_corpus(out: Path, dirs: Mapping[str, DirContents], trials: Mapping[str
     ``out/trials/<name>`` (none for labelled corpora), replacing ``out`` as a whole."""
     if not trials and not all(len(contents) == 3 for contents in dirs.values()):
         raise SpkpeftError(f"{out}: no trial list to write")
-    tmp = temp_dir_for(out)
-    try:
+    with new_directory(out) as tmp:
         for name, contents in dirs.items():
             write_data_dir(tmp / name, *contents)
         for name, rows in trials.items():
             write_text_atomic(tmp / "trials" / name, (" ".join(row) for row in rows))
-        replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def strip_audio_ext(name: str) -> str:
@@ -125,12 +105,17 @@ def find_audio(path: Path) -> Path | None:
 
 def csv_rows(path: Path, header: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
     """``(line number, fields)`` of every non-blank row of a comma-separated file whose first
-    line must be exactly ``header`` (an error naming line 1 otherwise)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
+    line must be exactly ``header`` (an error naming line 1 otherwise).  The text is read by
+    :func:`spkpeft.textfile.read_text_lines` (UTF-8, optional BOM, ``\\n`` or ``\\r\\n``); a
+    malformed row (an unterminated quote, an over-long field) is an error naming its line."""
+    lines = read_text_lines(path, "csv")
+    reader = csv.reader(line + "\n" for line in lines)
+    try:
         first = next(reader, None)
         if first is None or [h.strip() for h in first] != list(header):
             raise file_error(path, f"expected the header '{','.join(header)}', got {','.join(first or [])!r}", 1)
         for row in reader:
             if "".join(row).strip():
                 yield reader.line_num, row
+    except csv.Error as err:
+        raise file_error(path, f"malformed csv ({err})", reader.line_num) from None

@@ -23,6 +23,7 @@ A corpus directory (``data/<corpus>``) holds data directories (``train``,
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.textfile import read_text_lines
 from spkpeft.io.atomic import write_text_atomic
-from spkpeft.io.audio import SAMPLE_RATE, audio_info
+from spkpeft.io.audio import FLOAT_SUBTYPES, SAMPLE_RATE, AudioFile, audio_info
 
 
 def c_sort_key(text: str) -> bytes:
@@ -39,16 +41,20 @@ def c_sort_key(text: str) -> bytes:
     return text.encode("utf-8")
 
 
-def read_lines(path: str | Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, fields)`` of a whitespace-separated text file (1-based, blank lines skipped)."""
-    path = Path(path)
+def _lines(path: Path) -> list[str]:
+    """The lines of a text file (:func:`spkpeft.textfile.read_text_lines`); a missing file is named."""
     if not path.is_file():
         raise file_error(path, "file does not exist")
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            fields = line.split()
-            if fields:
-                yield number, fields
+    return read_text_lines(path)
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` of a whitespace-separated text file (1-based, blank lines
+    skipped; UTF-8 with an optional BOM, ``\\n`` or ``\\r\\n`` line ends: :mod:`spkpeft.textfile`)."""
+    for number, line in enumerate(_lines(Path(path)), 1):
+        fields = line.split()
+        if fields:
+            yield number, fields
 
 
 def read_key_value(path: str | Path, *, rest_of_line: bool = False) -> "OrderedDict[str, str]":
@@ -60,28 +66,24 @@ def read_key_value(path: str | Path, *, rest_of_line: bool = False) -> "OrderedD
     path = Path(path)
     table: OrderedDict[str, str] = OrderedDict()
     previous: str | None = None
-    if not path.is_file():
-        raise file_error(path, "file does not exist")
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise file_error(path, "empty line", number)
-            if rest_of_line:
-                parts = line.strip().split(maxsplit=1)
-                if len(parts) != 2:
-                    raise file_error(path, f"expected '<key> <value>', got {line!r}", number)
-            else:
-                parts = line.split()
-                if len(parts) != 2:
-                    raise file_error(path, f"expected 2 fields, got {len(parts)}: {line!r}", number)
-            key, value = parts
-            if key in table:
-                raise file_error(path, f"duplicate key '{key}'", number)
-            if previous is not None and c_sort_key(key) < c_sort_key(previous):
-                raise file_error(path, f"not sorted (LC_ALL=C): '{key}' after '{previous}'", number)
-            table[key] = value
-            previous = key
+    for number, line in enumerate(_lines(path), 1):
+        if not line.strip():
+            raise file_error(path, "empty line", number)
+        if rest_of_line:
+            parts = line.strip().split(maxsplit=1)
+            if len(parts) != 2:
+                raise file_error(path, f"expected '<key> <value>', got {line!r}", number)
+        else:
+            parts = line.split()
+            if len(parts) != 2:
+                raise file_error(path, f"expected 2 fields, got {len(parts)}: {line!r}", number)
+        key, value = parts
+        if key in table:
+            raise file_error(path, f"duplicate key '{key}'", number)
+        if previous is not None and c_sort_key(key) < c_sort_key(previous):
+            raise file_error(path, f"not sorted (LC_ALL=C): '{key}' after '{previous}'", number)
+        table[key] = value
+        previous = key
     if not table:
         raise file_error(path, "file is empty")
     return table
@@ -117,6 +119,15 @@ class DataDir:
         return list(self.wav)
 
 
+def utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8 (not so: names decoded with surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def write_data_dir(out: str | Path, wav: Mapping[str, str], utt2spk: Mapping[str, str],
                    utt2label: Mapping[str, str] | None = None, utt2attack: Mapping[str, str] | None = None,
                    utt2condition: Mapping[str, str] | None = None) -> None:
@@ -127,9 +138,18 @@ def write_data_dir(out: str | Path, wav: Mapping[str, str], utt2spk: Mapping[str
     if set(wav) != set(utt2spk) or any(t is not None and set(t) != set(wav) for _, t in optional):
         raise SpkpeftError(f"{out}: wav.scp, utt2spk, utt2label, utt2attack and utt2condition must list "
                            "the same utterances")
-    for utt in wav:
-        if not utt or any(c.isspace() for c in utt):
-            raise SpkpeftError(f"{out}: utterance id {utt!r} is empty or contains whitespace")
+    for utt, path in wav.items():
+        if not utf8(path):  # a file name in another encoding, read by os.scandir as surrogates
+            raise SpkpeftError(f"{os.fsencode(path)!r}: the file name is not UTF-8 (as wav.scp must be); "
+                               "rename it (e.g. convmv -f latin1 -t utf8 -r --notest DIR)")
+        if not path or path != path.strip() or "\n" in path or "\r" in path:
+            raise SpkpeftError(f"{path!r}: a path that starts or ends with whitespace or holds a line break "
+                               "cannot be written in wav.scp (spaces inside are fine); rename it")
+        if not utt or any(c.isspace() for c in utt) or not utf8(utt):
+            raise SpkpeftError(f"{out}: utterance id {utt!r} is empty, contains whitespace or is not UTF-8")
+        spk = utt2spk[utt]
+        if not spk or any(c.isspace() for c in spk) or not utf8(spk):
+            raise SpkpeftError(f"{out}: speaker id {spk!r} of '{utt}' is empty, contains whitespace or is not UTF-8")
     utts = sorted(wav, key=c_sort_key)
     write_text_atomic(out / "wav.scp", (f"{u} {wav[u]}" for u in utts))
     write_text_atomic(out / "utt2spk", (f"{u} {utt2spk[u]}" for u in utts))
@@ -139,7 +159,7 @@ def write_data_dir(out: str | Path, wav: Mapping[str, str], utt2spk: Mapping[str
         if table is None:
             continue
         for utt, value in table.items():
-            if not value or any(c.isspace() for c in value):
+            if not value or any(c.isspace() for c in value) or not utf8(value):
                 raise SpkpeftError(f"{out}: {name} value {value!r} of '{utt}' is empty or contains whitespace")
         write_text_atomic(out / name, (f"{u} {table[u]}" for u in utts))
 
@@ -209,7 +229,8 @@ AUDIO_CHECK_CHUNK = 256
 
 
 def check_audio(data: DataDir, sample_rate: int = SAMPLE_RATE, nj: int = 1) -> None:
-    """Every file of ``wav.scp`` exists, has a readable header, is mono at ``sample_rate`` and not empty."""
+    """Every file of ``wav.scp`` exists, has a readable header, is mono at ``sample_rate`` and not
+    empty; a float file (the only kind that can) holds no NaN or infinite sample."""
     scp = data.path / "wav.scp"
     line_of = {utt: number for number, utt in enumerate(data.wav, 1)}
 
@@ -225,6 +246,12 @@ def check_audio(data: DataDir, sample_rate: int = SAMPLE_RATE, nj: int = 1) -> N
             problem = f"expected {sample_rate} Hz, found {info.samplerate} Hz"
         elif info.frames == 0:
             problem = "audio file holds no samples"
+        elif info.subtype in FLOAT_SUBTYPES:  # only float samples can be NaN or infinite: decode them
+            path = resolve_audio_path(data, utt)
+            try:
+                AudioFile(path, expected_sr=sample_rate).read()
+            except SpkpeftError as err:
+                problem = str(err).removeprefix(f"{path}: ")
         if problem:
             raise file_error(scp, f"utterance '{utt}' ({data.wav[utt]}): {problem}", line_of[utt])
 

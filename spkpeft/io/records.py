@@ -2,9 +2,9 @@
 
 Used by the Kaldi trials and score files (:mod:`spkpeft.io.trials`) and the
 ASVspoof protocol, ASV-score and CM-score files (:mod:`spkpeft.eval.cm_metrics`).
-Line ``i`` of a file is its ``i``-th record: blank lines are errors, not skipped,
-and only ``\\n`` ends a line (``str.splitlines`` would also break at ``\\f``,
-``\\x1c``, U+2028 ...).  A final newline is optional.
+Line ``i`` of a file is its ``i``-th record: blank lines are errors, not skipped.
+The text is read by :func:`spkpeft.textfile.read_text_lines` (UTF-8 with an optional BOM,
+``\\n`` or ``\\r\\n`` line ends and nothing else, a final newline optional).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from spkpeft.errors import file_error
+from spkpeft.textfile import read_text_lines
 
 
 def read_records(path: str | Path, kind: str, n_fields: int | tuple[int, ...],
@@ -26,14 +27,7 @@ def read_records(path: str | Path, kind: str, n_fields: int | tuple[int, ...],
     is the file's, and every other line must have it too.
     """
     counts = (n_fields,) if isinstance(n_fields, int) else tuple(n_fields)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as err:
-        raise file_error(path, f"cannot read {kind} file ({err})") from None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # final newline
+    lines = read_text_lines(path, kind)
     if not lines:
         raise file_error(path, f"{kind} file is empty")
     expected = " or ".join(map(str, counts))

@@ -18,13 +18,14 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+import re
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from spkpeft.errors import SpkpeftError, file_error
-from spkpeft.io.atomic import atomic_open
+from spkpeft.io.atomic import write_text_atomic
 from spkpeft.io.records import read_records
 
 Pair = tuple[str, str]
@@ -61,12 +62,22 @@ def read_trials(path: str | Path) -> Trials:
     return utt1, utt2, np.array(labels, dtype=np.bool_)
 
 
+#: a score as C, Kaldi and Python write one: ``-1.5``, ``3``, ``.5``, ``2e-05`` (ASCII digits only;
+#: Python's ``float`` would also take ``1_000`` and non-ASCII digits such as ``١٢``)
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def parse_score(text: str, path: str | Path, number: int) -> float:
-    """A finite float, else an error naming path:line."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise file_error(path, f"score '{text}' is not a number", number) from None
+    """A finite decimal number (:data:`_NUMBER`), else an error naming path:line."""
+    if not _NUMBER.fullmatch(text):
+        try:
+            float(text)
+        except ValueError:
+            raise file_error(path, f"score '{text}' is not a number", number) from None
+        if text.strip().lstrip("+-").lower() in ("nan", "inf", "infinity"):
+            raise file_error(path, f"score '{text}' is not finite", number)
+        raise file_error(path, f"score '{text}' is not a number", number)
+    value = float(text)
     if not math.isfinite(value):
         raise file_error(path, f"score '{text}' is not finite", number)
     return value
@@ -154,11 +165,7 @@ def write_scores(path: str | Path, utt1: Sequence[str], utt2: Sequence[str],
     if any(map(operator.eq, ordered, ordered[1:])):  # sorted: a duplicate sits next to its twin
         raise file_error(path, "refusing to write duplicate (utt1, utt2) pairs")
     texts = _format_scores(values)
-    try:
-        with atomic_open(path, "w") as handle:
-            handle.writelines(f"{a} {b} {texts[i]}\n" for (a, b), i in zip(ordered, order))
-    except OSError as err:
-        raise file_error(path, f"cannot write score file ({err})") from None
+    write_text_atomic(path, (f"{a} {b} {texts[i]}" for (a, b), i in zip(ordered, order)))
 
 
 def write_trials(path: str | Path, utt1: Sequence[str], utt2: Sequence[str], labels: Sequence[bool] | np.ndarray) -> None:
@@ -169,11 +176,7 @@ def write_trials(path: str | Path, utt1: Sequence[str], utt2: Sequence[str], lab
     if len(set(zip(utt1, utt2))) != len(utt1):
         raise file_error(path, "refusing to write duplicate (utt1, utt2) pairs")
     order = sorted(range(len(utt1)), key=lambda i: (utt1[i], utt2[i]))
-    try:
-        with atomic_open(path, "w") as handle:
-            handle.writelines(f"{utt1[i]} {utt2[i]} {'target' if flags[i] else 'nontarget'}\n" for i in order)
-    except OSError as err:
-        raise file_error(path, f"cannot write trials file ({err})") from None
+    write_text_atomic(path, (f"{utt1[i]} {utt2[i]} {'target' if flags[i] else 'nontarget'}" for i in order))
 
 
 #: score normalisations, in the order of the result tables

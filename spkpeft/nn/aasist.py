@@ -92,7 +92,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.nn.heads import HEADS, channels_first_masked, frame_mask
+from spkpeft.nn.heads import (HEADS, broadcast_mask, channels_first_masked, frame_mask, host_reads_are_cheap,
+                              masked_batch_norm)
 
 #: the frame pooling of step 1: kernel and stride 3 on both axes (SSL-AASIST ``max_pool2d(x, (3, 3))``)
 FIRST_POOL = 3
@@ -183,32 +184,9 @@ def validate_aasist_config(cfg: AasistConfig) -> None:
 # masking helpers (``mask (B, N)``: True on valid frames / nodes, N the last axis)
 
 
-def _broadcast_mask(mask: Tensor, x: Tensor) -> Tensor:
-    """``mask (B, N)`` viewed as ``(B, 1, ..., 1, N)`` with ``x.dim()`` axes."""
-    return mask.view(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])
-
-
-def masked_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, mask: Tensor) -> Tensor:
-    """BatchNorm of ``x (B, C, ..., N)`` with padded positions (``~mask (B, N)``) zeroed.
-
-    In training mode with padding present, the batch statistics come from the valid
-    positions only (gathered as ``(M, C)``, normalised, scattered back).
-    """
-    keep = _broadcast_mask(mask, x)
-    if not bn.training or bool(mask.all()):
-        return bn(x) * keep.to(x.dtype)
-    values = x.movedim(1, -1)  # (B, ..., N, C)
-    where = keep.squeeze(1).expand(values.shape[:-1])  # (B, ..., N)
-    picked = values[where]  # (M, C)
-    normed = bn(picked.view(*picked.shape, *([1] * (x.dim() - 2)))).view(picked.shape)
-    out = values.new_zeros(values.shape)
-    out[where] = normed
-    return out.movedim(-1, 1)
-
-
 def _zero_padded(x: Tensor, mask: Tensor) -> Tensor:
     """``x (B, C, ..., N)`` with padded positions set to zero."""
-    return x * _broadcast_mask(mask, x).to(x.dtype)
+    return x * broadcast_mask(mask, x).to(x.dtype)
 
 
 def _zero_nodes(x: Tensor, mask: Tensor) -> Tensor:
@@ -232,12 +210,12 @@ def first_pool(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     length becomes ``ceil(L / 3)``, a partial last window pools its valid frames only.
     """
     rows = x.shape[2] // FIRST_POOL * FIRST_POOL
-    x = x[:, :, :rows].masked_fill(~_broadcast_mask(mask, x), float("-inf"))
+    x = x[:, :, :rows].masked_fill(~broadcast_mask(mask, x), float("-inf"))
     extra = -x.shape[-1] % FIRST_POOL
     x = F.max_pool2d(F.pad(x, (0, extra), value=float("-inf")), FIRST_POOL)
     lengths = (mask.sum(1) + FIRST_POOL - 1) // FIRST_POOL
     pooled_mask = frame_mask(lengths, x.shape[-1])
-    return x.masked_fill(~_broadcast_mask(pooled_mask, x), 0.0), pooled_mask
+    return x.masked_fill(~broadcast_mask(pooled_mask, x), 0.0), pooled_mask
 
 
 class ResidualBlock(nn.Module):
@@ -259,8 +237,8 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """``x`` zero on padded frames -> output zero on padded frames."""
-        a = F.selu(masked_norm(self.bn1, x, mask)) if self.bn1 is not None else x
-        y = F.selu(masked_norm(self.bn2, self.conv1(a), mask))
+        a = F.selu(masked_batch_norm(self.bn1, x, mask)) if self.bn1 is not None else x
+        y = F.selu(masked_batch_norm(self.bn2, self.conv1(a), mask))
         y = self.conv2(y)
         skip = self.skip(x) if self.skip is not None else x
         return _zero_padded(y + skip, mask)
@@ -277,8 +255,8 @@ class NodeAttention(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Spectral nodes ``(B, F, C)`` (before ``pos_S``) and temporal nodes ``(B, T, C)``."""
-        w = self.conv2(masked_norm(self.bn, F.selu(self.conv1(x)), mask))  # (B, C, F, T)
-        over_time = _masked_softmax(w, _broadcast_mask(mask, w))
+        w = self.conv2(masked_batch_norm(self.bn, F.selu(self.conv1(x)), mask))  # (B, C, F, T)
+        over_time = _masked_softmax(w, broadcast_mask(mask, w))
         over_freq = w.softmax(dim=-2)  # padded frames: x is zero there
         spectral = (x * over_time).sum(-1).transpose(1, 2)
         temporal = (x * over_freq).sum(-2).transpose(1, 2)
@@ -302,7 +280,7 @@ def _xavier(*size: int) -> nn.Parameter:
 
 def _norm_nodes(bn: nn.BatchNorm1d, x: Tensor, mask: Tensor) -> Tensor:
     """BatchNorm over the feature axis of nodes ``(B, N, D)`` (valid nodes only)."""
-    return masked_norm(bn, x.transpose(1, 2), mask).transpose(1, 2)
+    return masked_batch_norm(bn, x.transpose(1, 2), mask).transpose(1, 2)
 
 
 class GraphAttention(nn.Module):
@@ -383,7 +361,10 @@ class GraphPool(nn.Module):
     """Graph pooling (step 5): keep ``max(floor(ratio n_b), 1)`` best valid nodes per utterance.
 
     Scores ``sigmoid(p^T dropout(x) + c)``; padded nodes score ``-inf``; the batch keeps
-    ``max_b k_b`` slots ordered by decreasing score, slots ``>= k_b`` are padded.
+    ``K`` slots ordered by decreasing score, slots ``>= k_b`` are padded.  ``K`` is
+    ``max_b k_b`` on the CPU and, on an accelerator, ``max(floor(ratio N), 1)`` for the
+    batch's node axis ``N`` (the largest ``k_b`` can be; equal to ``max_b k_b`` when no node
+    is padded): the counts are never read on the host, and the extra slots are padding.
     """
 
     def __init__(self, ratio: float, dim: int, dropout: float) -> None:
@@ -393,16 +374,17 @@ class GraphPool(nn.Module):
         self.proj = nn.Linear(dim, 1)
 
     def kept(self, mask: Tensor) -> Tensor:
-        """Number of nodes kept per utterance (``k_b``, from its valid node count)."""
-        counts = mask.sum(1).tolist()
-        keep = [max(int(n * self.ratio), 1) for n in counts]  # float64, as the reference
-        return torch.tensor(keep, device=mask.device)
+        """Number of nodes kept per utterance (``k_b``, from its valid node count; float64
+        product as the reference's Python arithmetic), on the mask's device."""
+        counts = mask.sum(1).to(torch.float64)
+        return torch.clamp(torch.floor(counts * self.ratio), min=1).long()
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         scores = torch.sigmoid(self.proj(self.drop(x)))  # (B, N, 1)
         keep = self.kept(mask)
+        slots = int(keep.max()) if host_reads_are_cheap(mask.device) else max(int(mask.shape[1] * self.ratio), 1)
         ranked = scores.squeeze(-1).masked_fill(~mask, float("-inf"))
-        index = ranked.topk(int(keep.max()), dim=1, sorted=True).indices  # (B, K)
+        index = ranked.topk(slots, dim=1, sorted=True).indices  # (B, K)
         pooled = (x * scores).gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         new_mask = frame_mask(keep, index.shape[1])
         return _zero_nodes(pooled, new_mask), new_mask
@@ -473,10 +455,10 @@ class AasistHead(nn.Module):
         x, mask = channels_first_masked(feats, lengths)
         x = _zero_padded(self.proj(x.transpose(1, 2)).transpose(1, 2), mask)  # (B, P, T)
         x, mask = first_pool(x.unsqueeze(1), mask)
-        x = F.selu(masked_norm(self.first_bn, x, mask))
+        x = F.selu(masked_batch_norm(self.first_bn, x, mask))
         for block in self.encoder:
             x = block(x, mask)
-        return F.selu(masked_norm(self.encoder_bn, x, mask)), mask
+        return F.selu(masked_batch_norm(self.encoder_bn, x, mask)), mask
 
     def graphs(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Steps 3-5: pooled temporal nodes, their mask, pooled spectral nodes, their mask."""

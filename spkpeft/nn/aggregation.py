@@ -19,6 +19,10 @@
       alpha_l = softmax over l of s_l                          (per utterance and channel)
       y[t] = sum_l alpha_l * h_l[t]                            (B, T, D)
 
+* ``pmfa``: partial multi-scale feature aggregation (Whisper-PMFA, Zhao et al., Interspeech
+  2024, arXiv:2408.15585), see :class:`PartialMultiScale`: the outputs of a range of blocks
+  concatenated along the features and layer-normalised, ``(B, T, (e - s + 1) D)``.
+
 Utterance descriptors are masked time averages ``e_l = (1/T_b) sum_{t < T_b} h_l[t]``
 (:func:`masked_mean`), so the frames beyond each length change nothing in the valid
 frames' outputs; the padded frames of the output are left as computed.  Every module
@@ -79,6 +83,18 @@ class AttentiveMergeConfig:
     proj_dim: int = field(default=0, metadata={"check": _at_least(0)})
     proj_hidden: int = field(default=0, metadata={"check": _at_least(0)})
     include_input: bool = False
+
+
+@dataclass
+class PMFAConfig:
+    """``aggregation.type: pmfa``: hidden states ``first .. last`` (``h_i`` is the output of
+    block ``i``, 1-based; 0 the first block's input; ``last: null`` the last hidden state).
+    Whisper-PMFA on large-v2 (32 blocks): ``first: 17, last: 24`` (WeSpeaker's
+    ``layer_st: 16, layer_ed: 23``, 0-based) with ``upstream.num_layers: 24``."""
+
+    type: str = "pmfa"
+    first: int = field(default=1, metadata={"check": _at_least(0)})
+    last: int | None = field(default=None, metadata={"check": lambda v: None if v is None or v >= 0 else f"must be >= 0, got {v}"})
 
 
 def masked_mean(h: Tensor, lengths: Tensor) -> Tensor:
@@ -217,6 +233,41 @@ class ConcatAttentiveMerge(nn.Module):
         return self.proj(merged)
 
 
+class PartialMultiScale(nn.Module):
+    """Partial multi-scale feature aggregation (PMFA) of Whisper-PMFA (Zhao et al., "Whisper-PMFA:
+    Partial Multi-Scale Feature Aggregation for Speaker Verification using Whisper Models",
+    Interspeech 2024, arXiv:2408.15585)::
+
+        y[t] = LayerNorm([h_s[t]; h_{s+1}[t]; ...; h_e[t]])        (B, T, (e - s + 1) D)
+
+    one LayerNorm over the whole concatenation (learned gain and bias of ``(e - s + 1) D``,
+    eps 1e-5, computed in float32).  Source of the details: the paper's equations (concat, then
+    LayerNorm) and WeSpeaker's ``wespeaker/frontend/whisper_encoder.py`` (read, not copied:
+    ``ln_post2 = LayerNorm(n_state * (layer_ed - layer_st + 1))`` over the concatenated raw
+    outputs of blocks ``layer_st .. layer_ed``, the encoder's own final LayerNorm unused, the
+    blocks after ``layer_ed`` not built: ``num_blocks: 24`` of large-v2's 32).  With
+    ``upstream.num_layers`` set to ``last`` our hidden states are exactly those raw outputs;
+    when ``last`` is an untruncated encoder's last block, ``h_L`` carries the encoder's final
+    LayerNorm (as every family's last hidden state does).  WeSpeaker's head on top (attentive
+    statistics pooling, BatchNorm, a linear layer to 192) is ``head: {type: pooled, pooling:
+    asp, embed_dim: 192}``.
+    """
+
+    def __init__(self, num_hidden: int, dim: int, first: int = 1, last: int | None = None) -> None:
+        super().__init__()
+        last = num_hidden - 1 if last is None else last
+        if not 0 <= first <= last <= num_hidden - 1:
+            raise SpkpeftError(f"aggregation pmfa: blocks first={first} .. last={last} must satisfy 0 <= first <= last "
+                               f"<= {num_hidden - 1} (the upstream's number of blocks)")
+        self.first, self.last = first, last
+        self.output_dim = (last - first + 1) * dim
+        self.norm = nn.LayerNorm(self.output_dim)
+
+    def forward(self, hidden: list[Tensor], lengths: Tensor | None = None) -> Tensor:
+        merged = torch.cat(hidden[self.first: self.last + 1], dim=-1)
+        return self.norm(merged.float()).to(merged.dtype)
+
+
 def build_attentive_merge(cfg: AttentiveMergeConfig, num_hidden: int, dim: int) -> nn.Module:
     if cfg.merge == "channel_sum":
         return AttentiveMerge(num_hidden, dim, cfg.attention_dim)
@@ -238,3 +289,6 @@ AGGREGATIONS.register("attentive_merge", AttentiveMergeConfig, build_attentive_m
                                   "weights, concatenation, projection (merge: concat; channel_sum: per-channel sum)")
 AGGREGATIONS.register("last", AggregationConfig, lambda cfg, num_hidden, dim: LastHidden(dim),
                       description="the last hidden state (no parameter)")
+AGGREGATIONS.register("pmfa", PMFAConfig, lambda cfg, num_hidden, dim: PartialMultiScale(num_hidden, dim, cfg.first, cfg.last),
+                      description="partial multi-scale feature aggregation (Whisper-PMFA, Zhao et al., 2024): a range "
+                                  "of blocks concatenated and layer-normalised")

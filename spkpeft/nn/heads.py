@@ -160,6 +160,14 @@ def validate_head_config(cfg: HeadConfig) -> None:
 # masking helpers
 
 
+def host_reads_are_cheap(device: torch.device) -> bool:
+    """Whether reading a tensor of ``device`` on the host costs nothing: on the CPU it does not;
+    on an accelerator ``bool(t)``, ``.item()``, ``.cpu()`` or a data-dependent shape makes the host
+    wait for the device, so the layers here take their paths that read nothing (the same
+    results up to rounding; tests compare the two paths on the CPU)."""
+    return device.type == "cpu"
+
+
 def frame_mask(lengths: Tensor, num_frames: int) -> Tensor:
     """Boolean mask ``(B, T)``: ``mask[b, t] = t < lengths[b]``."""
     steps = torch.arange(num_frames, device=lengths.device)
@@ -169,12 +177,19 @@ def frame_mask(lengths: Tensor, num_frames: int) -> Tensor:
 def channels_first_masked(feats: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
     """``feats (B, T, D)`` -> ``(x (B, D, T) zero on padded frames, mask (B, T))``; every
     frame is valid when ``lengths`` is None, and an utterance without frames is an error
-    (not checked while exporting a graph, where the upstreams keep at least one frame)."""
+    (not checked while exporting a graph, where the upstreams keep at least one frame).  On
+    an accelerator the check is a device-side assertion: reading the lengths on the host
+    would make every forward wait for the device."""
     b, t, _ = feats.shape
     if lengths is None:
         lengths = torch.full((b,), t, dtype=torch.long, device=feats.device)
-    elif not torch.compiler.is_exporting() and bool((lengths < 1).any()):
-        raise SpkpeftError("the head got an utterance with no frames (length < 1).")
+    elif torch.compiler.is_exporting():
+        pass
+    elif host_reads_are_cheap(lengths.device):
+        if bool((lengths < 1).any()):
+            raise SpkpeftError("the head got an utterance with no frames (length < 1).")
+    else:
+        torch._assert_async((lengths >= 1).all(), "the head got an utterance with no frames (length < 1).")
     mask = frame_mask(lengths.to(feats.device), t)
     return feats.transpose(1, 2) * mask.unsqueeze(1).to(feats.dtype), mask
 
@@ -185,19 +200,63 @@ def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     return (x * weights).sum(-1) / weights.sum(-1).clamp_min(1.0)
 
 
-def masked_batch_norm(bn: nn.BatchNorm1d, x: Tensor, mask: Tensor) -> Tensor:
-    """Apply ``bn`` to ``x (B, C, T)`` and zero the padded frames.
+def broadcast_mask(mask: Tensor, x: Tensor) -> Tensor:
+    """``mask (B, N)`` viewed as ``(B, 1, ..., 1, N)`` with ``x.dim()`` axes."""
+    return mask.view(mask.shape[0], *([1] * (x.dim() - 2)), mask.shape[1])
 
-    In training mode with padding present, the batch statistics come from the
-    valid frames only (they are gathered, normalised and scattered back).
+
+def masked_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, mask: Tensor) -> Tensor:
+    """Apply ``bn`` to ``x (B, C, ..., N)`` and zero the padded positions (``~mask (B, N)``).
+
+    In training mode the batch statistics come from the valid positions only.  On the CPU,
+    where reading the mask costs nothing, a full mask takes ``bn(x)`` itself and a padded one
+    ``bn`` of the gathered valid positions (normalised and scattered back); on an accelerator
+    :func:`valid_batch_norm` weighs the positions by the mask instead, so that the host never
+    waits for the device (a data-dependent branch or shape would, at every BatchNorm).
     """
-    m = mask.unsqueeze(1).to(x.dtype)
-    if not bn.training or bool(mask.all()):
-        return bn(x) * m
-    frames = x.transpose(1, 2)[mask]  # (N_valid, C)
-    out = x.new_zeros(x.transpose(1, 2).shape)
-    out[mask] = bn(frames)
-    return out.transpose(1, 2)
+    keep = broadcast_mask(mask, x)
+    if not bn.training:
+        return bn(x) * keep.to(x.dtype)
+    if not host_reads_are_cheap(x.device):
+        return valid_batch_norm(bn, x, keep)
+    if bool(mask.all()):
+        return bn(x) * keep.to(x.dtype)
+    values = x.movedim(1, -1)  # (B, ..., N, C)
+    where = keep.squeeze(1).expand(values.shape[:-1])  # (B, ..., N)
+    picked = values[where]  # (M, C)
+    normed = bn(picked.view(*picked.shape, *([1] * (x.dim() - 2)))).view(picked.shape)
+    out = values.new_zeros(values.shape)
+    out[where] = normed
+    return out.movedim(-1, 1)
+
+
+def valid_batch_norm(bn: nn.modules.batchnorm._BatchNorm, x: Tensor, keep: Tensor) -> Tensor:
+    """Training-mode BatchNorm of ``x (B, C, ...)`` over the positions where ``keep``
+    (broadcastable to ``x``, one value per position for all channels) is True, with shapes that
+    do not depend on the data.  In float32, with ``n`` valid positions per channel:
+    ``mu = sum_valid x / n``, ``var = sum_valid (x - mu)^2 / n``,
+    ``y = (x - mu) / sqrt(var + eps) * weight + bias`` zeroed where not ``keep``; the running
+    statistics move as in :class:`torch.nn.BatchNorm1d` (``momentum``, or the cumulative mean
+    when it is None), towards ``mu`` and the unbiased ``var n / (n - 1)``.
+    """
+    dims = [0, *range(2, x.dim())]
+    weights = keep.expand(x.shape[0], 1, *x.shape[2:]).to(torch.float32)
+    count = weights.sum()
+    values = x.float()
+    mean = (values * weights).sum(dims, keepdim=True) / count
+    var = ((values - mean) ** 2 * weights).sum(dims, keepdim=True) / count
+    y = (values - mean) * torch.rsqrt(var + bn.eps)
+    if bn.affine:
+        shape = (1, -1, *([1] * (x.dim() - 2)))
+        y = y * bn.weight.float().view(shape) + bn.bias.float().view(shape)
+    if bn.track_running_stats and bn.running_mean is not None:
+        with torch.no_grad():
+            bn.num_batches_tracked.add_(1)
+            factor = bn.momentum if bn.momentum is not None else 1.0 / bn.num_batches_tracked
+            bn.running_mean.lerp_(mean.flatten().to(bn.running_mean.dtype), factor)
+            unbiased = var.flatten() * count / (count - 1).clamp_min(1.0)
+            bn.running_var.lerp_(unbiased.to(bn.running_var.dtype), factor)
+    return (y * weights).to(x.dtype)
 
 
 # ----------------------------------------------------------------------------

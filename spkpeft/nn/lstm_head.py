@@ -16,7 +16,12 @@ Padding (departure: the reference averages over the whole padded crop).  The seq
 are packed (``pack_padded_sequence``), so the LSTM never reads a padded frame (a
 backward direction starts at each sequence's own last valid frame) and the mean runs over
 the valid steps only: a padded utterance gives the same embedding alone and in a batch.
-``lengths=None`` means every frame is valid.  ``dropout`` is nn.LSTM's dropout between
+``lengths=None`` means every frame is valid.  On an accelerator a unidirectional LSTM runs
+on the padded batch as it is (its output at step ``t`` reads frames ``<= t`` only, so the
+valid steps never see padding) and the mean is masked: ``pack_padded_sequence`` takes its
+lengths on the host, and reading them would make every forward wait for the device.  A
+bidirectional one still packs (its backward direction must start at each sequence's end).
+``dropout`` is nn.LSTM's dropout between
 stacked layers, so it needs ``num_layers >= 2``.
 """
 
@@ -30,7 +35,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from spkpeft.errors import SpkpeftError
-from spkpeft.nn.heads import HEADS
+from spkpeft.nn.heads import HEADS, frame_mask, host_reads_are_cheap
 
 
 def _positive(v) -> str | None:
@@ -80,7 +85,12 @@ class LSTMHead(nn.Module):
     def forward(self, feats: Tensor, lengths: Tensor | None = None) -> Tensor:
         batch, frames = feats.shape[:2]
         if lengths is None:
-            lengths = torch.full((batch,), frames, dtype=torch.long)
+            lengths = torch.full((batch,), frames, dtype=torch.long, device=feats.device)
+        if not host_reads_are_cheap(feats.device) and not self.lstm.bidirectional:
+            lengths = lengths.to(feats.device, torch.long).clamp(1, frames)
+            out, _ = self.lstm(feats)
+            out = out * frame_mask(lengths, frames).unsqueeze(-1).to(out.dtype)
+            return out.sum(1) / lengths.to(out.dtype)[:, None]
         lengths = lengths.detach().to("cpu", torch.long).clamp(1, frames)
         packed = pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.lstm(packed)

@@ -57,10 +57,12 @@ def apply_frozen(upstream: nn.Module, cfg: FrozenConfig) -> list[nn.Module]:
 
 
 def apply_full_ft(upstream: nn.Module, cfg: FullFinetuneConfig) -> list[nn.Module]:
-    """Unfreeze every upstream parameter (except the CNN encoder with ``freeze_cnn``)."""
-    frontend = {id(p) for p in upstream.frontend_parameters()} if cfg.freeze_cnn else set()
+    """Unfreeze every upstream parameter (except the CNN encoder with ``freeze_cnn``, and the
+    family's :meth:`~spkpeft.upstream.base.UpstreamBase.fixed_parameters`)."""
+    keep = {id(p) for p in upstream.frontend_parameters()} if cfg.freeze_cnn else set()
+    keep |= {id(p) for p in upstream.fixed_parameters()}
     for param in upstream.base_parameters():
-        if id(param) not in frontend:
+        if id(param) not in keep:
             param.requires_grad_(True)
     return []
 

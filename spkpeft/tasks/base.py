@@ -210,13 +210,14 @@ class Task:
         return None
 
     def train(self, cfg, train_dir: Path, exp: Path, device: str = "cpu", config_name: str = "",
-              dev_dir: Path | None = None, load_trained: TrainedLoader | None = None) -> None:
+              dev_dir: Path | None = None, ddp: bool = False, load_trained: TrainedLoader | None = None) -> None:
         """Stage 3: train ``cfg`` on ``train_dir`` into ``exp`` (checkpoints, ``train_done.json``);
-        default: the shared trainer, resuming from ``EXP/checkpoints/last.pt`` (``load_trained``
-        unused: :data:`TrainedLoader`)."""
+        default: the shared trainer, resuming from ``EXP/checkpoints/last.pt``. ``ddp``: a process
+        group and DistributedDataParallel even with one process (``spkpeft.bin.train --ddp``);
+        ``load_trained`` unused (:data:`TrainedLoader`)."""
         from spkpeft.engine.trainer import Trainer
 
-        Trainer(cfg, self, train_dir, exp, device, config_name=config_name, dev_dir=dev_dir).run()
+        Trainer(cfg, self, train_dir, exp, device, config_name=config_name, dev_dir=dev_dir, ddp=ddp).run()
 
     def training_data(self, cfg, data_dir: DataDir, seed: int, dev_dir: Path | None = None) -> TrainingData:
         raise NotImplementedError

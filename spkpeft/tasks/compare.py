@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import yaml
 
+from spkpeft.config import read_yaml
 from spkpeft.errors import SpkpeftError, file_error
 from spkpeft.eval.report import markdown_table
 from spkpeft.tasks.base import LEAD_COLUMNS, TAIL_COLUMNS, Column, Task
@@ -49,8 +49,8 @@ def read_config_upstream(exp: Path) -> str | None:
     if not path.is_file():
         return None
     try:
-        return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("upstream", {}).get("name")
-    except (yaml.YAMLError, AttributeError) as err:
+        return read_yaml(path).get("upstream", {}).get("name")
+    except AttributeError as err:
         raise file_error(path, f"cannot read the upstream name ({err})") from None
 
 

@@ -19,6 +19,7 @@ import torch
 import yaml
 
 from spkpeft.engine.checkpoint import load_checkpoint
+from spkpeft.config import read_yaml
 from spkpeft.tasks.config import Config, config_from_dict, config_to_dict, load_config
 from spkpeft.io.atomic import write_text_atomic
 from spkpeft.errors import SpkpeftError
@@ -59,7 +60,7 @@ def prepare_experiment(config_path: str | Path, exp: str | Path, upstream: str |
     if saved_path.is_file():
         # Read back through the config reader: a key added to spkpeft after the experiment was
         # started takes its default, so a resume after an upgrade is not refused for it.
-        saved = config_to_dict(config_from_dict(yaml.safe_load(saved_path.read_text()), str(saved_path)))
+        saved = config_to_dict(config_from_dict(read_yaml(saved_path), str(saved_path)))
         diff = first_difference(saved, resolved)
         if diff is not None:
             raise SpkpeftError(f"{saved_path}: the experiment holds a different config ('{diff}' differs from "
@@ -83,7 +84,7 @@ def read_experiment_config(exp: str | Path) -> Config:
     cfg_path = Path(exp) / "config.yaml"
     if not cfg_path.is_file():
         raise SpkpeftError(f"{cfg_path}: missing (train the experiment first, stage 3)")
-    return config_from_dict(yaml.safe_load(cfg_path.read_text()), str(cfg_path))
+    return config_from_dict(read_yaml(cfg_path), str(cfg_path))
 
 
 def trainable_state(path: Path) -> dict[str, torch.Tensor]:

@@ -41,6 +41,13 @@ def merge_heads(x: Tensor) -> Tensor:
     return x.permute(2, 0, 1, 3).reshape(seq, batch, heads * head_dim)
 
 
+def key_padding_bias(key_padding_mask: Tensor, num_prompt_keys: int, dtype: torch.dtype) -> Tensor:
+    """Additive attention bias ``(B, 1, 1, P + T)`` from ``key_padding_mask (B, T)`` (True at
+    padded frames): 0 at the ``P`` prompt keys and the valid frames, ``-inf`` at padded frames."""
+    mask = F.pad(key_padding_mask, (num_prompt_keys, 0), value=False)
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))[:, None, None, :]
+
+
 def attend(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, dropout: float) -> Tensor:
     """``softmax(q k^T + bias) v`` (softmax in float32) with attention dropout; ``q`` is already scaled."""
     scores = torch.matmul(q, k.transpose(-1, -2))

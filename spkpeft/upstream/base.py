@@ -32,6 +32,8 @@ and as the model:
 * its parameters by part: every parameter of the bare model (:meth:`base_parameters`),
   the waveform frontend's (:meth:`frontend_parameters`, e.g. a CNN encoder), named
   (:meth:`named_base_parameters`);
+* parameters no method trains (:meth:`fixed_parameters`, e.g. Whisper's sinusoidal position
+  table, a buffer in the reference model): full fine-tuning leaves them frozen;
 * ``dropout_while_training``: False keeps the bare model in eval mode while training.
 """
 
@@ -53,6 +55,16 @@ from spkpeft.registry import Registry, tagged_section
 
 #: projection roles inside one transformer block
 ROLES = ("q", "k", "v", "out", "fc1", "fc2")
+#: role -> attribute path of the linear layer inside one block of the fairseq layout, which
+#: s3prl's WavLM / wav2vec 2.0 / HuBERT and transformers' Whisper (BART-derived) blocks share
+FAIRSEQ_ROLE_PATHS: dict[str, str] = {
+    "q": "self_attn.q_proj",
+    "k": "self_attn.k_proj",
+    "v": "self_attn.v_proj",
+    "out": "self_attn.out_proj",
+    "fc1": "fc1",
+    "fc2": "fc2",
+}
 #: aliases accepted in configs, expanded to roles
 ROLE_ALIASES: dict[str, tuple[str, ...]] = {"ffn": ("fc1", "fc2"), "attn": ("q", "k", "v", "out")}
 TARGET_CHOICES = ROLES + tuple(ROLE_ALIASES)
@@ -112,6 +124,20 @@ class LayerExtensions(nn.Module):
         super().__init__()
         for slot in self.SLOTS:
             setattr(self, slot, None)
+
+
+def extend_sublayer(ext: LayerExtensions | None, sublayer: str, h: Tensor, u: Tensor,
+                    key_padding_mask: Tensor | None) -> Tensor:
+    """The output ``h`` of a block's ``sublayer`` (``attn`` or ``ffn``) with its slots applied:
+    ``h + <sublayer>_parallel(u)`` (``u`` the sub-layer's input), then ``h + <sublayer>_out(h)``."""
+    if ext is None:
+        return h
+    parallel, out = getattr(ext, f"{sublayer}_parallel"), getattr(ext, f"{sublayer}_out")
+    if parallel is not None:
+        h = h + parallel(u, key_padding_mask)
+    if out is not None:
+        h = h + out(h, key_padding_mask)
+    return h
 
 
 class UpstreamBase(nn.Module, metaclass=abc.ABCMeta):
@@ -194,6 +220,10 @@ class UpstreamBase(nn.Module, metaclass=abc.ABCMeta):
     def frontend_parameters(self) -> list[nn.Parameter]:
         """Parameters of the waveform frontend (e.g. the CNN feature encoder)."""
 
+    def fixed_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the bare model that no method trains (none unless a family says so)."""
+        return []
+
     # ---- derived -------------------------------------------------------------------
     @property
     def num_hidden(self) -> int:
@@ -253,6 +283,30 @@ def register_family(name: str, config: type, family: type[UpstreamBase], descrip
 def family_of(cfg: UpstreamConfig) -> type[UpstreamBase]:
     """The :class:`UpstreamBase` subclass of ``cfg.type``."""
     return UPSTREAMS.get(cfg.type).build
+
+
+class PathBlocksUpstream(UpstreamBase):
+    """A family whose blocks (``self.model.layers``) hold each role's linear layer at a fixed
+    attribute path, :attr:`ROLE_PATHS` (role -> dotted path inside one block)."""
+
+    ROLE_PATHS: dict[str, str] = {}
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return self.model.layers
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def projection(self, block: int, role: str) -> nn.Module:
+        return self.layers[block].get_submodule(self.ROLE_PATHS[role])
+
+    def set_projection(self, block: int, role: str, module: nn.Module) -> None:
+        self.layers[block].set_submodule(self.ROLE_PATHS[role], module)
+
+    def bare_model(self) -> nn.Module:
+        return self.model
 
 
 def build_upstream(cfg: UpstreamConfig) -> UpstreamBase:

@@ -193,6 +193,10 @@ class FbankUpstream(UpstreamBase):
         """Complete frames of each waveform, at least 1."""
         return torch.clamp((wav_lens - self.frame) // self.hop + 1, min=1)
 
+    def num_frames(self, num_samples: int) -> int:
+        """Frames of :meth:`log_energies` for waveforms of ``num_samples`` (shorter ones are padded to one frame)."""
+        return (max(num_samples, self.frame) - self.frame) // self.hop + 1
+
     def log_energies(self, wavs: Tensor) -> Tensor:
         """``(B, T, num_bins)`` log filterbank energies of every frame (steps 1-4)."""
         return kaldi_log_fbank(wavs, self.frame, self.hop, self.window, self.banks)

@@ -210,9 +210,15 @@ class SASVTask(Task):
 
     # ---------------------------------------------------------------- stage 3
     def train(self, cfg, train_dir: Path, exp: Path, device: str = "cpu", config_name: str = "",
-              dev_dir: Path | None = None, load_trained: TrainedLoader | None = None) -> None:
+              dev_dir: Path | None = None, ddp: bool = False,
+              load_trained: TrainedLoader | None = None) -> None:
         """Stage 3 in the shared pipeline: :meth:`fit` on the corpus of ``train_dir``, with the
-        components ``task.sv`` and ``task.cm`` loaded by ``load_trained``."""
+        components ``task.sv`` and ``task.cm`` loaded by ``load_trained``.  The fusions are fitted
+        in one process: ``ddp`` (``spkpeft.bin.train --ddp``) is refused; it belongs to the
+        components' own training."""
+        if ddp:
+            raise SpkpeftError(f"{exp}: task sasv fits its fusions in one process; --ddp applies to "
+                               "the components' training (task.sv, task.cm), not to sasv's")
         self.fit(cfg, exp, Path(train_dir).parent, component_loader(load_trained, device), device, config_name)
 
     def fit(self, cfg, exp: Path, corpus: Path, load: Loader, device="cpu", config_name: str = "") -> dict:

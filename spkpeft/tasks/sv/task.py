@@ -35,6 +35,17 @@ def _non_negative(value: int) -> str | None:
     return None if value >= 0 else f"must be >= 0, got {value}"
 
 
+def load_mean(path: Path) -> np.ndarray:
+    """``mean.npy``: a float vector, loaded without pickles; anything else is one error naming it."""
+    try:
+        mean = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise file_error(path, f"cannot load the embedding mean ({err})") from None
+    if mean.ndim != 1 or not np.issubdtype(mean.dtype, np.floating):
+        raise file_error(path, f"expected a float vector, found {mean.dtype} of shape {mean.shape}")
+    return mean
+
+
 @dataclass
 class SVTaskConfig:
     """``task: sv``: which training data validates (never the test trials)."""
@@ -134,7 +145,7 @@ class SVTask(Task):
         training embeddings (an error when they come from another checkpoint than ``source``)."""
         if source is None:
             path = Path(directory) / MEAN_FILE
-            return InferenceExtras(mean=np.load(path) if path.is_file() else None)
+            return InferenceExtras(mean=load_mean(path) if path.is_file() else None)
         return InferenceExtras(mean=training_mean(Path(directory), source))
 
     def package_extras(self, exp: Path, source: dict, out: Path) -> None:

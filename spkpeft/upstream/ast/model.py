@@ -48,7 +48,7 @@ from spkpeft.upstream.ast import sources
 from spkpeft.upstream.ast.features import AstFeatures, SpecAugmentConfig, spec_augment
 from spkpeft.upstream.ast.positions import adapt_position_embeddings, grid_shape
 from spkpeft.upstream.attention import attend_with_extras, merge_heads, split_heads
-from spkpeft.upstream.base import ExtraKV, LayerExtensions, UpstreamBase
+from spkpeft.upstream.base import ExtraKV, LayerExtensions, PathBlocksUpstream, extend_sublayer
 
 OUTPUTS = ("tokens", "cls", "cls_dist", "frames")
 
@@ -80,23 +80,19 @@ def block_forward(layer: nn.Module, x: Tensor, ext: LayerExtensions | None, num_
     """One ``ASTLayer`` with the extension slots (module docstring); ``x`` time-first."""
     u = layer.layernorm_before(x)
     h = self_attention(layer.attention, u, num_prompts, prompt_gate, list(extra or []))
-    if ext is not None and ext.attn_parallel is not None:
-        h = h + ext.attn_parallel(u, None)
-    if ext is not None and ext.attn_out is not None:
-        h = h + ext.attn_out(h, None)
+    h = extend_sublayer(ext, "attn", h, u, None)
     x = x + layer.dropout(h)
     u = layer.layernorm_after(x)
     mlp = layer.mlp
     h = mlp.fc2(mlp.activation_fn(mlp.fc1(u)))
-    if ext is not None and ext.ffn_parallel is not None:
-        h = h + ext.ffn_parallel(u, None)
-    if ext is not None and ext.ffn_out is not None:
-        h = h + ext.ffn_out(h, None)
+    h = extend_sublayer(ext, "ffn", h, u, None)
     return x + layer.dropout(h)
 
 
-class AstUpstream(UpstreamBase):
+class AstUpstream(PathBlocksUpstream):
     """An ``ASTModel`` behind the upstream protocol (see the module docstring)."""
+
+    ROLE_PATHS = ROLE_PATHS
 
     def __init__(self, model: nn.Module, name: str, max_length: int | None = None, num_layers: int | None = None,
                  output: str = "tokens", specaugment: SpecAugmentConfig | None = None) -> None:
@@ -159,27 +155,12 @@ class AstUpstream(UpstreamBase):
 
     # ------------------------------------------------------------------ structure
     @property
-    def layers(self) -> nn.ModuleList:
-        return self.model.layers
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.layers)
-
-    @property
     def hidden_dim(self) -> int:
         return int(self.model.config.hidden_size)
 
     @property
     def num_heads(self) -> int:
         return int(self.model.config.num_attention_heads)
-
-    def projection(self, block: int, role: str) -> nn.Module:
-        return self.layers[block].get_submodule(ROLE_PATHS[role])
-
-    def set_projection(self, block: int, role: str, module: nn.Module) -> None:
-        parent, _, attr = ROLE_PATHS[role].rpartition(".")
-        setattr(self.layers[block].get_submodule(parent), attr, module)
 
     def block_input_norm(self, block: int) -> nn.LayerNorm | None:
         """Pre-LN blocks normalise their input themselves."""
@@ -188,9 +169,6 @@ class AstUpstream(UpstreamBase):
     def output_norm(self) -> nn.LayerNorm | None:
         """``ASTModel.layernorm`` (None after truncation, which drops it)."""
         return self.model.layernorm if self.final_layer_norm else None
-
-    def bare_model(self) -> nn.Module:
-        return self.model
 
     def frontend_parameters(self) -> list[nn.Parameter]:
         """The patch embedding (the 16 x 16 convolution over the spectrogram)."""

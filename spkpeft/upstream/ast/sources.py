@@ -30,6 +30,8 @@ from typing import Iterator
 import torch
 
 from spkpeft.errors import SpkpeftError, file_error
+from spkpeft.io.atomic import os_error_in, write_failed
+from spkpeft.upstream.hf_dir import read_model_config, require_weights
 from spkpeft.upstream.s3prl.random_arch import DEFAULT_SEED, cache_dir
 
 RANDOM_PREFIX = "random:"
@@ -76,8 +78,13 @@ def random_model_dir(name: str, seed: int = DEFAULT_SEED) -> Path:
             torch.manual_seed(seed)
             model = ASTModel(ASTConfig(**arch))
             _randomise_zero_initialised(model)
-        with quiet_progress():
-            model.save_pretrained(tmp)
+        try:
+            with quiet_progress():
+                model.save_pretrained(tmp)
+        except Exception as err:  # a full disk: one line naming the cache, not a safetensors traceback
+            if os_error_in(err) is None:
+                raise
+            raise write_failed(target, os_error_in(err)) from None
         os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide a shared cache from other users
         with contextlib.suppress(OSError):  # a concurrent builder won: keep its directory
             os.replace(tmp, target)
@@ -118,18 +125,8 @@ def check_local_dir(path: Path) -> None:
     """Raise unless ``path`` holds an AST ``config.json`` and a weights file."""
     if not path.is_dir():
         raise file_error(path, "AST model directory not found (expected config.json and model.safetensors)")
-    config = path / "config.json"
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise file_error(config, "missing: an AST model directory needs config.json") from err
-    except (OSError, ValueError) as err:
-        raise file_error(config, f"not a readable JSON file ({err})") from err
-    if not isinstance(data, dict) or data.get("model_type") != MODEL_TYPE:
-        kind = data.get("model_type") if isinstance(data, dict) else type(data).__name__
-        raise file_error(config, f"model_type is {kind!r}, expected '{MODEL_TYPE}'")
-    if not any((path / name).is_file() for name in WEIGHT_FILES):
-        raise file_error(path, f"no weights file ({' or '.join(WEIGHT_FILES)})")
+    read_model_config(path / "config.json", MODEL_TYPE, "missing: an AST model directory needs config.json")
+    require_weights(path, WEIGHT_FILES)
 
 
 def check_source(name: str) -> None:

@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from spkpeft.upstream.attention import attend_with_extras, merge_heads, split_heads
+from spkpeft.upstream.attention import attend_with_extras, key_padding_bias, merge_heads, split_heads
 from spkpeft.upstream.base import ExtraKV
 
 __all__ = ["ExtraKV", "attention_bias", "gated_position_bias", "merge_heads", "self_attention", "split_heads"]
@@ -102,9 +102,7 @@ def attention_bias(
         bias = gated_position_bias(attn, frames_in, position_bias)  # (B|1, H, T, T)
         bias = F.pad(bias, (prompt_keys, 0, num_prompts, 0))
     if key_padding_mask is not None:
-        mask = F.pad(key_padding_mask, (prompt_keys, 0), value=False)
-        neg = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(mask, float("-inf"))
-        neg = neg[:, None, None, :]
+        neg = key_padding_bias(key_padding_mask, prompt_keys, dtype)
         bias = neg if bias is None else bias + neg
     return bias, position_bias
 

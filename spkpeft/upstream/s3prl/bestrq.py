@@ -92,10 +92,19 @@ class RandomProjectionQuantizer(nn.Module):
         feats = self.fbank.log_energies(wavs)
         return feats, torch.clamp(self.fbank.frame_lengths(wav_lens), max=feats.shape[1])
 
+    def target_lengths(self, wav_lens: Tensor, num_samples: int) -> Tensor:
+        """Valid targets per utterance of a ``(B, num_samples)`` batch (computed wherever
+        ``wav_lens`` is: on the host, without waiting for the device)."""
+        frames = self.fbank.num_frames(num_samples)
+        return torch.clamp(self.fbank.frame_lengths(wav_lens), max=frames) // self.stack
+
     @torch.no_grad()
     def fit_statistics(self, wavs: list[Tensor]) -> None:
-        """Global per-bin mean and standard deviation over every frame of ``wavs`` (1-D tensors)."""
-        frames = torch.cat([self.features(w[None], torch.tensor([w.numel()]))[0][0] for w in wavs])
+        """Global per-bin mean and standard deviation over every frame of ``wavs`` (1-D tensors,
+        on any device: each is moved to the quantiser's)."""
+        device = self.projection.device
+        frames = torch.cat([self.features(w[None].to(device), torch.tensor([w.numel()], device=device))[0][0]
+                            for w in wavs])
         self.mean.copy_(frames.mean(0))
         self.std.copy_(frames.std(0).clamp(min=1e-3))
 
@@ -161,9 +170,14 @@ class BestRqModel(nn.Module):
 
     def forward(self, wavs: Tensor, wav_lens: Tensor, mask_prob: float, mask_span: int,
                 rng: np.random.Generator) -> tuple[Tensor, Tensor]:
-        """Masked-prediction loss (mean cross-entropy over masked frames) and accuracy."""
+        """Masked-prediction loss (mean cross-entropy over masked frames) and accuracy.
+
+        The masks are drawn on the host from the frame counts of ``wav_lens``: pass the
+        lengths on the CPU (the pre-trainer does) and nothing waits for the device there."""
+        host_lens = wav_lens.cpu()
+        wav_lens = wav_lens.to(wavs.device)
         targets, target_lens = self.quantizer(wavs, wav_lens)
-        frames = frontend.cnn_output_lengths(self.upstream.model.feature_extractor, wav_lens)
+        frames = frontend.cnn_output_lengths(self.upstream.model.feature_extractor, host_lens)
         num_frames = int(frames.max().clamp(min=1))
         self._mask = span_mask(frames.tolist(), num_frames, mask_prob, mask_span, rng)
         try:
@@ -174,7 +188,8 @@ class BestRqModel(nn.Module):
         n = min(last.shape[1], targets.shape[1], mask.shape[1])
         limit = torch.minimum(lengths, target_lens.to(lengths.device))
         keep = mask[:, :n].to(last.device) & (torch.arange(n, device=last.device)[None, :] < limit[:, None])
-        if not bool(keep.any()):
+        host_limit = torch.minimum(frames, self.quantizer.target_lengths(host_lens, wavs.shape[1]))
+        if int((mask[:, :n] & (torch.arange(n)[None, :] < host_limit[:, None])).sum()) == 0:
             raise SpkpeftError("BEST-RQ: no masked frame has a target (utterances too short?)")
         logits = self.classifier(last[:, :n][keep])
         labels = targets[:, :n].to(last.device)[keep]

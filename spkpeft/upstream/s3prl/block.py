@@ -31,18 +31,11 @@ from __future__ import annotations
 import torch.nn as nn
 from torch import Tensor
 
-from spkpeft.upstream.base import ExtraKV, LayerExtensions
+from spkpeft.upstream.base import FAIRSEQ_ROLE_PATHS, ExtraKV, LayerExtensions, extend_sublayer
 from spkpeft.upstream.s3prl.attention import self_attention
 
 #: projection role -> attribute path of the ``nn.Linear`` inside one s3prl block (all families)
-ROLE_PATHS: dict[str, str] = {
-    "q": "self_attn.q_proj",
-    "k": "self_attn.k_proj",
-    "v": "self_attn.v_proj",
-    "out": "self_attn.out_proj",
-    "fc1": "fc1",
-    "fc2": "fc2",
-}
+ROLE_PATHS = FAIRSEQ_ROLE_PATHS
 
 
 def get_linear(layer: nn.Module, role: str) -> nn.Module:
@@ -83,10 +76,7 @@ def block_forward(
     h, position_bias = self_attention(
         layer.self_attn, attn_in, key_padding_mask, position_bias, num_prompts, prompt_gate, extra
     )
-    if ext is not None and ext.attn_parallel is not None:
-        h = h + ext.attn_parallel(attn_in, key_padding_mask)
-    if ext is not None and ext.attn_out is not None:
-        h = h + ext.attn_out(h, key_padding_mask)
+    h = extend_sublayer(ext, "attn", h, attn_in, key_padding_mask)
     x = residual + layer.dropout1(h)
     if not layer.layer_norm_first:
         x = layer.self_attn_layer_norm(x)
@@ -94,10 +84,7 @@ def block_forward(
     residual = x
     ffn_in = layer.final_layer_norm(x) if layer.layer_norm_first else x
     h = layer.fc2(layer.dropout2(_activation(layer)(layer.fc1(ffn_in))))
-    if ext is not None and ext.ffn_parallel is not None:
-        h = h + ext.ffn_parallel(ffn_in, key_padding_mask)
-    if ext is not None and ext.ffn_out is not None:
-        h = h + ext.ffn_out(h, key_padding_mask)
+    h = extend_sublayer(ext, "ffn", h, ffn_in, key_padding_mask)
     x = residual + layer.dropout3(h)
     if not layer.layer_norm_first:
         x = layer.final_layer_norm(x)

@@ -228,7 +228,7 @@ def random_checkpoint(name: str, seed: int = DEFAULT_SEED) -> Iterator[tuple[str
         fd, tmp = tempfile.mkstemp(prefix=f"random-{name}.", suffix=".pt", dir=directory)
         os.close(fd)
         try:
-            torch.save(make_checkpoint(name, seed), tmp)
+            _atomic_save(make_checkpoint(name, seed), Path(tmp))
             yield fmt, Path(tmp)
         finally:
             os.unlink(tmp)

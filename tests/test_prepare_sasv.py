@@ -185,7 +185,7 @@ def test_asvspoof5_layout(tmp_path) -> None:
     make_asvspoof5(tmp_path / "r")
     out = tmp_path / "out"
     summary = asv5.prepare(tmp_path / "r", out)
-    assert "train 3 utts (2 bonafide, 1 spoof)" in summary and "sasv dev: 2 enrolled speakers (4 utts), 5 trials"
+    assert "train 3 utts (2 bonafide, 1 spoof)" in summary and "sasv dev: 2 enrolled speakers (4 utts), 5 trials" in summary
     assert sorted(p.name for p in out.iterdir()) == ["dev", "eval", "protocols", "sasv", "train"]
     dev = read_data_dir(out / "dev")
     assert dict(dev.utt2attack) == {"D_0000000001": "-", "D_0000000002": "-", "D_0000000003": "A11",

@@ -1,6 +1,10 @@
 """The SASV recipes on synthetic trees in the release layouts (ASVspoof 2019 LA with its ASV protocols,
-ASVspoof 5 with track 2), with tiny trained components: stages 1-6 (2019 LA) and 1-3 (ASVspoof 5);
-scores that do not move with the batching or a resumed stage 4."""
+ASVspoof 5 with track 2), with tiny trained components: 2019 LA prepared, then through the recipe for
+stage 3 (the components given to the shared pipeline by an overlay, under the recipe's experiment lock),
+then stages 4-6 as the pipeline runs them, in this process (each recipe stage is a Python start, 3-15 s on
+a loaded machine); ASVspoof 5 through the recipe for stages 1-2 and the stage-3 usage error; scores that do not
+move with the batching or a resumed stage 4.  That a fusion beats both components is checked on
+synthetic scores (test_sasv_fusion.py) and on the mini corpus by egs/mini_sasv (its README), not here."""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ import torch
 import yaml
 
 from conftest import REPO, copy_recipe, run
+from spkpeft.bin.evaluate import main as evaluate_main
 from spkpeft.bin.extract import main as extract_main
+from spkpeft.bin.report import main as report_main
 from spkpeft.bin.train import load_trained
 from spkpeft.data.synth import CorpusSpec, write_corpus
 from spkpeft.data.synth_spoof import CmCorpusSpec, write_cm_corpus
@@ -24,7 +30,7 @@ from spkpeft.engine.trainer import Trainer
 from spkpeft.tasks.base import get_task
 from spkpeft.tasks.experiment import load_trained_model, prepare_experiment, read_experiment_config
 from spkpeft.tasks.sasv.components import component_loader
-from test_prepare_sasv import make_asvspoof5, make_la2019_sasv, write_lines
+from test_prepare_sasv import la2019, make_asvspoof5, make_la2019_sasv, write_lines
 
 pytestmark = pytest.mark.usefixtures("isolated_model_cache")
 
@@ -79,7 +85,7 @@ def small_config(path: Path) -> Path:
     return path
 
 
-def test_la2019_sasv_recipe_stages_1_to_6(components, tmp_path) -> None:
+def test_la2019_sasv_recipe_stage_3_then_stages_4_to_6(components, tmp_path, capsys) -> None:
     sv, cm = components
     la = make_la2019_sasv(tmp_path / "release")
     proto = la / "ASVspoof2019_LA_cm_protocols" / "ASVspoof2019.LA.cm.train.trn.txt"
@@ -90,12 +96,30 @@ def test_la2019_sasv_recipe_stages_1_to_6(components, tmp_path) -> None:
     noisy_audio(la)
     recipe = recipe_copy(tmp_path)
     exp = tmp_path / "exp"
-    res = run(["bash", str(recipe / "egs/asvspoof2019_la/sasv/run.sh"), "--data-root", str(tmp_path / "release"),
-               "--sv-exp", str(sv), "--cm-exp", str(cm), "--config", str(small_config(tmp_path / "s.yaml")),
-               "--exp", str(exp), "--bootstrap", "20", "--nj", "1"], cwd=recipe, timeout=1200)
+    corpus = recipe / "data" / "asvspoof2019_la"
+    la2019.prepare(tmp_path / "release", corpus)   # stage 1 (the recipe's own stages 1-2: the ASVspoof 5 test)
+    res = run(["bash", str(recipe / "egs/asvspoof2019_la/sasv/run.sh"), "--sv-exp", str(sv), "--cm-exp", str(cm),
+               "--config", str(small_config(tmp_path / "s.yaml")), "--exp", str(exp), "--stage", "3",
+               "--stop-stage", "3", "--nj", "1"], cwd=recipe, timeout=1200)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert not (exp / ".lock").exists()   # the recipe's lock, under which stage 3 ran, is released
+    cfg = read_experiment_config(exp)   # the components, given to the shared pipeline by an overlay
+    assert (cfg.task.sv, cfg.task.cm) == (str(sv), str(cm)) and cfg.task.dev_set == "dev"
     done = json.loads((exp / "train_done.json").read_text())
     assert done["shared_upstream"] is True and done["fusions"][-1] == "embedding"
+    fitted = {p.name for p in (exp / "fusions").iterdir()}
+    assert {"score_sum.json", "cascade.json", "embedding.json", "embedding.pt"} <= fitted
+    cascade = json.loads((exp / "fusions" / "cascade.json").read_text())
+    assert cascade["fitted_on"] == "dev" and "cm_threshold" in cascade["params"]
+    assert not (exp / "outputs" / "eval").exists()   # stage 3 never touches an evaluation set
+
+    # stages 4-6 as steps/pipeline.sh runs them
+    assert extract_main(["--exp", str(exp), "--data", str(corpus)]) == 0
+    assert evaluate_main(["--exp", str(exp), "--data", str(corpus), "--results", str(exp / "results.json"),
+                          "--bootstrap", "20"]) == 0
+    capsys.readouterr()
+    assert report_main([str(exp / "results.json"), "--corpus-dir", str(corpus), "--plot-dir", str(exp / "plots")]) == 0
+    report = capsys.readouterr().out
     rows = json.loads((exp / "results.json").read_text())
     systems = ["asv_only", "cm_only", "score_sum", "raw_sum", "product_rule", "logistic_regression", "cascade",
                "embedding"]
@@ -105,22 +129,20 @@ def test_la2019_sasv_recipe_stages_1_to_6(components, tmp_path) -> None:
                 "sasv_eer_pct_ci95", "min_adcf_ci95", "per_attack_spf_eer_pct"} <= set(r)
         assert r["n_target"] == 1 and r["n_nontarget"] == 1 and r["n_spoof"] == 2 and r["fitted_on"] == "dev"
     assert set(rows[-1]["per_attack_spf_eer_pct"]) == {"A07", "A11"}
-    assert "### eval (1 target, 1 nontarget, 2 spoof trials; fusions fitted on dev" in res.stdout
-    assert "min t-DCF (ASVspoof 5)" in res.stdout and "min t-DCF (2019)" not in res.stdout   # the task's titles
+    assert "### eval (1 target, 1 nontarget, 2 spoof trials; fusions fitted on dev" in report
+    assert "min t-DCF (ASVspoof 5)" in report and "min t-DCF (2019)" not in report   # the task's titles
     assert (exp / "plots" / "eval_score_sum_det.png").read_bytes()[:4] == b"\x89PNG"
     lines = (exp / "sasv_scores" / "eval" / "cascade.txt").read_text().splitlines()
     assert [line.split()[:2] for line in lines] == [line.split()[:2] for line in
-                                                    (recipe / "data/asvspoof2019_la/sasv/eval.trl").read_text().splitlines()]
+                                                    (corpus / "sasv" / "eval.trl").read_text().splitlines()]
 
     # the scores do not move when stage 4 resumes or batches differently
-    corpus = recipe / "data" / "asvspoof2019_la"
     before = {p.name: p.read_text() for p in (exp / "sasv_scores" / "eval").iterdir()}
     for part in (exp / "outputs" / "eval" / "parts").glob("part_00000.*"):   # as if stage 4 was stopped
         part.unlink()
     (exp / "outputs" / "eval" / "sasv.scp").unlink()
-    assert extract_main(["--exp", str(exp), "--data", str(corpus)]) == 0   # stage 4 as the pipeline runs it
+    assert extract_main(["--exp", str(exp), "--data", str(corpus)]) == 0
     assert {p.name: p.read_text() for p in (exp / "sasv_scores" / "eval").iterdir()} == before
-    cfg = read_experiment_config(exp)
     cfg.extract.batch_seconds = 0.7   # one utterance per batch
     shutil.rmtree(exp / "outputs" / "eval")
     get_task(cfg).score_trials(cfg, exp, corpus, component_loader(load_trained, "cpu"))
@@ -130,26 +152,21 @@ def test_la2019_sasv_recipe_stages_1_to_6(components, tmp_path) -> None:
                                    rtol=1e-5, atol=1e-5, err_msg=name)
 
 
-def test_asvspoof5_sasv_recipe_stages_1_to_3(components, tmp_path) -> None:
-    sv, cm = components
+def test_asvspoof5_sasv_recipe_stages_1_2_then_stage_3_needs_components(tmp_path) -> None:
+    """Without --sv-exp (and no SV corpus to train one), the recipe prepares and validates, then stops
+    at stage 3 with a usage error (exit 1)."""
     protocols = make_asvspoof5(tmp_path / "release")
-    extra = ["T_0001 T_0000000004 F - - - - bonafide bonafide -", "T_0002 T_0000000005 M - - - AC1 A02 spoof -"]
-    write_lines(protocols / "ASVspoof5.train.tsv", (protocols / "ASVspoof5.train.tsv").read_text().splitlines() + extra)
-    for line in extra:
-        sf.write(tmp_path / "release" / "flac_T" / f"{line.split()[1]}.flac", np.zeros(100), 16000)
     noisy_audio(tmp_path / "release")
     recipe = recipe_copy(tmp_path)
     exp = tmp_path / "exp"
     res = run(["bash", str(recipe / "egs/asvspoof5/sasv/run.sh"), "--data-root", str(tmp_path / "release"),
-               "--sv-exp", str(sv), "--cm-exp", str(cm), "--config", str(small_config(tmp_path / "s.yaml")),
                "--exp", str(exp), "--stop-stage", "3", "--nj", "1"], cwd=recipe, timeout=1200)
-    assert res.returncode == 0, res.stderr[-3000:]
-    cfg = read_experiment_config(exp)   # the components, given to the shared pipeline by an overlay
-    assert (cfg.task.sv, cfg.task.cm) == (str(sv), str(cm)) and cfg.task.dev_set == "dev"
-    fitted = {p.name for p in (exp / "fusions").iterdir()}
-    assert {"score_sum.json", "cascade.json", "embedding.json", "embedding.pt"} <= fitted
-    cascade = json.loads((exp / "fusions" / "cascade.json").read_text())
-    assert cascade["fitted_on"] == "dev" and "cm_threshold" in cascade["params"]
-    assert not (exp / "outputs" / "eval").exists()   # stage 3 never touches an evaluation set
-    usage = run(["bash", str(recipe / "egs/asvspoof5/sasv/run.sh"), "--stage", "3", "--stop-stage", "3"], cwd=recipe)
-    assert usage.returncode == 1 and "needs --sv-exp" in usage.stderr
+    assert res.returncode == 1 and "needs --sv-exp" in res.stderr, res.stderr[-3000:]
+    assert "Stage 2: validating" in res.stderr + res.stdout
+    prepared = recipe / "data" / "asvspoof5"
+    assert sorted(p.name for p in prepared.iterdir() if not p.name.startswith(".")) == \
+        ["dev", "eval", "protocols", "sasv", "train"]
+    trials = (prepared / "sasv" / "dev.trl").read_text().splitlines()
+    assert len(trials) == len((protocols / "ASVspoof5.dev.track_2.trial.tsv").read_text().splitlines())
+    assert (exp / "log" / "stage2_validate.log").is_file()
+    assert not (exp / "train_done.json").exists() and not (exp / ".lock").exists()

@@ -295,6 +295,8 @@ def test_sasv_task_checks_a_prepared_corpus(tmp_path) -> None:
     # stage 3 without components: one line naming the keys; the shared trainer is never used
     with pytest.raises(SpkpeftError, match="task.sv and task.cm must name a trained experiment"):
         get_task(cfg).train(cfg, out / "train", tmp_path / "exp", load_trained=lambda path, device: None)
+    with pytest.raises(SpkpeftError, match="fits its fusions in one process; --ddp applies"):   # bin/train --ddp
+        get_task(cfg).train(cfg, out / "train", tmp_path / "exp", ddp=True, load_trained=lambda path, device: None)
     with pytest.raises(SpkpeftError, match="trains no model of its own"):
         get_task(cfg).build_model(cfg, None)
     trl = out / "sasv" / "eval.trl"

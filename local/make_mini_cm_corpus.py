@@ -8,9 +8,17 @@ Output (all under ``--out ROOT``)::
         "SPEAKER UTT - ATTACK KEY" (ATTACK "-" + bonafide, or Axx + spoof), sorted by UTT
     ROOT/LA/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt
         "SOURCE KEY SCORE" (synthetic ASV scores, see spkpeft.data.synth_spoof)
+    with --n-enroll K > 0 (spoof-aware speaker verification), also K enrollment utterances per
+    dev / eval speaker in the set's flac/ and
+    ROOT/LA/ASVspoof2019_LA_asv_protocols/ASVspoof2019.LA.asv.{dev,eval}.{female,male}.trn.txt
+        "SPEAKER UTT1,UTT2,..." (enrollment lists)
+    ROOT/LA/ASVspoof2019_LA_asv_protocols/ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt
+        "SPEAKER UTT bonafide|ATTACK target|nontarget|spoof" (trials)
 
 Speakers ``LA_NNNN`` are disjoint across the sets; train and dev hold attacks
 A01-A06, eval the unseen A07-A09 (models in :mod:`spkpeft.data.synth_spoof`).
+``--first-speaker N`` numbers the speakers from N (their voices are seeded by that index, like
+the mini SV corpus's: from 1000 on, voices no mini SV model was trained or tested on).
 The same options and seed give byte-identical files.  The protocols are
 written last (the eval CM protocol the very last), so their presence marks a
 finished corpus.
@@ -49,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"fraction of bona fide utterances (default {_D.bonafide_frac})")
     p.add_argument("--min-dur", type=float, default=_D.min_dur, help=f"seconds (default {_D.min_dur})")
     p.add_argument("--max-dur", type=float, default=_D.max_dur, help=f"seconds (default {_D.max_dur})")
+    p.add_argument("--first-speaker", type=int, default=_D.first_speaker,
+                   help=f"global index of the first speaker (default {_D.first_speaker}; 1000: voices the mini "
+                        "SV corpus does not have)")
+    p.add_argument("--n-enroll", type=int, default=_D.n_enroll,
+                   help=f"SASV enrollment utterances per dev/eval speaker, 0 = no SASV lists (default {_D.n_enroll})")
     return p
 
 
@@ -60,7 +73,8 @@ def parse_spec(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> t
     if args.max_dur > 600:
         parser.error("--max-dur must be <= 600")
     spec = CmCorpusSpec(args.n_train, args.n_dev, args.n_eval, args.n_train_spk, args.n_dev_spk, args.n_eval_spk,
-                        args.bonafide_frac, args.min_dur, args.max_dur, args.seed)
+                        args.bonafide_frac, args.min_dur, args.max_dur, args.seed, args.first_speaker,
+                        args.n_enroll)
     try:
         validate_spec(spec)
     except SpkpeftError as err:

@@ -8,6 +8,10 @@ Input layout (the released ``LA.zip``; ROOT is the directory holding ``LA/``, or
         "SPEAKER UTT - ATTACK KEY"   e.g. "LA_0079 LA_T_1138215 - - bonafide", "LA_0079 LA_T_1271820 - A01 spoof"
     ROOT/LA/ASVspoof2019_LA_asv_scores/ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt
         "SOURCE KEY SCORE"           e.g. "bonafide target 1.23", "A07 spoof -2.1"
+    ROOT/LA/ASVspoof2019_LA_asv_protocols/  (spoof-aware speaker verification, SASV; optional)
+        ASVspoof2019.LA.asv.{dev,eval}.{female,male}.trn.txt   "SPEAKER UTT1,UTT2,..."  enrollment lists;
+            the enrollment audio is in the set's flac/ folder and in no CM protocol
+        ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt   "SPEAKER UTT bonafide|ATTACK target|nontarget|spoof"
 
 Output (``OUT`` is replaced as a whole, so a half-written preparation is never left behind)::
 
@@ -15,12 +19,20 @@ Output (``OUT`` is replaced as a whole, so a half-written preparation is never l
         utt = protocol UTT, spk = protocol SPEAKER, label bonafide|spoof, attack Axx or "-" (bona fide)
     OUT/protocols/<set>.txt     "SPEAKER UTT - ATTACK KEY", sorted (LC_ALL=C) by UTT
     OUT/asv/<set>.scores        "SOURCE KEY SCORE" (the organisers' ASV scores, for t-DCF): dev, eval
+    OUT/sasv/<set>_enroll/{wav.scp,utt2spk,spk2utt,spk2gender}   (with the ASV protocols) enrollment
+        utterances, utt2spk = the enrolled speaker, spk2gender f|m (Kaldi)
+    OUT/sasv/<set>.trl          "SPEAKER UTT SOURCE KEY" (SOURCE bonafide or the attack), sorted (LC_ALL=C);
+        every UTT is an utterance of OUT/<set>
 
-Every malformed protocol or score line is an error naming file:line; a protocol
+Every malformed protocol, score or enrollment line is an error naming file:line; a protocol
 utterance without its audio file is an error naming the protocol line; audio
-files without a protocol line are ignored.
+files without a protocol line are ignored.  SASV trials are checked against the CM protocol
+of their set (the test utterance is in it, with the same bona fide / attack label; a target
+trial's utterance is the claimed speaker's, a nontarget trial's another speaker's) and the
+enrollment lists (the claimed speaker is enrolled; no enrollment utterance is a trial's).
 
-The helpers here are shared by ``prepare_asvspoof2021.py`` and ``prepare_in_the_wild.py``.
+The helpers here are shared by ``prepare_asvspoof2021.py``, ``prepare_in_the_wild.py`` and
+``prepare_asvspoof5.py``.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ from spkpeft.io.atomic import new_directory, write_text_atomic  # noqa: E402
 from spkpeft.io.datadir import c_sort_key, read_lines, write_data_dir  # noqa: E402
 from spkpeft.errors import SpkpeftError, file_error  # noqa: E402
 from spkpeft.io.trials import parse_score  # noqa: E402
+from spkpeft.eval.sasv_metrics import SPOOF as SASV_SPOOF, TARGET, NONTARGET, read_sasv_protocol  # noqa: E402
 
 BONAFIDE, SPOOF = "bonafide", "spoof"
 CM_KEYS = (BONAFIDE, SPOOF)
@@ -58,6 +71,11 @@ ASV_SCORES = {
     "dev": "ASVspoof2019.LA.asv.dev.gi.trl.scores.txt",
     "eval": "ASVspoof2019.LA.asv.eval.gi.trl.scores.txt",
 }
+ASV_PROTOCOL_DIR = "ASVspoof2019_LA_asv_protocols"
+SASV_SETS = ("dev", "eval")
+ENROLL_LISTS = "ASVspoof2019.LA.asv.{set}.{gender}.trn.txt"
+GENDERS = {"female": "f", "male": "m"}
+SASV_TRIALS = "ASVspoof2019.LA.asv.{set}.gi.trl.txt"
 
 
 # --- shared by the spoofing corpora ---------------------------------------------------------------
@@ -135,8 +153,83 @@ def score_line(source: str, key: str, score: str, where: Path, number: int) -> s
     return f"{source} {key} {score}"
 
 
-def write_cm_corpus(out: Path, sets: Mapping[str, CmSet]) -> None:
-    """Write ``out/<set>/``, ``out/protocols/<set>.txt`` and ``out/asv/<set>.scores``, replacing ``out``."""
+@dataclass
+class SasvSet:
+    """The spoof-aware speaker verification part of a set: enrollment utterances and trials."""
+
+    enroll_wav: dict[str, str] = field(default_factory=dict)
+    enroll_spk: dict[str, str] = field(default_factory=dict)      # utt -> enrolled speaker
+    spk2gender: dict[str, str] = field(default_factory=dict)      # f | m
+    enroll_line: dict[str, tuple[Path, int]] = field(default_factory=dict)  # speaker -> where enrolled
+    trials: list[str] = field(default_factory=list)               # "SPEAKER UTT SOURCE KEY"
+
+    def add_enrollment(self, spk: str, utts: str, gender: str | None, audio: Mapping[str, str],
+                       audio_dir: Path, ext: str, where: Path, number: int) -> None:
+        """One enrollment line ``SPEAKER UTT1,UTT2,...`` (every utterance with its audio file)."""
+        check_token(spk, "speaker", where, number)
+        if spk in self.enroll_line:
+            first, first_number = self.enroll_line[spk]
+            raise file_error(where, f"speaker '{spk}' is enrolled twice (first in {first}:{first_number})", number)
+        names = utts.split(",")
+        if any(not u for u in names):
+            raise file_error(where, f"empty utterance name in the enrollment list '{utts}'", number)
+        for utt in names:
+            if utt in self.enroll_spk:
+                raise file_error(where, f"enrollment utterance '{utt}' is listed twice "
+                                 f"(also for speaker '{self.enroll_spk[utt]}')", number)
+            self.enroll_wav[utt] = audio_of(audio, utt, where, number, audio_dir, ext)
+            self.enroll_spk[utt] = spk
+        self.enroll_line[spk] = (where, number)
+        if gender is not None:
+            self.spk2gender[spk] = gender
+
+    def add_trials(self, path: Path, cm: CmSet) -> None:
+        """Check a SASV trial protocol (:func:`spkpeft.eval.sasv_metrics.read_sasv_protocol` layouts)
+        against the set's CM data and the enrollment, and keep it as ``SPEAKER UTT SOURCE KEY`` lines."""
+        protocol = read_sasv_protocol(path)
+        for number, (spk, utt, source, key) in enumerate(
+                zip(protocol.speakers, protocol.utts, protocol.sources, protocol.keys), start=1):
+            if spk not in self.enroll_line:
+                raise file_error(path, f"claimed speaker '{spk}' is in no enrollment list", number)
+            if utt in self.enroll_spk:
+                raise file_error(path, f"test utterance '{utt}' is an enrollment utterance of "
+                                 f"'{self.enroll_spk[utt]}'", number)
+            if utt not in cm.wav:
+                raise file_error(path, f"test utterance '{utt}' is not in the set's CM protocol", number)
+            cm_source = BONAFIDE if cm.utt2label[utt] == BONAFIDE else cm.utt2attack[utt]
+            if cm_source != source:
+                raise file_error(path, f"source '{source}' of '{utt}' disagrees with the CM protocol ('{cm_source}')",
+                                 number)
+            if key == TARGET and cm.utt2spk[utt] != spk:
+                raise file_error(path, f"target trial: '{utt}' is spoken by '{cm.utt2spk[utt]}', not by '{spk}'",
+                                 number)
+            if key == NONTARGET and cm.utt2spk[utt] == spk:
+                raise file_error(path, f"nontarget trial: '{utt}' is spoken by the claimed speaker '{spk}'", number)
+            self.trials.append(f"{spk} {utt} {source} {key}")
+        self.trials.sort(key=c_sort_key)
+
+    def summary(self, name: str) -> str:
+        keys = [line.rsplit(" ", 1)[1] for line in self.trials]
+        return (f"sasv {name}: {len(self.enroll_line)} enrolled speakers ({len(self.enroll_wav)} utts), "
+                f"{len(self.trials)} trials ({keys.count(TARGET)} target, {keys.count(NONTARGET)} nontarget, "
+                f"{keys.count(SASV_SPOOF)} spoof)")
+
+
+def read_enrollment_list(path: Path, sasv: SasvSet, audio: Mapping[str, str], audio_dir: Path, ext: str,
+                         gender: str | None = None) -> None:
+    """``SPEAKER UTT1,UTT2,...`` lines (ASVspoof 2019 ``asv.*.trn.txt``, ASVspoof 5 ``track_2.enroll.tsv``);
+    an empty list is allowed (a set without speakers of one gender), a trial's speaker must be enrolled."""
+    if not path.is_file():
+        raise file_error(path, "enrollment list does not exist")
+    for number, fields in read_lines(path):
+        if len(fields) != 2:
+            raise file_error(path, f"expected 'SPEAKER UTT1,UTT2,...', got {' '.join(fields)!r}", number)
+        sasv.add_enrollment(*fields, gender, audio, audio_dir, ext, path, number)
+
+
+def write_cm_corpus(out: Path, sets: Mapping[str, CmSet], sasv: Mapping[str, SasvSet] | None = None) -> None:
+    """Write ``out/<set>/``, ``out/protocols/<set>.txt``, ``out/asv/<set>.scores`` and the SASV parts
+    ``out/sasv/<set>_enroll/``, ``out/sasv/<set>.trl``, replacing ``out``."""
     with new_directory(out) as tmp:
         for name, s in sets.items():
             if not s.wav:
@@ -150,10 +243,18 @@ def write_cm_corpus(out: Path, sets: Mapping[str, CmSet]) -> None:
                 write_text_atomic(tmp / "asv" / f"{name}.scores", s.asv_scores)
             if s.asv_c012 is not None:
                 write_text_atomic(tmp / "asv" / f"{name}.c012", s.asv_c012)
+        for name, v in (sasv or {}).items():
+            enroll = tmp / "sasv" / f"{name}_enroll"
+            write_data_dir(enroll, v.enroll_wav, v.enroll_spk)
+            if v.spk2gender:
+                write_text_atomic(enroll / "spk2gender", (f"{k} {v.spk2gender[k]}"
+                                                          for k in sorted(v.spk2gender, key=c_sort_key)))
+            write_text_atomic(tmp / "sasv" / f"{name}.trl", v.trials)
 
 
-def summarize(out: Path, sets: Mapping[str, CmSet]) -> str:
-    return f"{out}: " + ", ".join(s.summary(name) for name, s in sets.items())
+def summarize(out: Path, sets: Mapping[str, CmSet], sasv: Mapping[str, SasvSet] | None = None) -> str:
+    return f"{out}: " + ", ".join([s.summary(name) for name, s in sets.items()]
+                                  + [v.summary(name) for name, v in (sasv or {}).items()])
 
 
 def parse_list(text: str, allowed: Iterable[str], what: str, parser: argparse.ArgumentParser) -> list[str]:
@@ -209,35 +310,59 @@ def read_asv_scores_2019(path: Path) -> list[str]:
     return rows
 
 
+def read_sasv_2019(asv_dir: Path, name: str, cm: CmSet, audio: Mapping[str, str], audio_dir: Path) -> SasvSet:
+    """The enrollment lists (female, then male) and the gender-independent trials of set ``name``."""
+    sasv = SasvSet()
+    for gender, code in GENDERS.items():
+        read_enrollment_list(asv_dir / ENROLL_LISTS.format(set=name, gender=gender), sasv, audio, audio_dir,
+                             ".flac", code)
+    trials = asv_dir / SASV_TRIALS.format(set=name)
+    if not trials.is_file():
+        raise file_error(trials, "SASV trial protocol does not exist")
+    sasv.add_trials(trials, cm)
+    return sasv
+
+
 def prepare(root: Path, out: Path, sets: Sequence[str] = SETS) -> str:
     la = find_la_dir(root)
+    asv_dir = la / ASV_PROTOCOL_DIR
     prepared: dict[str, CmSet] = {}
+    sasv: dict[str, SasvSet] = {}
     for name in sets:
         audio_dir = la / AUDIO_DIR.format(set=name)
         protocol = la / PROTOCOL_DIR / PROTOCOLS[name]
         if not protocol.is_file():
             raise file_error(protocol, "CM protocol does not exist")
-        s = read_cm_protocol_2019(protocol, audio_files(audio_dir, ".flac"), audio_dir)
+        audio = audio_files(audio_dir, ".flac")
+        s = read_cm_protocol_2019(protocol, audio, audio_dir)
         if name in ASV_SCORES:
             scores = la / ASV_SCORE_DIR / ASV_SCORES[name]
             if not scores.is_file():
                 raise file_error(scores, "ASV score file does not exist (needed for t-DCF)")
             s.asv_scores = read_asv_scores_2019(scores)
         prepared[name] = s
-    write_cm_corpus(out, prepared)
-    return summarize(out, prepared)
+        if name in SASV_SETS and asv_dir.is_dir():
+            sasv[name] = read_sasv_2019(asv_dir, name, s, audio, audio_dir)
+    write_cm_corpus(out, prepared, sasv)
+    return summarize(out, prepared, sasv)
+
+
+def prepare_main(argv: Sequence[str] | None, prepare_fn, description: str, root_help: str, out_example: str,
+                 sets: Sequence[str] = SETS) -> int:
+    """The command line of a release preparation: ``ROOT OUT [--sets a,b,c]`` -> ``prepare_fn(root, out, sets)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("root", type=Path, help=root_help)
+    parser.add_argument("out", type=Path, help=f"output corpus directory, e.g. {out_example}")
+    parser.add_argument("--sets", default=",".join(sets), help=f"comma-separated sets (default {','.join(sets)})")
+    args = parser.parse_args(argv)
+    print(prepare_fn(args.root, args.out, parse_list(args.sets, sets, "sets", parser)))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="ASVspoof 2019 LA release -> CM data directories, "
-                                                 "protocols and ASV scores.")
-    parser.add_argument("root", type=Path, help="directory holding LA/ (the unpacked LA.zip)")
-    parser.add_argument("out", type=Path, help="output corpus directory, e.g. data/asvspoof2019_la")
-    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated sets (default {','.join(SETS)})")
-    args = parser.parse_args(argv)
-    sets = parse_list(args.sets, SETS, "sets", parser)
-    print(prepare(args.root, args.out, sets))
-    return 0
+    return prepare_main(argv, prepare, "ASVspoof 2019 LA release -> CM data directories, protocols, ASV scores "
+                        "and (with the ASV protocols) the SASV enrollment and trials.",
+                        "directory holding LA/ (the unpacked LA.zip)", "data/asvspoof2019_la")
 
 
 if __name__ == "__main__":

@@ -139,3 +139,18 @@ run_pipeline() {
   fi
   log "Done: stages $stage-$stop_stage ($exp)"
 }
+
+# run_sasv_stages SV_CORPUS SV_DATA_ROOT: stages max(2, stage)-stop_stage of a spoof-aware speaker
+# verification recipe (steps/sasv_recipe.sh: the components not given by --sv-exp / --cm-exp are
+# trained, the SV one by ./run.sh --corpus SV_CORPUS; then steps/pipeline.sh), then the closing log line.
+run_sasv_stages() {
+  [ -z "$upstream$overlay$init_from$shards" ] \
+    || usage_error "--upstream, --overlay, --init-from and --shards do not apply to a SASV recipe (its models: --sv-exp, --cm-exp)"
+  local first=$(( stage < 2 ? 2 : stage ))
+  if [ "$first" -le "$stop_stage" ]; then
+    steps/sasv_recipe.sh --stage "$first" --stop-stage "$stop_stage" --config "$config" --sv-exp "$sv_exp" \
+      --cm-exp "$cm_exp" --sv-corpus "$1" --sv-data-root "$2" --sv-config "$sv_config" --cm-config "$cm_config" \
+      --bootstrap "$bootstrap" --ngpu "$ngpu" --nj "$nj" "$data" "$exp"
+  fi
+  log "Done: stages $stage-$stop_stage ($exp)"
+}

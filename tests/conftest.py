@@ -29,7 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: runs the suite in two xdist workers; collecting these first lets both workers start on them,
 #: so that the suite does not end with one worker busy on a recipe while the other idles.
 SLOW_MODULES = ("test_mini_recipe", "test_mini_cls_recipe", "test_mini_cm_recipe", "test_reliability",
-                "test_run_sh", "test_compare", "test_train", "test_multirank", "test_cm_task", "test_cls_task")
+                "test_run_sh", "test_compare", "test_train", "test_multirank", "test_cm_task", "test_cls_task",
+                "test_sasv_recipes")
 
 
 #: single slow tests of the other modules (module::name prefix of the test id)

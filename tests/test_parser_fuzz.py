@@ -317,6 +317,30 @@ def score_rows():
                     unique_by=lambda r: (r[0], r[1])).map(lambda rs: [list(r) for r in rs])
 
 
+def sasv_protocol_rows():
+    """SASV trial protocol rows ``SPEAKER UTT [GENDER] SOURCE KEY`` (one layout per file), with a target,
+    a nontarget and a spoof trial (:func:`spkpeft.eval.sasv_metrics.read_sasv_protocol`)."""
+    keys = st.lists(st.sampled_from(["target", "nontarget", "spoof"]), min_size=0, max_size=5).map(
+        lambda ks: ["target", "nontarget", "spoof"] + ks)
+    return st.tuples(keys, st.booleans(), st.data()).map(lambda args: _sasv_rows(*args))
+
+
+def _sasv_rows(keys, gendered, data):
+    pairs = data.draw(st.lists(st.tuples(TOKEN, TOKEN), min_size=len(keys), max_size=len(keys), unique=True))
+    rows = []
+    for (speaker, utt), key in zip(pairs, keys):
+        source = data.draw(st.sampled_from(["A07", "A19", "A11"])) if key == "spoof" else "bonafide"
+        rows.append([speaker, utt] + ([data.draw(st.sampled_from(["F", "M"]))] if gendered else []) + [source, key])
+    return data.draw(st.permutations(rows))
+
+
+def _sasv_protocol(path):
+    from spkpeft.eval.sasv_metrics import read_sasv_protocol
+
+    p = read_sasv_protocol(path)
+    return p.speakers, p.utts, p.sources, p.keys
+
+
 def protocol_rows(n_extra: int = 0):
     """ASVspoof CM protocol rows ``SPEAKER UTT - ATTACK KEY``."""
     row = st.tuples(TOKEN, TOKEN, st.sampled_from(["bonafide", "spoof"]), st.sampled_from(["A01", "A07", "A19"]))
@@ -521,6 +545,9 @@ PARSERS = [
                    lambda: st.lists(st.tuples(TOKEN, score_text()), min_size=1, max_size=8,
                                     unique_by=lambda r: r[0]).map(lambda rs: [list(r) for r in rs]),
                    lambda rows: {r[0]: float(r[1]) for r in rows}),
+    records_parser("SASV protocol", "sasv.trl", lambda p: _sasv_protocol(p), sasv_protocol_rows,
+                   lambda rows: ([r[0] for r in rows], [r[1] for r in rows], [r[-2] for r in rows],
+                                 [r[-1] for r in rows])),
     records_parser("ASVspoof 2019 CM protocol (stage 1)", "protocol.txt",
                    lambda p: cm_set(a19.read_cm_protocol_2019(p, AnyAudio(), p.parent)), protocol_rows,
                    lambda rows: {"wav": {r[1]: f"/audio/{r[1]}.flac" for r in rows}, "spk": {r[1]: r[0] for r in rows},

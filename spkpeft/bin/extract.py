@@ -25,6 +25,7 @@ from typing import Sequence
 import torch
 
 from spkpeft.bin._cli import run_main
+from spkpeft.bin.train import load_trained
 from spkpeft.io.lock import experiment_lock
 from spkpeft.tasks.experiment import expand_data_dirs, load_trained_model, read_experiment_config
 
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def progress(data_dir: Path):
             return lambda i, n: logging.info("%s: shard %d/%d", data_dir, i, n)
 
-        done = task.extract(cfg, args.exp, data_dirs, load_model, device, progress)
+        done = task.extract(cfg, args.exp, data_dirs, load_model, device, progress, load_trained=load_trained)
         for data_dir, n in done.items():
             logging.info("%s: %d utterances processed (task %s)", data_dir, n, task.name)
     return 0

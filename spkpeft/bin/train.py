@@ -67,8 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         task = get_task(cfg)
         dev = task.dev_dir(args.data.parent) if args.dev == "auto" else (Path(args.dev) if args.dev else None)
         task.train(cfg, args.data, args.exp, args.device, config_name=args.config.stem, dev_dir=dev,
-                   ddp=args.ddp)
+                   ddp=args.ddp, load_trained=load_trained)
     return 0
+
+
+def load_trained(path, device):
+    """Another trained experiment or package, for tasks that consume trained models (:data:`TrainedLoader`)."""
+    from spkpeft.inference.package import load_any
+
+    return load_any(path, None, device)
 
 
 class LogFile(logging.FileHandler):

@@ -51,6 +51,21 @@ computed by any system: each bona fide utterance of the protocol becomes a
 ``spoof`` trial; scores are drawn ``target ~ N(2, 1)``, ``nontarget ~
 N(-2, 1)``, ``spoof ~ N(1, 1.5)``; lines ``SOURCE KEY SCORE`` with ``SOURCE``
 ``bonafide`` or the attack id, in protocol order.
+
+Spoof-aware speaker verification (SASV) parts, with ``n_enroll > 0``: every dev and eval
+speaker gets ``n_enroll`` further bona fide utterances (own sessions, ids ``LA_<D|E>_NNNNNNN``
+in the set's ``flac/`` folder, in no CM protocol), listed in the ASVspoof 2019 enrollment files
+``ASVspoof2019.LA.asv.{dev,eval}.{female,male}.trn.txt`` (``SPEAKER UTT1,UTT2,...``, by the
+speaker's synthetic gender; a file may be empty), and the trials
+``ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt`` (``SPEAKER UTT SOURCE KEY``): for each enrolled
+speaker, a ``target`` trial per bona fide CM utterance of that speaker, a ``spoof`` trial per
+spoof of that speaker, and a ``nontarget`` trial per bona fide CM utterance of every other
+speaker of the same gender (of every other speaker when the set has no other speaker of that
+gender).  ``first_speaker`` offsets the global speaker indices (and the ids ``LA_NNNN``): the
+speaker profiles are seeded by ``[seed, 1, index]`` exactly as the speaker-verification mini
+corpus seeds its speakers (:func:`spkpeft.data.synth.write_corpus`), so with an offset beyond
+that corpus's speakers (e.g. 1000) the SASV corpus's voices are ones the mini SV model has
+never heard.
 """
 
 from __future__ import annotations
@@ -240,6 +255,8 @@ class CmCorpusSpec:
     min_dur: float = 1.0
     max_dur: float = 2.0
     seed: int = 0
+    first_speaker: int = 0      # global index of the first train speaker (SASV: voices unseen elsewhere)
+    n_enroll: int = 0           # SASV: enrollment utterances per dev / eval speaker (0: no SASV parts)
 
     def n_utts(self, set_name: str) -> int:
         return {"train": self.n_train, "dev": self.n_dev, "eval": self.n_eval}[set_name]
@@ -248,8 +265,9 @@ class CmCorpusSpec:
         return {"train": self.n_train_spk, "dev": self.n_dev_spk, "eval": self.n_eval_spk}[set_name]
 
     def first_spk(self, set_name: str) -> int:
-        """Global index of the set's first speaker (train, then dev, then eval)."""
-        return {"train": 0, "dev": self.n_train_spk, "eval": self.n_train_spk + self.n_dev_spk}[set_name]
+        """Global index of the set's first speaker (train, then dev, then eval, from ``first_speaker``)."""
+        return self.first_speaker + {"train": 0, "dev": self.n_train_spk,
+                                     "eval": self.n_train_spk + self.n_dev_spk}[set_name]
 
 
 @dataclass(frozen=True)
@@ -276,6 +294,18 @@ class CmUtt:
         return f"{self.spk_id} {self.utt_id} - {self.attack} {self.key}"
 
 
+SASV_SETS = ("dev", "eval")
+GENDERS = ("female", "male")
+
+
+def enroll_relpath(set_name: str, gender: str) -> str:
+    return f"LA/ASVspoof2019_LA_asv_protocols/ASVspoof2019.LA.asv.{set_name}.{gender}.trn.txt"
+
+
+def sasv_trials_relpath(set_name: str) -> str:
+    return f"LA/ASVspoof2019_LA_asv_protocols/ASVspoof2019.LA.asv.{set_name}.gi.trl.txt"
+
+
 def protocol_relpath(set_name: str) -> str:
     return f"LA/ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.{PROTOCOL_SUFFIX[set_name]}.txt"
 
@@ -297,8 +327,10 @@ def validate_spec(spec: CmCorpusSpec) -> None:
         if n_bona < 1 or n - n_bona < 1:
             raise SpkpeftError(f"{s}: {n} utterances with bona fide fraction {spec.bonafide_frac} "
                                f"leave a class empty")
-    if spec.n_train_spk + spec.n_dev_spk + spec.n_eval_spk > 9999:
-        raise SpkpeftError("at most 9999 speakers (ids LA_NNNN)")
+    if spec.first_speaker < 0 or spec.n_enroll < 0:
+        raise SpkpeftError("first_speaker and n_enroll must be >= 0")
+    if spec.first_speaker + spec.n_train_spk + spec.n_dev_spk + spec.n_eval_spk > 9999:
+        raise SpkpeftError("at most 9999 speakers (ids LA_NNNN), first_speaker included")
     if not 0.25 <= spec.min_dur <= spec.max_dur:
         raise SpkpeftError("durations need 0.25 <= min_dur <= max_dur")
 
@@ -330,6 +362,50 @@ def plan_set(spec: CmCorpusSpec, set_name: str) -> list[CmUtt]:
 def plan_corpus(spec: CmCorpusSpec) -> dict[str, list[CmUtt]]:
     validate_spec(spec)
     return {s: plan_set(spec, s) for s in SETS}
+
+
+def plan_enrollment(spec: CmCorpusSpec, set_name: str, plan: Sequence[CmUtt]) -> list[CmUtt]:
+    """``n_enroll`` bona fide utterances per speaker of a dev / eval set, outside its CM protocol.
+
+    Indices continue after the CM utterances (``len(plan) + j``, which seeds their draws); ids are
+    random 7-digit numbers from their own stream, none equal to a CM id of the set.
+    """
+    k_set = SETS.index(set_name)
+    rng = _rng(spec, 7, k_set)
+    taken = {u.utt_id for u in plan}
+    first = spec.first_spk(set_name)
+    lo, hi = math.ceil(spec.min_dur * SR), math.floor(spec.max_dur * SR)
+    out = []
+    for k in range(spec.n_spk(set_name) * spec.n_enroll):
+        spk = first + k // spec.n_enroll
+        utt_id = None
+        while utt_id is None or utt_id in taken:
+            utt_id = f"LA_{SET_LETTER[set_name]}_{int(rng.integers(1_000_000, 10_000_000)):07d}"
+        taken.add(utt_id)
+        length = int(np.clip(round(rng.uniform(spec.min_dur, spec.max_dur) * SR), lo, max(lo, hi)))
+        out.append(CmUtt(set_name, len(plan) + k, utt_id, spk, f"LA_{spk + 1:04d}", "-", length))
+    return out
+
+
+def sasv_lists(spec: CmCorpusSpec, set_name: str, plan: Sequence[CmUtt], enroll: Sequence[CmUtt],
+               female: dict[int, bool]) -> tuple[dict[str, list[str]], list[str]]:
+    """The enrollment list lines by gender and the trial lines ``SPEAKER UTT SOURCE KEY`` (module docstring)."""
+    by_spk: dict[int, list[str]] = {}
+    for u in enroll:
+        by_spk.setdefault(u.spk, []).append(u.utt_id)
+    lists: dict[str, list[str]] = {g: [] for g in GENDERS}
+    for spk, utts in sorted(by_spk.items()):
+        lists["female" if female[spk] else "male"].append(f"LA_{spk + 1:04d} {','.join(utts)}")
+    trials = []
+    for spk in sorted(by_spk):
+        same = [o for o in by_spk if o != spk and female[o] == female[spk]] or [o for o in by_spk if o != spk]
+        claimed = f"LA_{spk + 1:04d}"
+        for u in plan:
+            if u.spk == spk:
+                trials.append(f"{claimed} {u.utt_id} {'bonafide target' if u.attack == '-' else u.attack + ' spoof'}")
+            elif u.attack == "-" and u.spk in same:
+                trials.append(f"{claimed} {u.utt_id} bonafide nontarget")
+    return lists, trials
 
 
 def synthesize_cm_utterance(spec: CmCorpusSpec, u: CmUtt, speaker: SpeakerProfile) -> np.ndarray:
@@ -375,16 +451,18 @@ def write_cm_corpus(root: str | Path, spec: CmCorpusSpec,
     """
     root = Path(root)
     plans = plan_corpus(spec)
-    refuse_foreign_files(root, {u.relpath for plan in plans.values() for u in plan},
+    enroll = {s: plan_enrollment(spec, s, plans[s]) for s in SASV_SETS} if spec.n_enroll else {}
+    refuse_foreign_files(root, {u.relpath for plan in [*plans.values(), *enroll.values()] for u in plan},
                          "LA/ASVspoof2019_LA_*/flac/*")
     lists = [protocol_relpath(s) for s in SETS] + [asv_scores_relpath(s) for s in ("dev", "eval")]
+    lists += [enroll_relpath(s, g) for s in SASV_SETS for g in GENDERS] + [sasv_trials_relpath(s) for s in SASV_SETS]
     for rel in lists:
         (root / rel).unlink(missing_ok=True)
-    n_total = sum(len(p) for p in plans.values())
+    n_total = sum(len(p) for p in [*plans.values(), *enroll.values()])
     speakers: dict[int, SpeakerProfile] = {}
     done = 0
     for set_name in SETS:
-        for u in plans[set_name]:
+        for u in plans[set_name] + enroll.get(set_name, []):
             if u.spk not in speakers:
                 speakers[u.spk] = sample_speaker(_rng(spec, 1, u.spk))
             _write_flac(root / u.relpath, synthesize_cm_utterance(spec, u, speakers[u.spk]))
@@ -393,8 +471,14 @@ def write_cm_corpus(root: str | Path, spec: CmCorpusSpec,
                 progress(done, n_total)
     for set_name in ("dev", "eval"):
         write_text_atomic(root / asv_scores_relpath(set_name), asv_score_lines(spec, set_name, plans[set_name]))
+    for set_name, utts in enroll.items():
+        by_gender, trials = sasv_lists(spec, set_name, plans[set_name], utts,
+                                       {k: speakers[k].female for k in speakers})
+        for gender, lines in by_gender.items():
+            write_text_atomic(root / enroll_relpath(set_name, gender), lines)
+        write_text_atomic(root / sasv_trials_relpath(set_name), trials)
     for set_name in SETS:
         write_text_atomic(root / protocol_relpath(set_name), (u.protocol_line() for u in plans[set_name]))
-    all_utts = [u for p in plans.values() for u in p]
+    all_utts = [u for p in [*plans.values(), *enroll.values()] for u in p]
     return {"n_utts": len(all_utts), "n_bonafide": sum(u.attack == "-" for u in all_utts),
             "n_speakers": len(speakers), "minutes": sum(u.n_samples for u in all_utts) / SR / 60.0}

@@ -127,18 +127,20 @@ def markdown_table(titles: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return frame.to_markdown(index=False, tablefmt="pipe", stralign=None, numalign=None, disable_numparse=True)
 
 
-def _task_table(keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
-    """One task's rows: its required ``keys``, then the other scalar keys in order of appearance."""
+def _task_table(keys: Sequence[str], rows: Sequence[dict[str, Any]], titles: dict[str, str] | None = None) -> str:
+    """One task's rows: its required ``keys``, then the other scalar keys in order of appearance
+    (column titles: the task's ``titles``, then :data:`TITLES`)."""
+    titles = {**TITLES, **(titles or {})}
     headers = list(keys)
     for row in rows:
         headers += [k for k in row if k not in headers and k != TASK_KEY
                     and (not isinstance(row[k], (dict, list)) or is_interval(k, row[k]))]
-    return markdown_table([TITLES.get(h, h) for h in headers],
+    return markdown_table([titles.get(h, h) for h in headers],
                           [[_cell(h, row.get(h)) for h in headers] for row in rows])
 
 
 def results_table(results: Sequence[dict[str, Any]], task_of: Callable[[dict[str, Any]], str],
-                  required: RequiredKeys) -> str:
+                  required: RequiredKeys, titles: Callable[[str], dict[str, str]] | None = None) -> str:
     """Markdown table(s) of ``results`` rows: one table per task, in order of first appearance.
 
     Each table has the task's required keys first (e.g. speaker verification: trials,
@@ -154,7 +156,8 @@ def results_table(results: Sequence[dict[str, Any]], task_of: Callable[[dict[str
     by_task: dict[str, list[dict[str, Any]]] = {}
     for row in results:
         by_task.setdefault(task_of(row), []).append(row)
-    tables = {task: _task_table(required(task), rows) for task, rows in by_task.items()}
+    tables = {task: _task_table(required(task), rows, titles(task) if titles else None)
+              for task, rows in by_task.items()}
     if len(tables) == 1:
         return next(iter(tables.values()))
     return "\n\n".join(f"### {task}\n\n{table}" for task, table in tables.items())

@@ -16,18 +16,25 @@ from spkpeft.errors import file_error
 from spkpeft.textfile import read_text_lines
 
 
-def read_records(path: str | Path, kind: str, n_fields: int, layout: str) -> Iterator[tuple[int, list[str]]]:
+def read_records(path: str | Path, kind: str, n_fields: int | tuple[int, ...],
+                 layout: str) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line_number, fields)`` for every line of ``path`` (UTF-8), numbered from 1.
 
     Errors name ``path:line`` (``path:`` for the whole file): unreadable or
     empty file (``kind`` names it, e.g. ``"trials"``), a line without exactly
     ``n_fields`` fields (the message shows ``layout``, e.g. ``"utt1 utt2 label"``).
+    With a tuple of counts (a file of one of several layouts), the first line's count
+    is the file's, and every other line must have it too.
     """
+    counts = (n_fields,) if isinstance(n_fields, int) else tuple(n_fields)
     lines = read_text_lines(path, kind)
     if not lines:
         raise file_error(path, f"{kind} file is empty")
+    expected = " or ".join(map(str, counts))
     for number, line in enumerate(lines, start=1):
         fields = line.split()
-        if len(fields) != n_fields:
-            raise file_error(path, f"expected {n_fields} fields '{layout}', found {len(fields)}", number)
+        if len(fields) not in counts:
+            raise file_error(path, f"expected {expected} fields '{layout}', found {len(fields)}", number)
+        if number == 1 and len(counts) > 1:
+            counts, expected = (len(fields),), f"{len(fields)} (as on line 1)"
         yield number, fields

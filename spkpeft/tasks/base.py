@@ -55,6 +55,13 @@ TASKS = Registry("task", tag_key="type")
 #: stage 4 progress: ``progress(finished shards, all shards)`` of one data directory
 Progress = Callable[[int, int], None]
 
+#: ``load_trained(path, device)``: another trained experiment directory or exported package, loaded
+#: for inference (:func:`spkpeft.inference.package.load_any`: an object with ``model``, ``cfg``,
+#: ``directory``, ``kind``, ``info``, ``mean``).  The tools of stages 3 and 4 hand it to
+#: :meth:`Task.train` and :meth:`Task.extract` for tasks that consume trained models (fusions);
+#: tasks cannot import the inference layer themselves.
+TrainedLoader = Callable[[Any, Any], Any]
+
 #: the training data directory of a corpus directory
 TRAIN_DIR = "train"
 
@@ -160,6 +167,9 @@ class Task:
     fixed_classes: tuple[str, ...] | None = None
     #: keys every ``results.json`` row of the task has, in table order (after ``task``)
     result_keys: tuple[str, ...] = ()
+    #: column titles of the task's keys in the results table, where they differ from the shared
+    #: ones (:data:`spkpeft.eval.report.TITLES`, e.g. ``min_tdcf``: the 2019 t-DCF of ``cm``)
+    result_titles: dict[str, str] = {}
     #: the ``spkpeft infer`` subcommands (and :class:`~spkpeft.inference.TrainedModel`
     #: methods, ``-`` read as ``_``) that a model of this task answers
     infer_commands: tuple[str, ...] = ()
@@ -200,10 +210,11 @@ class Task:
         return None
 
     def train(self, cfg, train_dir: Path, exp: Path, device: str = "cpu", config_name: str = "",
-              dev_dir: Path | None = None, ddp: bool = False) -> None:
+              dev_dir: Path | None = None, ddp: bool = False, load_trained: TrainedLoader | None = None) -> None:
         """Stage 3: train ``cfg`` on ``train_dir`` into ``exp`` (checkpoints, ``train_done.json``);
         default: the shared trainer, resuming from ``EXP/checkpoints/last.pt``. ``ddp``: a process
-        group and DistributedDataParallel even with one process (``spkpeft.bin.train --ddp``)."""
+        group and DistributedDataParallel even with one process (``spkpeft.bin.train --ddp``);
+        ``load_trained`` unused (:data:`TrainedLoader`)."""
         from spkpeft.engine.trainer import Trainer
 
         Trainer(cfg, self, train_dir, exp, device, config_name=config_name, dev_dir=dev_dir, ddp=ddp).run()
@@ -259,10 +270,12 @@ class Task:
         raise NotImplementedError
 
     def extract(self, cfg, exp: Path, data_dirs: Sequence[Path], load_model: Callable[[], tuple[Any, dict]],
-                device, progress: Callable[[Path], Progress] | None = None) -> dict[Path, int]:
+                device, progress: Callable[[Path], Progress] | None = None,
+                load_trained: TrainedLoader | None = None) -> dict[Path, int]:
         """Stage 4 of the experiment ``exp`` (config ``cfg``) on ``data_dirs``: by default
         ``load_model()`` (its trained model and the checkpoint's identity) and :meth:`infer`
-        on every directory; ``progress(data_dir)`` gives one directory's progress callback.
+        on every directory; ``progress(data_dir)`` gives one directory's progress callback
+        (``load_trained``, other trained models, unused: :data:`TrainedLoader`).
         Returns the utterances processed per directory."""
         model, source = load_model()
         return {Path(d): self.infer(model, cfg, exp, Path(d), device, source,

@@ -1,6 +1,6 @@
 """The whole configuration of an experiment: one dataclass per section.
 
-Sections: ``task`` (:data:`spkpeft.tasks.base.TASKS`: ``sv``, ``cls``, ``cm``), ``upstream``
+Sections: ``task`` (:data:`spkpeft.tasks.base.TASKS`: ``sv``, ``cls``, ``cm``, ``sasv``), ``upstream``
 (:data:`spkpeft.upstream.base.UPSTREAMS`), ``peft`` (:data:`spkpeft.peft.METHODS`),
 ``aggregation``, ``head``, ``loss`` (registries of :mod:`spkpeft.nn`), ``data``, ``train``,
 ``extract``.  Every registry-backed section is a tagged union (``task.type``,

@@ -4,7 +4,7 @@ to the import below."""
 
 from __future__ import annotations
 
-from spkpeft.tasks import cls, cm, sv  # noqa: F401  (register the tasks)
+from spkpeft.tasks import cls, cm, sasv, sv  # noqa: F401  (register the tasks)
 from spkpeft.tasks.base import TASKS, Task
 
 

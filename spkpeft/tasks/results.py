@@ -42,7 +42,7 @@ def results_table(results: Sequence[dict[str, Any]]) -> str:
     for row in results:
         if task_of(row) not in TASKS:
             raise SpkpeftError(f"results of unknown task {task_of(row)!r} (known: {', '.join(TASKS.names())})")
-    return report.results_table(results, task_of, required_keys)
+    return report.results_table(results, task_of, required_keys, lambda task: task_named(task).result_titles)
 
 
 def rows_by_task(results: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

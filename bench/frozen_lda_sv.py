@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]  # run as a script from anywhere
 from spkpeft.bin import score  # noqa: E402
 from spkpeft.io.audio import read_audio  # noqa: E402
-from spkpeft.upstream.base import UPSTREAMS  # noqa: E402
+from spkpeft.upstream.base import UPSTREAMS, build_upstream  # noqa: E402
 
 
 def read_map(path: Path) -> dict[str, str]:
@@ -88,8 +88,7 @@ def main() -> int:
     parser.add_argument("--ridge", type=float, default=1e-3, help="within-class scatter regulariser (default 1e-3)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    entry = UPSTREAMS.get(args.type)
-    upstream = entry.build(entry.config(type=args.type, name=args.upstream)).eval()
+    upstream = build_upstream(UPSTREAMS.get(args.type).config(type=args.type, name=args.upstream)).eval()
     start = time.monotonic()
     train_spk = read_map(args.data / "train" / "utt2spk")
     train = frame_means(upstream, read_map(args.data / "train" / "wav.scp"))

@@ -61,3 +61,47 @@ def test_dataloader_bench_measures_the_pipelines(tmp_path):
                                                             ("shards", "wav"), ("shards", "flac")]
     assert all(r["crops"] >= 4 and r["crops_per_cpu_s"] > 0 for r in rows)
     assert not (tmp_path / "b.md").exists()
+
+
+def _tone_speaker_dir(root, speakers: dict[str, float], utts: int) -> dict[str, str]:
+    """A Kaldi directory of ``utts`` noisy tones per speaker (the speaker is the pitch)."""
+    import numpy as np
+    import soundfile as sf
+
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(len(speakers))
+    utt2spk = {}
+    for spk, pitch in speakers.items():
+        for i in range(utts):
+            t = np.arange(8000 + 800 * i) / 16000
+            wav = 0.1 * np.sin(2 * np.pi * pitch * (1 + 0.01 * i) * t) + 0.01 * rng.standard_normal(t.size)
+            utt = f"{spk}-{i}"
+            sf.write(str(root / f"{utt}.wav"), wav, 16000)
+            utt2spk[utt] = spk
+    (root / "wav.scp").write_text("".join(f"{u} {root / u}.wav\n" for u in sorted(utt2spk)))
+    (root / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in sorted(utt2spk.items())))
+    return utt2spk
+
+
+def test_frozen_lda_floor_runs_and_scores(tmp_path):
+    """bench/frozen_lda_sv.py on a 3-speaker tone corpus: LDA to speakers - 1 = 2 dimensions,
+    stage 5's results.json, and the train_done.json that spkpeft.bin.compare reads."""
+    import kaldiio
+
+    data = tmp_path / "data"
+    _tone_speaker_dir(data / "train", {"a": 150.0, "b": 300.0, "c": 600.0}, utts=3)
+    test = _tone_speaker_dir(data / "test", {"x": 200.0, "y": 450.0}, utts=2)
+    (data / "trials").mkdir()
+    utts = sorted(test)
+    (data / "trials" / "vox1_o").write_text("".join(
+        f"{u} {v} {'target' if test[u] == test[v] else 'nontarget'}\n" for i, u in enumerate(utts) for v in utts[i + 1:]))
+    out = tmp_path / "exp"
+    proc = run([sys.executable, str(REPO / "bench" / "frozen_lda_sv.py"), "--data", str(data),
+                "--upstream", "random:tiny_whisper", "--out", str(out)],
+               env={"SPKPEFT_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    vectors = dict(kaldiio.load_scp(str(out / "embeddings" / "test.scp")))
+    assert sorted(vectors) == utts and all(v.shape == (2,) for v in vectors.values())
+    rows = json.loads((out / "results.json").read_text())
+    assert rows[0]["trials"] == "vox1_o" and 0.0 <= rows[0]["eer_pct"] <= 100.0
+    assert json.loads((out / "train_done.json").read_text())["trainable_params"] == 0

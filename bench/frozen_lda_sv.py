@@ -2,10 +2,14 @@
 must beat (issue 23; the "frozen pretrained Whisper with a classic back-end" rows of
 egs/mini/RESULTS.md).
 
-Run by hand (not part of the tests)::
+Run by hand (a smoke test in tests/test_bench.py)::
 
     .venv/bin/python bench/frozen_lda_sv.py --data data/voxceleb1 --trials vox1_o \
         --type whisper --upstream pretrained:whisper_base --out exp/cmp/T/whisper_base_lda
+
+``--from-exp EXP`` instead of ``--upstream``: the same back-end on the upstream of a trained
+experiment (its PEFT modules merged or applied, as stage 4 loads it; the aggregation and head
+are not used), so that "PEFT + LDA" and "frozen + LDA" differ only in the fine-tuning.
 
 Each utterance of ``DATA/train`` and ``DATA/test`` (``wav.scp``) goes alone through the frozen
 upstream (eval mode, no gradient); its vector is the concatenation over all hidden states
@@ -77,18 +81,33 @@ def lda(x: np.ndarray, labels: list[str], dim: int, ridge: float) -> np.ndarray:
     return vectors[:, np.argsort(values)[::-1][:dim]]
 
 
+def source_upstream(args: argparse.Namespace) -> tuple[torch.nn.Module, int, str]:
+    """``(upstream in eval mode, trainable parameters of its training, its upstream name)``."""
+    if args.from_exp is None:
+        cfg = UPSTREAMS.get(args.type).config(type=args.type, name=args.upstream)
+        return build_upstream(cfg).eval(), 0, args.upstream
+    from spkpeft.inference.package import load_any
+
+    loaded = load_any(args.from_exp)
+    done = json.loads((args.from_exp / "train_done.json").read_text(encoding="utf-8"))
+    args.type = loaded.cfg.upstream.type
+    return loaded.model.upstream.eval(), int(done["trainable_params"]), loaded.cfg.upstream.name
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, type=Path, help="data directory with train/, test/, trials/")
     parser.add_argument("--trials", nargs="+", default=["vox1_o"], help="trial lists under DATA/trials")
     parser.add_argument("--type", default="whisper", help="upstream.type (default whisper)")
-    parser.add_argument("--upstream", required=True, help="upstream.name")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--upstream", help="upstream.name")
+    source.add_argument("--from-exp", type=Path, help="a trained experiment whose (fine-tuned) upstream to use")
     parser.add_argument("--out", required=True, type=Path, help="experiment directory to write")
     parser.add_argument("--lda-dim", type=int, default=None, help="LDA dimensions (default speakers - 1)")
     parser.add_argument("--ridge", type=float, default=1e-3, help="within-class scatter regulariser (default 1e-3)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    upstream = build_upstream(UPSTREAMS.get(args.type).config(type=args.type, name=args.upstream)).eval()
+    upstream, trainable, upstream_name = source_upstream(args)
     start = time.monotonic()
     train_spk = read_map(args.data / "train" / "utt2spk")
     train = frame_means(upstream, read_map(args.data / "train" / "wav.scp"))
@@ -105,12 +124,12 @@ def main() -> int:
             for utt in sorted(vectors):
                 w(utt, (((vectors[utt] - mu) / sd) @ proj).astype(np.float32))
     (args.out / "config.yaml").write_text(yaml.safe_dump({
-        "upstream": {"type": args.type, "name": args.upstream},
+        "upstream": {"type": args.type, "name": upstream_name},
         "backend": {"features": "frame means of all hidden states", "lda_dim": dim, "ridge": args.ridge}}))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n_params = sum(p.numel() for p in upstream.parameters())
     (args.out / "train_done.json").write_text(json.dumps({
-        "task": "sv", "config": f"frozen_lda:{args.upstream}", "upstream": args.upstream, "trainable_params": 0,
+        "task": "sv", "config": f"lda:{args.from_exp or upstream_name}", "upstream": upstream_name, "trainable_params": trainable,
         "total_params": n_params, "train_seconds": round(seconds, 1), "peak_memory_mb": round(peak_mb, 1)}, indent=2))
     return score.main(["--embeddings", str(args.out / "embeddings/test.scp"),
                        "--trials", *[str(args.data / "trials" / t) for t in args.trials],

@@ -104,4 +104,5 @@ def test_frozen_lda_floor_runs_and_scores(tmp_path):
     assert sorted(vectors) == utts and all(v.shape == (2,) for v in vectors.values())
     rows = json.loads((out / "results.json").read_text())
     assert rows[0]["trials"] == "vox1_o" and 0.0 <= rows[0]["eer_pct"] <= 100.0
-    assert json.loads((out / "train_done.json").read_text())["trainable_params"] == 0
+    done = json.loads((out / "train_done.json").read_text())
+    assert done["trainable_params"] == 0 and done["upstream"] == "random:tiny_whisper"

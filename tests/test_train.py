@@ -205,6 +205,9 @@ def test_two_phase_schedule_trains_the_back_end_first(tiny_data, tmp_path):
     overrides = {**SMALL, "train.epochs": 2, "train.freeze_upstream_epochs": 1, "train.save_every_steps": 0,
                  "train.warmup_epochs": 0.0}
     trainer = make_trainer(load_config(REPO / "conf" / "full_ft.yaml", overrides), tiny_data / "train", tmp_path)
+    params = list(trainer.trainee.model.parameters())  # full fine-tuning: the upstream counted once
+    assert trainer.summary["total_params"] == sum(p.numel() for p in params)
+    assert trainer.summary["trainable_params"] == sum(p.numel() for p in params if p.requires_grad)
     start = {k: v.clone() for k, v in trainer.trainee.model.trainable_state_dict().items()}
     trainer.run()
     epoch1 = load_checkpoint(tmp_path / "checkpoints" / "epoch_001.pt")["trainable"]

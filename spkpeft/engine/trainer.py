@@ -351,7 +351,7 @@ class Trainer:
         counts = model.param_counts()
         trainable = counts["peft"] + counts["aggregation"] + counts["head"]
         self.summary = {"task": task.name, "config": config_name, "upstream": cfg.upstream.name,
-                        "trainable_params": trainable, "total_params": counts["upstream"] + trainable}
+                        "trainable_params": trainable, "total_params": counts["total"]}
         loss = task.build_loss(cfg, model, self.data)
         self.trainee = Trainee(model, loss).to(self.device)
         self.ddp = None

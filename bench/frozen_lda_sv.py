@@ -34,6 +34,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import kaldiio
 import numpy as np
@@ -81,17 +82,16 @@ def lda(x: np.ndarray, labels: list[str], dim: int, ridge: float) -> np.ndarray:
     return vectors[:, np.argsort(values)[::-1][:dim]]
 
 
-def source_upstream(args: argparse.Namespace) -> tuple[torch.nn.Module, int, str]:
-    """``(upstream in eval mode, trainable parameters of its training, its upstream name)``."""
+def source_upstream(args: argparse.Namespace) -> tuple[torch.nn.Module, int, Any]:
+    """``(upstream in eval mode, trainable parameters of its training, its upstream config)``."""
     if args.from_exp is None:
         cfg = UPSTREAMS.get(args.type).config(type=args.type, name=args.upstream)
-        return build_upstream(cfg).eval(), 0, args.upstream
+        return build_upstream(cfg).eval(), 0, cfg
     from spkpeft.inference.package import load_any
 
     loaded = load_any(args.from_exp)
     done = json.loads((args.from_exp / "train_done.json").read_text(encoding="utf-8"))
-    args.type = loaded.cfg.upstream.type
-    return loaded.model.upstream.eval(), int(done["trainable_params"]), loaded.cfg.upstream.name
+    return loaded.model.upstream.eval(), int(done["trainable_params"]), loaded.cfg.upstream
 
 
 def main() -> int:
@@ -107,7 +107,8 @@ def main() -> int:
     parser.add_argument("--ridge", type=float, default=1e-3, help="within-class scatter regulariser (default 1e-3)")
     args = parser.parse_args()
     torch.manual_seed(0)
-    upstream, trainable, upstream_name = source_upstream(args)
+    upstream, trainable, upstream_cfg = source_upstream(args)
+    upstream_name = upstream_cfg.name
     start = time.monotonic()
     train_spk = read_map(args.data / "train" / "utt2spk")
     train = frame_means(upstream, read_map(args.data / "train" / "wav.scp"))
@@ -124,7 +125,7 @@ def main() -> int:
             for utt in sorted(vectors):
                 w(utt, (((vectors[utt] - mu) / sd) @ proj).astype(np.float32))
     (args.out / "config.yaml").write_text(yaml.safe_dump({
-        "upstream": {"type": args.type, "name": upstream_name},
+        "upstream": {"type": upstream_cfg.type, "name": upstream_name},
         "backend": {"features": "frame means of all hidden states", "lda_dim": dim, "ridge": args.ridge}}))
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n_params = sum(p.numel() for p in upstream.parameters())
